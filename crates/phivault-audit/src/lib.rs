@@ -1,0 +1,18 @@
+//! Audit log for phivault: the event record, its canonical bytes, and the hash chain
+//! that makes edits, deletions and reordering of stored entries detectable.
+//!
+//! The crate is pure: no database, no I/O, no clock. Callers pass times in, store
+//! [`AuditEntry`] rows however they like, and stream them back through a
+//! [`ChainVerifier`]. The canonical event bytes ([`AuditEntry::event_json`]) are the
+//! unit that gets hashed, so a later RFC 9162 Merkle tree can use them as its leaves.
+
+mod canonical;
+mod chain;
+mod error;
+mod event;
+mod verify;
+
+pub use chain::{AuditEntry, GENESIS_HASH, HASH_DOMAIN, Hash};
+pub use error::AuditError;
+pub use event::{Actor, ActorKind, AuditEvent, Outcome};
+pub use verify::{BreakKind, ChainBreak, ChainVerifier};

@@ -1,0 +1,158 @@
+//! Domain and storage errors, each with a stable machine-readable code. Messages name
+//! schema fields and error kinds only; no error ever carries a submitted value.
+
+use serde::Serialize;
+use thiserror::Error;
+
+/// Failures of a storage backend.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// A unique key already exists (e.g. a collection name).
+    #[error("duplicate key")]
+    Duplicate,
+    /// The transaction was aborted by its own closure; the domain error travels separately.
+    #[error("transaction aborted")]
+    Aborted,
+    /// The backend is unreachable, full, or failed to commit.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A stored value could not be decoded (corruption or an unknown format).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
+/// One schema violation in a submitted record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// A JSON pointer built only from declared field names and array indices; an
+    /// undeclared key shows as `/(undeclared)` because the key itself is submitted text.
+    pub pointer: String,
+    /// A stable code: `missing_required`, `wrong_type`, `undeclared_field`, `out_of_range`,
+    /// `too_long`, `too_deep`, `invalid_date`, `invalid_datetime`, `not_an_object`.
+    pub code: &'static str,
+}
+
+/// A submitted record that does not match its collection's schema.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("record does not match the collection schema ({} violation(s))", violations.len())]
+pub struct ValidationError {
+    /// What is wrong, at most a bounded number of entries.
+    pub violations: Vec<Violation>,
+}
+
+/// Every failure the vault reports to a caller.
+#[derive(Debug, Error)]
+pub enum VaultError {
+    /// No valid credential: missing, malformed, unknown, expired or revoked (one answer for all).
+    #[error("authentication required")]
+    Unauthenticated,
+    /// The principal may not do this; `rule` names the policy rule that decided.
+    #[error("forbidden by policy rule {rule}")]
+    Forbidden {
+        /// The rule that denied.
+        rule: String,
+    },
+    /// The named kind of thing does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The record has been deleted.
+    #[error("record deleted")]
+    Gone,
+    /// A uniqueness or state conflict, by code.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// An update or delete without `If-Match`.
+    #[error("If-Match is required")]
+    PreconditionRequired,
+    /// `If-Match` named a version that is not the current one.
+    #[error("the record has changed since the given version")]
+    PreconditionFailed,
+    /// The request is malformed, by code.
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    /// The body is larger than the configured limit.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// The record does not match its schema.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// A collection schema is not acceptable, by code.
+    #[error("invalid schema: {0}")]
+    InvalidSchema(&'static str),
+    /// Stored data failed authentication: tampering or corruption. The read fails closed.
+    #[error("stored data failed its integrity check")]
+    Integrity,
+    /// The audit log could not be written, so the request was not served.
+    #[error("audit log unavailable")]
+    AuditUnavailable,
+    /// The storage backend failed.
+    #[error("storage failure")]
+    Store(#[source] StoreError),
+    /// Anything else; the code is static text.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+}
+
+impl VaultError {
+    /// The stable error code carried in responses, audit events and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden { .. } => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::Gone => "record_deleted",
+            Self::Conflict(c) => c,
+            Self::PreconditionRequired => "if_match_required",
+            Self::PreconditionFailed => "version_mismatch",
+            Self::BadRequest(c) => c,
+            Self::PayloadTooLarge => "body_too_large",
+            Self::Invalid(_) => "validation_failed",
+            Self::InvalidSchema(c) => c,
+            Self::Integrity => "integrity_failure",
+            Self::AuditUnavailable => "audit_unavailable",
+            Self::Store(_) => "storage_unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    /// The audit outcome this error records.
+    pub fn outcome(&self) -> phivault_audit::Outcome {
+        use phivault_audit::Outcome;
+        match self {
+            Self::Unauthenticated | Self::Forbidden { .. } => Outcome::Denied,
+            Self::NotFound(_)
+            | Self::Gone
+            | Self::Conflict(_)
+            | Self::PreconditionRequired
+            | Self::PreconditionFailed
+            | Self::BadRequest(_)
+            | Self::PayloadTooLarge
+            | Self::Invalid(_)
+            | Self::InvalidSchema(_) => Outcome::Invalid,
+            Self::Integrity
+            | Self::AuditUnavailable
+            | Self::Store(_)
+            | Self::Internal(_) => Outcome::Error,
+        }
+    }
+}
+
+impl From<StoreError> for VaultError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Corrupt(_) => VaultError::Integrity,
+            other => VaultError::Store(other),
+        }
+    }
+}
+
+impl From<phivault_crypto::CryptoError> for VaultError {
+    fn from(e: phivault_crypto::CryptoError) -> Self {
+        use phivault_crypto::CryptoError;
+        match e {
+            CryptoError::Integrity | CryptoError::Format(_) => VaultError::Integrity,
+            CryptoError::UnknownKeyVersion(_) => VaultError::Integrity,
+            _ => VaultError::Internal("crypto_failure"),
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! The phivault domain: collections, subjects, records, tokens, policy decisions and the
+//! `Vault` service that ties them to the store, the keys and the audit log.
+//!
+//! This crate knows neither HTTP nor SQL: the server calls [`Vault`] methods, and storage
+//! backends implement [`store::Store`]. Time comes from an injected [`Clock`].
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod policy;
+pub mod schema;
+pub mod store;
+pub mod validate;
+pub mod vault;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{StoreError, ValidationError, VaultError, Violation};
+pub use ids::{CollectionName, FieldName, RecordId, SubjectId, TokenId};
+pub use policy::{Action, Decision, Principal, Projection, PurposeOfUse, Scope};
+pub use schema::{CollectionSchema, FieldDef, FieldType, IdentifierKind, Sensitivity};
+pub use vault::{
+    AuditVerifyReport, RecordView, RequestMeta, TokenInfo, Vault, VaultConfig, VersionInfo,
+};
+
+/// The audit crate, re-exported so that storage backends share its entry type.
+pub use phivault_audit as audit;
+/// The crypto crate, re-exported for backends and tools that handle wrapped keys.
+pub use phivault_crypto as crypto;

@@ -1,0 +1,276 @@
+//! The storage contract. A backend implements [`Store`]: closures run inside read or write
+//! transactions through [`ReadTx`] / [`WriteTx`]. Write closures may be batched into one
+//! commit (group commit); each closure is isolated (a failing one is rolled back alone),
+//! and its future resolves only once its commit is durable.
+//!
+//! Rows hold ciphertext, wrapped keys, blind-index tags, ids, names and times only.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use phivault_audit::{AuditEntry, Hash};
+use time::OffsetDateTime;
+
+use crate::error::{StoreError, VaultError};
+use crate::ids::{RecordId, TokenId};
+
+/// A boxed, sendable future, so that [`Store`] stays object safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A closure run in a read transaction.
+pub type ReadFn = Box<dyn FnOnce(&mut dyn ReadTx) -> Result<(), StoreError> + Send>;
+/// A closure run in a write transaction.
+pub type WriteFn = Box<dyn FnOnce(&mut dyn WriteTx) -> Result<(), StoreError> + Send>;
+
+/// A stored collection: its name and schema (JSON); schemas are metadata, not PHI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectionRow {
+    /// The collection name.
+    pub name: String,
+    /// The schema as JSON text.
+    pub schema_json: String,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+}
+
+/// A subject's data key, wrapped by a key-encryption key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectKeyRow {
+    /// The opaque subject id.
+    pub subject: String,
+    /// `WrappedKey::to_bytes()`.
+    pub wrapped_key: Vec<u8>,
+    /// The KEK version that wraps it (also inside `wrapped_key`; kept as a column for rotation).
+    pub kek_version: u32,
+    /// When the key was created.
+    pub created_at: OffsetDateTime,
+}
+
+/// The current state of one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordHead {
+    /// The collection.
+    pub collection: String,
+    /// The record id.
+    pub id: RecordId,
+    /// The owning subject.
+    pub subject: String,
+    /// The current version (1 on create).
+    pub version: u64,
+    /// Whether the record is soft-deleted.
+    pub deleted: bool,
+    /// When version 1 was written.
+    pub created_at: OffsetDateTime,
+    /// When the current version was written.
+    pub updated_at: OffsetDateTime,
+}
+
+/// One version of a record: sealed data, or a deletion tombstone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordVersionRow {
+    /// The collection.
+    pub collection: String,
+    /// The record id.
+    pub id: RecordId,
+    /// This version's number.
+    pub version: u64,
+    /// The owning subject.
+    pub subject: String,
+    /// The sealed JSON (`seal_record` output); empty for a tombstone.
+    pub sealed: Vec<u8>,
+    /// Whether this version deletes the record.
+    pub tombstone: bool,
+    /// When this version was written.
+    pub created_at: OffsetDateTime,
+}
+
+/// One blind-index entry: `tag = HMAC(field key, normalised value)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// The indexed field's name.
+    pub field: String,
+    /// The HMAC tag.
+    pub tag: [u8; 32],
+}
+
+/// A stored API token; only the hash of its secret is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    /// The public id.
+    pub id: TokenId,
+    /// A label chosen by its creator.
+    pub name: String,
+    /// `token_hash(secret)`.
+    pub secret_hash: [u8; 32],
+    /// Scope wire names.
+    pub scopes: Vec<String>,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+    /// When it stops working (mandatory).
+    pub expires_at: OffsetDateTime,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// Reads available inside any transaction.
+pub trait ReadTx {
+    /// A vault-wide setting (e.g. the vault id).
+    fn get_meta(&mut self, key: &str) -> Result<Option<String>, StoreError>;
+    /// One collection.
+    fn get_collection(&mut self, name: &str) -> Result<Option<CollectionRow>, StoreError>;
+    /// All collections, by name.
+    fn list_collections(&mut self) -> Result<Vec<CollectionRow>, StoreError>;
+    /// One subject's wrapped data key.
+    fn get_subject_key(&mut self, subject: &str) -> Result<Option<SubjectKeyRow>, StoreError>;
+    /// Subject keys ordered by subject id, after `after`, at most `limit`.
+    fn list_subject_keys(
+        &mut self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SubjectKeyRow>, StoreError>;
+    /// How many subject keys exist.
+    fn count_subject_keys(&mut self) -> Result<u64, StoreError>;
+    /// A record's current state.
+    fn get_record_head(
+        &mut self,
+        collection: &str,
+        id: &RecordId,
+    ) -> Result<Option<RecordHead>, StoreError>;
+    /// One version of a record.
+    fn get_record_version(
+        &mut self,
+        collection: &str,
+        id: &RecordId,
+        version: u64,
+    ) -> Result<Option<RecordVersionRow>, StoreError>;
+    /// Every version of a record, oldest first.
+    fn list_record_versions(
+        &mut self,
+        collection: &str,
+        id: &RecordId,
+    ) -> Result<Vec<RecordVersionRow>, StoreError>;
+    /// Live (not deleted) records whose `field` carries `tag`, by id, at most `limit`.
+    fn find_by_index(
+        &mut self,
+        collection: &str,
+        field: &str,
+        tag: &[u8; 32],
+        limit: usize,
+    ) -> Result<Vec<RecordId>, StoreError>;
+    /// Live records of a subject ordered by (collection, id), after the cursor, at most `limit`.
+    fn list_subject_records(
+        &mut self,
+        subject: &str,
+        after: Option<(&str, &RecordId)>,
+        limit: usize,
+    ) -> Result<Vec<RecordHead>, StoreError>;
+    /// A token by the hash of its secret.
+    fn get_token_by_hash(&mut self, hash: &[u8; 32]) -> Result<Option<TokenRow>, StoreError>;
+    /// Every token, newest first.
+    fn list_tokens(&mut self) -> Result<Vec<TokenRow>, StoreError>;
+    /// The last audit entry's sequence number and hash.
+    fn audit_head(&mut self) -> Result<Option<(u64, Hash)>, StoreError>;
+    /// Audit entries with `seq > after`, in order, at most `limit`.
+    fn audit_entries(&mut self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+/// Writes, available inside a write transaction.
+pub trait WriteTx: ReadTx {
+    /// Sets a vault-wide setting.
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// Adds a collection; `Duplicate` if the name exists.
+    fn insert_collection(&mut self, row: &CollectionRow) -> Result<(), StoreError>;
+    /// Adds a subject key; `Duplicate` if the subject has one.
+    fn insert_subject_key(&mut self, row: &SubjectKeyRow) -> Result<(), StoreError>;
+    /// Replaces a subject's wrapped key (key rotation); false if the subject is unknown.
+    fn update_subject_key(
+        &mut self,
+        subject: &str,
+        wrapped_key: &[u8],
+        kek_version: u32,
+    ) -> Result<bool, StoreError>;
+    /// Adds a record head; `Duplicate` if the id exists.
+    fn insert_record_head(&mut self, head: &RecordHead) -> Result<(), StoreError>;
+    /// Replaces a record head.
+    fn update_record_head(&mut self, head: &RecordHead) -> Result<(), StoreError>;
+    /// Adds a version; `Duplicate` if that version exists.
+    fn insert_record_version(&mut self, row: &RecordVersionRow) -> Result<(), StoreError>;
+    /// Replaces every index entry of a record.
+    fn replace_index_entries(
+        &mut self,
+        collection: &str,
+        id: &RecordId,
+        entries: &[IndexEntry],
+    ) -> Result<(), StoreError>;
+    /// Adds a token.
+    fn insert_token(&mut self, row: &TokenRow) -> Result<(), StoreError>;
+    /// Marks a token revoked; false if unknown or already revoked.
+    fn revoke_token(&mut self, id: &TokenId, at: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Appends an audit entry; `Duplicate` if its sequence number exists.
+    fn append_audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError>;
+}
+
+/// A storage backend.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Runs `f` in a read transaction on a consistent snapshot.
+    fn read(&self, f: ReadFn) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Runs `f` in a write transaction and resolves once the commit is durable. If `f`
+    /// fails, its changes are rolled back and the error returned; other batched closures
+    /// are unaffected.
+    fn write(&self, f: WriteFn) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// The backend's name, e.g. `sqlite`.
+    fn backend(&self) -> &'static str;
+}
+
+type Slot<T> = Arc<Mutex<Option<Result<T, VaultError>>>>;
+
+fn take<T>(slot: &Slot<T>) -> Option<Result<T, VaultError>> {
+    slot.lock().unwrap_or_else(|e| e.into_inner()).take()
+}
+
+fn finish<T>(outcome: Result<(), StoreError>, slot: &Slot<T>) -> Result<T, VaultError> {
+    match (outcome, take(slot)) {
+        (Ok(()), Some(Ok(v))) => Ok(v),
+        (Err(StoreError::Aborted), Some(Err(e))) => Err(e),
+        (Err(e), _) => Err(e.into()),
+        (Ok(()), _) => Err(VaultError::Internal("transaction_result_missing")),
+    }
+}
+
+/// Runs a typed closure in a write transaction; a domain error inside it rolls it back.
+pub async fn write_tx<T, F>(store: &dyn Store, f: F) -> Result<T, VaultError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut dyn WriteTx) -> Result<T, VaultError> + Send + 'static,
+{
+    let slot: Slot<T> = Arc::new(Mutex::new(None));
+    let inner = slot.clone();
+    let outcome = store
+        .write(Box::new(move |tx| {
+            let r = f(tx);
+            let failed = r.is_err();
+            *inner.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            if failed { Err(StoreError::Aborted) } else { Ok(()) }
+        }))
+        .await;
+    finish(outcome, &slot)
+}
+
+/// Runs a typed closure in a read transaction.
+pub async fn read_tx<T, F>(store: &dyn Store, f: F) -> Result<T, VaultError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut dyn ReadTx) -> Result<T, VaultError> + Send + 'static,
+{
+    let slot: Slot<T> = Arc::new(Mutex::new(None));
+    let inner = slot.clone();
+    let outcome = store
+        .read(Box::new(move |tx| {
+            let r = f(tx);
+            let failed = r.is_err();
+            *inner.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            if failed { Err(StoreError::Aborted) } else { Ok(()) }
+        }))
+        .await;
+    finish(outcome, &slot)
+}
