@@ -129,10 +129,9 @@ impl VaultError {
             | Self::PayloadTooLarge
             | Self::Invalid(_)
             | Self::InvalidSchema(_) => Outcome::Invalid,
-            Self::Integrity
-            | Self::AuditUnavailable
-            | Self::Store(_)
-            | Self::Internal(_) => Outcome::Error,
+            Self::Integrity | Self::AuditUnavailable | Self::Store(_) | Self::Internal(_) => {
+                Outcome::Error
+            }
         }
     }
 }

@@ -187,7 +187,10 @@ mod tests {
             name: name.clone(),
             fields: vec![field("a", FieldType::Object, true)],
         };
-        assert_eq!(obj.check().unwrap_err().code(), "schema_field_not_indexable");
+        assert_eq!(
+            obj.check().unwrap_err().code(),
+            "schema_field_not_indexable"
+        );
         let empty = CollectionSchema {
             name,
             fields: vec![],

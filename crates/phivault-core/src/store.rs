@@ -250,7 +250,11 @@ where
             let r = f(tx);
             let failed = r.is_err();
             *inner.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-            if failed { Err(StoreError::Aborted) } else { Ok(()) }
+            if failed {
+                Err(StoreError::Aborted)
+            } else {
+                Ok(())
+            }
         }))
         .await;
     finish(outcome, &slot)
@@ -269,7 +273,11 @@ where
             let r = f(tx);
             let failed = r.is_err();
             *inner.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-            if failed { Err(StoreError::Aborted) } else { Ok(()) }
+            if failed {
+                Err(StoreError::Aborted)
+            } else {
+                Ok(())
+            }
         }))
         .await;
     finish(outcome, &slot)

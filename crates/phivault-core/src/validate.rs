@@ -171,7 +171,11 @@ fn check_value(field: &FieldDef, v: &Value) -> Result<String, Failure> {
 
 fn canonical_decimal(f: f64) -> String {
     // -0.0 and 0.0 are the same number to a person searching.
-    if f == 0.0 { "0".to_owned() } else { f.to_string() }
+    if f == 0.0 {
+        "0".to_owned()
+    } else {
+        f.to_string()
+    }
 }
 
 fn check_depth(v: &Value, depth: usize) -> Result<(), Failure> {
@@ -264,7 +268,8 @@ mod tests {
 
     #[test]
     fn bounds_numbers_strings_and_depth() {
-        let big: Value = serde_json::from_str(r#"{"name":"a","age":18446744073709551615}"#).unwrap();
+        let big: Value =
+            serde_json::from_str(r#"{"name":"a","age":18446744073709551615}"#).unwrap();
         assert_eq!(codes(big)[0], ("/age".into(), "out_of_range"));
         let long = json!({"name": "x".repeat(MAX_STRING_BYTES + 1)});
         assert_eq!(codes(long)[0], ("/name".into(), "too_long"));

@@ -6,10 +6,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
-use phivault_audit::{Actor, ActorKind, AuditEntry, AuditEvent, ChainVerifier, GENESIS_HASH, Outcome};
+use phivault_audit::{
+    Actor, ActorKind, AuditEntry, AuditEvent, ChainVerifier, GENESIS_HASH, Outcome,
+};
 use phivault_crypto::{
-    DataKey, Keyring, RecordAad, TokenSecret, WrappedKey, generate_token, open_record,
-    parse_token, seal_record, token_hash,
+    DataKey, Keyring, RecordAad, TokenSecret, WrappedKey, generate_token, open_record, parse_token,
+    seal_record, token_hash,
 };
 use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
@@ -144,9 +146,7 @@ fn unwrap_dek(
     tx: &mut dyn ReadTx,
     subject: &str,
 ) -> Result<DataKey, VaultError> {
-    let row = tx
-        .get_subject_key(subject)?
-        .ok_or(VaultError::Integrity)?;
+    let row = tx.get_subject_key(subject)?.ok_or(VaultError::Integrity)?;
     let wrapped = WrappedKey::from_bytes(&row.wrapped_key)?;
     Ok(keyring.unwrap_data_key(&wrapped, subject)?)
 }
@@ -228,6 +228,11 @@ impl Vault {
         &self.store
     }
 
+    /// The service's tunables.
+    pub fn config(&self) -> &VaultConfig {
+        &self.config
+    }
+
     /// The injected clock.
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
@@ -246,12 +251,7 @@ impl Vault {
         *self.keyring.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keyring);
     }
 
-    fn event(
-        &self,
-        meta: &RequestMeta,
-        principal: Option<&Principal>,
-        action: &str,
-    ) -> AuditEvent {
+    fn event(&self, meta: &RequestMeta, principal: Option<&Principal>, action: &str) -> AuditEvent {
         let (actor, method) = match principal {
             Some(p) => (p.actor.clone(), p.auth_method),
             None => (
@@ -364,8 +364,7 @@ impl Vault {
             Some(Err(_)) => "token_malformed",
             Some(Ok(secret)) => {
                 let hash = token_hash(&secret);
-                let row = read_tx(&*self.store, move |tx| Ok(tx.get_token_by_hash(&hash)?))
-                    .await?;
+                let row = read_tx(&*self.store, move |tx| Ok(tx.get_token_by_hash(&hash)?)).await?;
                 let now = self.clock.now();
                 match row {
                     None => "token_unknown",
@@ -413,10 +412,14 @@ impl Vault {
                 .bytes()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b' '));
         if !name_ok {
-            return self.reject(ev, VaultError::BadRequest("invalid_token_name")).await;
+            return self
+                .reject(ev, VaultError::BadRequest("invalid_token_name"))
+                .await;
         }
         if ttl <= Duration::ZERO || ttl > self.config.max_token_ttl {
-            return self.reject(ev, VaultError::BadRequest("token_ttl_out_of_range")).await;
+            return self
+                .reject(ev, VaultError::BadRequest("token_ttl_out_of_range"))
+                .await;
         }
         if scopes.is_empty() || !scopes.iter().all(|s| principal.scopes.contains(s)) {
             let err = VaultError::Forbidden {
@@ -497,12 +500,13 @@ impl Vault {
         let mut ev = self.event(meta, Some(principal), "collection.create");
         ev.collection = Some(schema.name.to_string());
         ev.fields = schema.fields.iter().map(|f| f.name.to_string()).collect();
-        self.authorize(principal, Action::ManageCollections, &ev).await?;
+        self.authorize(principal, Action::ManageCollections, &ev)
+            .await?;
         if let Err(e) = schema.check() {
             return self.reject(ev, e).await;
         }
-        let schema_json = serde_json::to_string(&schema)
-            .map_err(|_| VaultError::Internal("schema_encoding"))?;
+        let schema_json =
+            serde_json::to_string(&schema).map_err(|_| VaultError::Internal("schema_encoding"))?;
         let row = CollectionRow {
             name: schema.name.to_string(),
             schema_json,
@@ -708,7 +712,8 @@ impl Vault {
         collection: &CollectionName,
         id: RecordId,
     ) -> Result<RecordView, VaultError> {
-        self.read_record(meta, principal, collection, id, None).await
+        self.read_record(meta, principal, collection, id, None)
+            .await
     }
 
     /// One version of a record (deleted records' old versions stay readable).
@@ -732,7 +737,11 @@ impl Vault {
         id: RecordId,
         version: Option<u64>,
     ) -> Result<RecordView, VaultError> {
-        let action = if version.is_some() { "record.read_version" } else { "record.read" };
+        let action = if version.is_some() {
+            "record.read_version"
+        } else {
+            "record.read"
+        };
         let mut ev = self.event(meta, Some(principal), action);
         ev.collection = Some(collection.to_string());
         ev.record_id = Some(id.to_string());
@@ -933,7 +942,9 @@ impl Vault {
         let decision = self.authorize(principal, Action::ReadRecords, &ev).await?;
         let schema = self.schema_or_reject(collection, &ev).await?;
         let Some(def) = schema.field(field).filter(|f| f.searchable) else {
-            return self.reject(ev, VaultError::BadRequest("field_not_searchable")).await;
+            return self
+                .reject(ev, VaultError::BadRequest("field_not_searchable"))
+                .await;
         };
         ev.fields = vec![def.name.to_string()];
         let normalised = match index_value(def, value) {
@@ -957,7 +968,13 @@ impl Vault {
                 let row = tx
                     .get_record_version(&collection, &id, head.version)?
                     .ok_or(VaultError::Integrity)?;
-                views.push(open_version(&keyring, tx, &head, &row, &decision.projection)?);
+                views.push(open_version(
+                    &keyring,
+                    tx,
+                    &head,
+                    &row,
+                    &decision.projection,
+                )?);
             }
             ev.count = Some(views.len() as u64);
             Ok(views)
@@ -988,7 +1005,13 @@ impl Vault {
                 let row = tx
                     .get_record_version(&head.collection, &head.id, head.version)?
                     .ok_or(VaultError::Integrity)?;
-                views.push(open_version(&keyring, tx, &head, &row, &decision.projection)?);
+                views.push(open_version(
+                    &keyring,
+                    tx,
+                    &head,
+                    &row,
+                    &decision.projection,
+                )?);
             }
             ev.count = Some(views.len() as u64);
             ev.fields = field_names(&views);

@@ -1,0 +1,153 @@
+//! The phivault wire contract: every request and response body of the HTTP API, shared by
+//! the server and the client so the two cannot drift apart. Types derive serde and
+//! `utoipa::ToSchema` (the OpenAPI document is generated from them); this crate has no
+//! dependency on the domain crate, and the server converts between the two.
+
+mod problem;
+mod records;
+mod schema;
+mod tokens;
+
+pub use problem::{Problem, ProblemViolation};
+pub use records::{
+    CreateRecordRequest, DeletedRecord, Record, RecordList, SearchRequest, UpdateRecordRequest,
+};
+pub use schema::{Collection, CollectionList, Field, FieldType, IdentifierKind, Sensitivity};
+pub use tokens::{CreateTokenRequest, CreatedToken, Scope, Token, TokenList};
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The media type of every JSON request and success response.
+pub const JSON_MEDIA_TYPE: &str = "application/json";
+/// The media type of error responses (RFC 9457).
+pub const PROBLEM_MEDIA_TYPE: &str = "application/problem+json";
+/// The request header that states the HL7 purpose of use, e.g. `TREAT`.
+pub const PURPOSE_HEADER: &str = "x-purpose-of-use";
+/// The request and response header that carries the request id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The answer of `/healthz` and `/readyz` when all is well.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HealthStatus {
+    /// Always `ok`; failures are problem documents.
+    pub status: String,
+}
+
+/// The result of walking the audit hash chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuditVerifyResponse {
+    /// True when every entry links to its predecessor and hashes correctly.
+    pub ok: bool,
+    /// How many entries were checked.
+    pub entries: u64,
+    /// The hash of the last entry (hex), when the chain is intact and not empty.
+    pub head_hash: Option<String>,
+    /// The first broken entry, if any.
+    pub first_break: Option<ChainBreak>,
+}
+
+/// The first entry at which the audit chain is broken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ChainBreak {
+    /// Its sequence number.
+    pub seq: u64,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sensitivity_wire_form_matches_core() {
+        let f: Field = serde_json::from_value(json!({
+            "name": "ssn", "type": "string",
+            "sensitivity": {"class": "phi", "identifier": "ssn"},
+            "searchable": true, "required": false
+        }))
+        .unwrap();
+        assert_eq!(f.sensitivity, Sensitivity::Phi(IdentifierKind::Ssn));
+        assert_eq!(
+            serde_json::to_value(&f).unwrap()["sensitivity"],
+            json!({"class": "phi", "identifier": "ssn"})
+        );
+        let h: Sensitivity = serde_json::from_value(json!({"class": "health"})).unwrap();
+        assert_eq!(h, Sensitivity::Health);
+        assert_eq!(
+            serde_json::to_value(Sensitivity::None).unwrap(),
+            json!({"class": "none"})
+        );
+        // searchable and required default to false
+        let f: Field = serde_json::from_value(json!({
+            "name": "note", "type": "text", "sensitivity": {"class": "health"}
+        }))
+        .unwrap();
+        assert!(!f.searchable && !f.required);
+    }
+
+    #[test]
+    fn requests_refuse_unknown_fields() {
+        let r = serde_json::from_value::<CreateRecordRequest>(json!({
+            "subject": "s1", "data": {}, "extra": 1
+        }));
+        assert!(r.is_err());
+        let r = serde_json::from_value::<SearchRequest>(json!({
+            "field": "a", "value": "b", "x": 1
+        }));
+        assert!(r.is_err());
+        let r = serde_json::from_value::<CreateTokenRequest>(json!({
+            "name": "t", "scopes": ["records:read"], "ttl_seconds": 60, "secret": "x"
+        }));
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn problem_round_trips_and_omits_empty_violations() {
+        let p = Problem {
+            problem_type: "urn:phivault:problem:not_found".into(),
+            title: "Not Found".into(),
+            status: 404,
+            detail: "collection not found".into(),
+            code: "not_found".into(),
+            request_id: "r1".into(),
+            violations: None,
+        };
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["type"], "urn:phivault:problem:not_found");
+        assert!(v.get("violations").is_none());
+        let back: Problem = serde_json::from_value(v).unwrap();
+        assert_eq!(back, p);
+    }
+
+    #[test]
+    fn record_times_are_rfc3339() {
+        let r: Record = serde_json::from_value(json!({
+            "collection": "c", "id": "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "subject": "s",
+            "version": 2, "current_version": 2, "data": {"a": 1}, "deleted": false,
+            "created_at": "2026-01-02T03:04:05Z", "updated_at": "2026-01-02T03:04:06.5Z"
+        }))
+        .unwrap();
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["created_at"], "2026-01-02T03:04:05Z");
+        assert_eq!(v["updated_at"], "2026-01-02T03:04:06.5Z");
+    }
+
+    #[test]
+    fn created_token_debug_hides_the_secret() {
+        let t: CreatedToken = serde_json::from_value(json!({
+            "token": {
+                "id": "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "name": "t",
+                "scopes": ["records:read", "audit:read"],
+                "created_at": "2026-01-02T03:04:05Z", "expires_at": "2026-01-03T03:04:05Z",
+                "revoked_at": null
+            },
+            "secret": "pvt_canary_secret"
+        }))
+        .unwrap();
+        assert_eq!(t.token.scopes, vec![Scope::RecordsRead, Scope::AuditRead]);
+        assert!(!format!("{t:?}").contains("canary"));
+    }
+}

@@ -1,0 +1,315 @@
+//! The steps every handler runs before its one vault call: authenticate the bearer token,
+//! apply `X-Purpose-Of-Use`, then parse path parameters, query and body. Every refusal on
+//! the way is audited through `Vault::record_rejected` under the handler's action, and
+//! the response names an error code, never the offending input.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
+use http_body_util::LengthLimitError;
+use phivault_api::PURPOSE_HEADER;
+use phivault_core::{Principal, PurposeOfUse, RequestMeta, Vault, VaultError};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::edge::RequestId;
+use crate::error::{ApiError, codes};
+use crate::state::AppState;
+
+/// What a request says about itself before anything is checked.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    meta: RequestMeta,
+    authorization: Option<HeaderValue>,
+    purpose: Option<HeaderValue>,
+}
+
+/// The request metadata recorded in audit events: request id and peer address.
+pub(crate) fn request_meta(parts_ext: &axum::http::Extensions) -> RequestMeta {
+    RequestMeta {
+        request_id: parts_ext
+            .get::<RequestId>()
+            .map_or_else(|| Uuid::new_v4().to_string(), |r| r.0.clone()),
+        source: parts_ext
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string()),
+    }
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Ctx {
+            meta: request_meta(&parts.extensions),
+            authorization: parts.headers.get(header::AUTHORIZATION).cloned(),
+            purpose: parts.headers.get(PURPOSE_HEADER).cloned(),
+        })
+    }
+}
+
+/// Path parameters in route order, or the fact that they were not valid UTF-8. Never
+/// rejects, so that a bad path is audited like any other bad input.
+#[derive(Debug)]
+pub(crate) struct Params(Option<Vec<String>>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Params(
+            RawPathParams::from_request_parts(parts, state)
+                .await
+                .ok()
+                .map(|p| p.iter().map(|(_, v)| v.to_owned()).collect()),
+        ))
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header; any other form yields an empty
+/// token, which the vault refuses as malformed (and audits as such).
+fn bearer(value: &HeaderValue) -> &str {
+    let Ok(s) = value.to_str() else { return "" };
+    match (s.get(..7), s.get(7..)) {
+        (Some(scheme), Some(token)) if scheme.eq_ignore_ascii_case("bearer ") => token.trim(),
+        _ => "",
+    }
+}
+
+impl Ctx {
+    /// The request id.
+    pub(crate) fn request_id(&self) -> &str {
+        &self.meta.request_id
+    }
+
+    /// Refuses a request that reached no handler, audited without a principal (the
+    /// caller is not authenticated for a route that does not exist).
+    pub(crate) async fn refuse(self, state: &AppState, action: &str, err: VaultError) -> ApiError {
+        match state
+            .vault
+            .record_rejected(&self.meta, None, action, &err)
+            .await
+        {
+            Ok(()) => ApiError::new(err, &self.meta.request_id),
+            Err(audit) => ApiError::new(audit, &self.meta.request_id),
+        }
+    }
+
+    /// Authenticates the caller and applies the stated purpose of use.
+    pub(crate) async fn begin(
+        self,
+        state: &AppState,
+        action: &'static str,
+    ) -> Result<Call, ApiError> {
+        let token = self.authorization.as_ref().map(bearer);
+        let principal = state
+            .vault
+            .authenticate(&self.meta, token)
+            .await
+            .map_err(|e| ApiError::new(e, &self.meta.request_id))?;
+        let mut call = Call {
+            state: state.clone(),
+            meta: self.meta,
+            principal,
+            action,
+        };
+        if let Some(raw) = self.purpose {
+            match raw.to_str().ok().and_then(PurposeOfUse::parse) {
+                Some(p) => call.principal.purpose = Some(p),
+                None => {
+                    return call
+                        .reject(VaultError::BadRequest(codes::INVALID_PURPOSE))
+                        .await;
+                }
+            }
+        }
+        Ok(call)
+    }
+}
+
+/// An authenticated request on its way to one vault call.
+#[derive(Debug)]
+pub(crate) struct Call {
+    state: AppState,
+    /// Request id and source, for the audit event.
+    pub(crate) meta: RequestMeta,
+    /// The authenticated caller.
+    pub(crate) principal: Principal,
+    action: &'static str,
+}
+
+/// Whether `Content-Type` is `application/json` (parameters such as charset allowed).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+fn is_length_limit(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.is::<LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+impl Call {
+    /// The vault.
+    pub(crate) fn vault(&self) -> &Vault {
+        &self.state.vault
+    }
+
+    /// Wraps an error the vault has already audited.
+    pub(crate) fn err(&self, e: VaultError) -> ApiError {
+        ApiError::new(e, &self.meta.request_id)
+    }
+
+    /// Passes a vault result through, wrapping its (already audited) error.
+    pub(crate) fn done<T>(&self, r: Result<T, VaultError>) -> Result<T, ApiError> {
+        r.map_err(|e| self.err(e))
+    }
+
+    /// Audits a refusal that happened before the vault call and returns it. If the audit
+    /// event cannot be written, the caller learns that instead (fail closed).
+    pub(crate) async fn reject<T>(&self, e: VaultError) -> Result<T, ApiError> {
+        self.reject_with(e, None).await
+    }
+
+    async fn reject_with<T>(&self, e: VaultError, detail: Option<String>) -> Result<T, ApiError> {
+        if let Err(audit) = self
+            .vault()
+            .record_rejected(&self.meta, Some(&self.principal), self.action, &e)
+            .await
+        {
+            return Err(self.err(audit));
+        }
+        let err = self.err(e);
+        Err(match detail {
+            Some(d) => err.with_detail(d),
+            None => err,
+        })
+    }
+
+    /// Audits and returns the error of a failed parse, or passes the value through.
+    pub(crate) async fn check<T>(&self, r: Result<T, VaultError>) -> Result<T, ApiError> {
+        match r {
+            Ok(v) => Ok(v),
+            Err(e) => self.reject(e).await,
+        }
+    }
+
+    /// The `N` path parameters of the route.
+    pub(crate) async fn params<const N: usize>(&self, p: Params) -> Result<[String; N], ApiError> {
+        match p.0.and_then(|v| <[String; N]>::try_from(v).ok()) {
+            Some(a) => Ok(a),
+            None => {
+                self.reject(VaultError::BadRequest(codes::INVALID_PATH))
+                    .await
+            }
+        }
+    }
+
+    /// Reads and parses a JSON body of type `T`: content type, size limit, UTF-8, JSON
+    /// syntax (and nesting depth), then shape, each refusal with its own code. Serde's
+    /// messages are never used: they quote the submitted values.
+    pub(crate) async fn json<T: DeserializeOwned>(&self, req: Request) -> Result<T, ApiError> {
+        let (parts, body) = req.into_parts();
+        if !is_json(&parts.headers) {
+            return self
+                .reject(VaultError::BadRequest(codes::UNSUPPORTED_MEDIA_TYPE))
+                .await;
+        }
+        let limit = self.state.body_limit;
+        if declared_length(&parts.headers).is_some_and(|n| n > limit as u64) {
+            return self.reject(VaultError::PayloadTooLarge).await;
+        }
+        let bytes = match axum::body::to_bytes(Body::new(body), limit).await {
+            Ok(b) => b,
+            Err(e) if is_length_limit(&e) => return self.reject(VaultError::PayloadTooLarge).await,
+            Err(_) => {
+                return self
+                    .reject(VaultError::BadRequest(codes::BODY_UNREADABLE))
+                    .await;
+            }
+        };
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            return self
+                .reject(VaultError::BadRequest(codes::INVALID_UTF8))
+                .await;
+        };
+        let value: serde_json::Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => {
+                let detail = format!(
+                    "The request body is not valid JSON (line {}, column {}).",
+                    e.line(),
+                    e.column()
+                );
+                return self
+                    .reject_with(VaultError::BadRequest(codes::MALFORMED_JSON), Some(detail))
+                    .await;
+            }
+        };
+        match serde_json::from_value(value) {
+            Ok(v) => Ok(v),
+            Err(_) => {
+                self.reject(VaultError::BadRequest(codes::INVALID_REQUEST_SHAPE))
+                    .await
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        let v = HeaderValue::from_static("Bearer pvt_abc");
+        assert_eq!(bearer(&v), "pvt_abc");
+        let v = HeaderValue::from_static("bearer  pvt_abc ");
+        assert_eq!(bearer(&v), "pvt_abc");
+        let v = HeaderValue::from_static("Basic dXNlcjpwYXNz");
+        assert_eq!(bearer(&v), "");
+        let v = HeaderValue::from_static("Bearer");
+        assert_eq!(bearer(&v), "");
+    }
+
+    #[test]
+    fn json_content_type_is_recognised() {
+        let mut h = HeaderMap::new();
+        assert!(!is_json(&h));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        assert!(is_json(&h));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("Application/JSON; charset=utf-8"),
+        );
+        assert!(is_json(&h));
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        assert!(!is_json(&h));
+    }
+}

@@ -1,0 +1,326 @@
+//! The one table that maps every error code to an HTTP status, a title and a problem
+//! type URI, and the one `IntoResponse` that turns an error into an RFC 9457 problem
+//! document. Details are fixed text chosen here, never the text of the underlying error,
+//! so no submitted value and no internal detail can reach a response.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use phivault_api::{PROBLEM_MEDIA_TYPE, Problem, ProblemViolation};
+use phivault_core::VaultError;
+
+/// Failures of TLS set-up and of the listener.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The certificate chain PEM held no certificate or could not be parsed.
+    #[error("invalid certificate chain PEM")]
+    InvalidCertificate,
+    /// The private key PEM held no key or could not be parsed.
+    #[error("invalid private key PEM")]
+    InvalidKey,
+    /// rustls refused the configuration (e.g. the key does not match the certificate).
+    #[error("TLS configuration rejected: {0}")]
+    Tls(#[from] rustls::Error),
+    /// The listener failed.
+    #[error("listener failure: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Codes the edge itself produces (carried as `VaultError::BadRequest` so that
+/// `Vault::record_rejected` can audit them like any other refusal).
+pub(crate) mod codes {
+    /// The body is not JSON, or nests deeper than the parser allows.
+    pub(crate) const MALFORMED_JSON: &str = "malformed_json";
+    /// The body is not UTF-8.
+    pub(crate) const INVALID_UTF8: &str = "invalid_utf8";
+    /// The body is JSON but not the shape the endpoint expects.
+    pub(crate) const INVALID_REQUEST_SHAPE: &str = "invalid_request_shape";
+    /// The body could not be read from the connection.
+    pub(crate) const BODY_UNREADABLE: &str = "body_unreadable";
+    /// `Content-Type` is missing or not `application/json`.
+    pub(crate) const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
+    /// The route exists but not with this method.
+    pub(crate) const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+    /// A path parameter is not valid percent-encoded UTF-8.
+    pub(crate) const INVALID_PATH: &str = "invalid_path";
+    /// The query string has the wrong shape.
+    pub(crate) const INVALID_QUERY: &str = "invalid_query";
+    /// The pagination cursor is not one this server issued.
+    pub(crate) const INVALID_CURSOR: &str = "invalid_cursor";
+    /// A version path segment is not a positive integer.
+    pub(crate) const INVALID_VERSION: &str = "invalid_version";
+    /// `X-Purpose-Of-Use` is not a known HL7 code.
+    pub(crate) const INVALID_PURPOSE: &str = "invalid_purpose_of_use";
+    /// `If-Match` is not a single strong entity tag naming a version.
+    pub(crate) const INVALID_IF_MATCH: &str = "invalid_if_match";
+    /// The server is not (yet, or any more) ready to serve.
+    pub(crate) const NOT_READY: &str = "not_ready";
+}
+
+/// The single fixed detail of every 401, whatever the reason (the audit log keeps it).
+const UNAUTHENTICATED_DETAIL: &str = "A valid bearer token is required.";
+
+/// One row of the error table.
+struct Row {
+    status: StatusCode,
+    title: &'static str,
+    detail: &'static str,
+}
+
+const fn row(status: StatusCode, title: &'static str, detail: &'static str) -> Row {
+    Row {
+        status,
+        title,
+        detail,
+    }
+}
+
+/// The error table: status, title and fixed detail for every error the API reports.
+fn classify(err: &VaultError) -> Row {
+    use codes::*;
+    match err {
+        VaultError::Unauthenticated => row(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            UNAUTHENTICATED_DETAIL,
+        ),
+        VaultError::Forbidden { .. } => row(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "The credential does not permit this operation.",
+        ),
+        VaultError::NotFound(_) => row(
+            StatusCode::NOT_FOUND,
+            "Not Found",
+            "The requested resource does not exist.",
+        ),
+        VaultError::Gone => row(StatusCode::GONE, "Gone", "The record has been deleted."),
+        VaultError::Conflict(_) => row(
+            StatusCode::CONFLICT,
+            "Conflict",
+            "The request conflicts with the current state of the resource.",
+        ),
+        VaultError::PreconditionRequired => row(
+            StatusCode::PRECONDITION_REQUIRED,
+            "Precondition Required",
+            "This request must carry If-Match with the record's current ETag.",
+        ),
+        VaultError::PreconditionFailed => row(
+            StatusCode::PRECONDITION_FAILED,
+            "Precondition Failed",
+            "The record has changed since the version named in If-Match.",
+        ),
+        VaultError::PayloadTooLarge => row(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Content Too Large",
+            "The request body exceeds the configured limit.",
+        ),
+        VaultError::Invalid(_) => row(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Unprocessable Content",
+            "The record does not match the collection schema; see violations.",
+        ),
+        VaultError::InvalidSchema(_) => row(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Unprocessable Content",
+            "The collection schema is not acceptable; see code.",
+        ),
+        VaultError::BadRequest(code) => match *code {
+            UNSUPPORTED_MEDIA_TYPE => row(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported Media Type",
+                "The request body must be sent as application/json.",
+            ),
+            METHOD_NOT_ALLOWED => row(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method Not Allowed",
+                "The resource does not support this method; see Allow.",
+            ),
+            MALFORMED_JSON => row(
+                StatusCode::BAD_REQUEST,
+                "Bad Request",
+                "The request body is not valid JSON.",
+            ),
+            INVALID_UTF8 => row(
+                StatusCode::BAD_REQUEST,
+                "Bad Request",
+                "The request body is not valid UTF-8.",
+            ),
+            INVALID_REQUEST_SHAPE => row(
+                StatusCode::BAD_REQUEST,
+                "Bad Request",
+                "The request body does not have the shape this endpoint expects.",
+            ),
+            _ => row(
+                StatusCode::BAD_REQUEST,
+                "Bad Request",
+                "The request is malformed; see code.",
+            ),
+        },
+        VaultError::Integrity => row(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error",
+            "Stored data failed its integrity check; the request was not served.",
+        ),
+        VaultError::AuditUnavailable | VaultError::Store(_) => row(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable",
+            "The vault cannot serve requests right now; retry later.",
+        ),
+        VaultError::Internal(_) => row(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error",
+            "The request could not be served.",
+        ),
+    }
+}
+
+/// The problem `type` URI of a code.
+fn problem_type(code: &str) -> String {
+    format!("urn:phivault:problem:{code}")
+}
+
+/// An error on its way to the client: the domain error, the request it belongs to, and
+/// optionally a more precise fixed detail (at most a line and column of a JSON error).
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    err: VaultError,
+    request_id: String,
+    detail: Option<String>,
+}
+
+impl ApiError {
+    /// Wraps a domain error for the request `request_id`.
+    pub(crate) fn new(err: VaultError, request_id: &str) -> Self {
+        Self {
+            err,
+            request_id: request_id.to_owned(),
+            detail: None,
+        }
+    }
+
+    /// Replaces the table's detail; callers pass fixed text and numbers only.
+    pub(crate) fn with_detail(mut self, detail: String) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+}
+
+/// Builds a problem response from its parts (also used by `/readyz`, which has no
+/// domain error to report).
+pub(crate) fn problem_response(
+    status: StatusCode,
+    title: &str,
+    detail: String,
+    code: &str,
+    request_id: &str,
+    violations: Option<Vec<ProblemViolation>>,
+) -> Response {
+    let problem = Problem {
+        problem_type: problem_type(code),
+        title: title.to_owned(),
+        status: status.as_u16(),
+        detail,
+        code: code.to_owned(),
+        request_id: request_id.to_owned(),
+        violations,
+    };
+    // Serialising a struct of strings cannot fail; fall back to an empty object anyway
+    // rather than panicking in the error path.
+    let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
+    let mut res = (status, body).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(PROBLEM_MEDIA_TYPE),
+    );
+    if status == StatusCode::UNAUTHORIZED {
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"phivault\""),
+        );
+    }
+    res
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let row = classify(&self.err);
+        let code = self.err.code();
+        // Server-side failures are logged by code only; the error's Display may name a
+        // store path or driver message, which has no place in a response.
+        if row.status.is_server_error() {
+            tracing::warn!(code, request_id = %self.request_id, "request failed");
+        }
+        let violations = match &self.err {
+            VaultError::Invalid(v) => Some(
+                v.violations
+                    .iter()
+                    .map(|v| ProblemViolation {
+                        pointer: v.pointer.clone(),
+                        code: v.code.to_owned(),
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        };
+        let detail = match self.detail {
+            Some(d) if !row.status.is_server_error() && row.status != StatusCode::UNAUTHORIZED => d,
+            _ => row.detail.to_owned(),
+        };
+        problem_response(
+            row.status,
+            row.title,
+            detail,
+            code,
+            &self.request_id,
+            violations,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use phivault_core::{StoreError, ValidationError, Violation};
+
+    #[test]
+    fn table_covers_every_class() {
+        let cases: Vec<(VaultError, u16)> = vec![
+            (VaultError::Unauthenticated, 401),
+            (
+                VaultError::Forbidden {
+                    rule: "deny:x".into(),
+                },
+                403,
+            ),
+            (VaultError::NotFound("record"), 404),
+            (VaultError::Gone, 410),
+            (VaultError::Conflict("collection_exists"), 409),
+            (VaultError::PreconditionRequired, 428),
+            (VaultError::PreconditionFailed, 412),
+            (VaultError::BadRequest("invalid_record_id"), 400),
+            (VaultError::BadRequest(codes::UNSUPPORTED_MEDIA_TYPE), 415),
+            (VaultError::BadRequest(codes::METHOD_NOT_ALLOWED), 405),
+            (VaultError::PayloadTooLarge, 413),
+            (
+                VaultError::Invalid(ValidationError {
+                    violations: vec![Violation {
+                        pointer: "/a".into(),
+                        code: "wrong_type",
+                    }],
+                }),
+                422,
+            ),
+            (VaultError::InvalidSchema("schema_has_no_fields"), 422),
+            (VaultError::Integrity, 500),
+            (VaultError::AuditUnavailable, 503),
+            (
+                VaultError::Store(StoreError::Unavailable("/secret/path/db".into())),
+                503,
+            ),
+            (VaultError::Internal("x"), 500),
+        ];
+        for (err, status) in cases {
+            assert_eq!(classify(&err).status.as_u16(), status, "{err:?}");
+        }
+    }
+}

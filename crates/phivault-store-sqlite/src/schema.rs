@@ -1,0 +1,132 @@
+//! The embedded, versioned schema. Migration `n` (1-based) moves a database from
+//! `PRAGMA user_version = n - 1` to `n`; all pending ones run in one transaction on open,
+//! and a database written by a newer build (a higher version) is refused untouched.
+//!
+//! Columns hold ids, names, times, ciphertext, wrapped keys, blind-index tags and audit
+//! JSON only. Times are INTEGER Unix nanoseconds (UTC), so rows round-trip exactly.
+
+use phivault_core::StoreError;
+use rusqlite::Connection;
+
+use crate::error::map_err;
+
+/// Each entry is one migration; append only, never edit a released one (existing files
+/// were built by it).
+const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    r#"
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY NOT NULL,
+        value TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE collections (
+        name        TEXT PRIMARY KEY NOT NULL,
+        schema_json TEXT NOT NULL,
+        created_at  INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE subject_keys (
+        subject     TEXT PRIMARY KEY NOT NULL,
+        wrapped_key BLOB NOT NULL,
+        kek_version INTEGER NOT NULL,
+        created_at  INTEGER NOT NULL
+    ) STRICT;
+
+    -- A record cannot outlive its collection: the vault never deletes collections that
+    -- hold records, and the foreign key turns a bug that tried into a failed write.
+    CREATE TABLE record_heads (
+        collection TEXT NOT NULL REFERENCES collections(name),
+        id         TEXT NOT NULL,
+        subject    TEXT NOT NULL,
+        version    INTEGER NOT NULL,
+        deleted    INTEGER NOT NULL CHECK (deleted IN (0, 1)),
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (collection, id)
+    ) STRICT;
+    -- Serves list_subject_records: a subject's records in (collection, id) order.
+    CREATE INDEX record_heads_by_subject ON record_heads (subject, collection, id);
+
+    -- No foreign key to record_heads: the vault may write a version before its head in
+    -- the same transaction, and deferred checks would fail a whole group-commit batch.
+    CREATE TABLE record_versions (
+        collection TEXT NOT NULL,
+        id         TEXT NOT NULL,
+        version    INTEGER NOT NULL,
+        subject    TEXT NOT NULL,
+        sealed     BLOB NOT NULL,
+        tombstone  INTEGER NOT NULL CHECK (tombstone IN (0, 1)),
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (collection, id, version)
+    ) STRICT;
+
+    CREATE TABLE index_entries (
+        collection TEXT NOT NULL,
+        field      TEXT NOT NULL,
+        tag        BLOB NOT NULL,
+        record_id  TEXT NOT NULL,
+        PRIMARY KEY (collection, record_id, field, tag)
+    ) STRICT;
+    -- Serves find_by_index; the primary key serves replace_index_entries.
+    CREATE INDEX index_entries_lookup ON index_entries (collection, field, tag, record_id);
+
+    CREATE TABLE tokens (
+        id          TEXT PRIMARY KEY NOT NULL,
+        name        TEXT NOT NULL,
+        secret_hash BLOB NOT NULL UNIQUE,
+        scopes      TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        revoked_at  INTEGER
+    ) STRICT;
+
+    -- seq is the rowid: appends are cheap and entries come back in order without an index.
+    CREATE TABLE audit_log (
+        seq        INTEGER PRIMARY KEY,
+        prev_hash  BLOB NOT NULL,
+        event_json TEXT NOT NULL,
+        hash       BLOB NOT NULL
+    ) STRICT;
+    "#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Brings the database up to [`SCHEMA_VERSION`] in one immediate transaction, or refuses
+/// it if a newer build has already migrated it.
+pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    // IMMEDIATE: two processes opening a fresh file at once must not both migrate it.
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(map_err)?;
+    let result = migrate_in_tx(conn);
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    match (result, conn.execute_batch(end).map_err(map_err)) {
+        (Err(e), _) | (Ok(()), Err(e)) => Err(e),
+        (Ok(()), Ok(())) => Ok(()),
+    }
+}
+
+fn migrate_in_tx(conn: &Connection) -> Result<(), StoreError> {
+    let current: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(map_err)?;
+    let current = u32::try_from(current)
+        .map_err(|_| StoreError::Corrupt("database schema version is negative".into()))?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::Unavailable(format!(
+            "database schema version {current} is newer than this build supports \
+             ({SCHEMA_VERSION}); upgrade phivault"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        conn.execute_batch(sql).map_err(map_err)?;
+        tracing::info!(schema_version = i + 1, "applied sqlite migration");
+    }
+    if current != SCHEMA_VERSION {
+        // user_version lives in the file header, which is part of this transaction.
+        conn.pragma_update(None, "user_version", i64::from(SCHEMA_VERSION))
+            .map_err(map_err)?;
+    }
+    Ok(())
+}

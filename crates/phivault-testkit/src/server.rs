@@ -1,0 +1,168 @@
+//! An in-process vault on a temporary SQLite database, served over TLS on a loopback port
+//! with a self-signed certificate and a [`ManualClock`], so tests exercise the real request
+//! path (TLS → token → policy → store → audit) and move time instead of sleeping.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use phivault_client::Client;
+use phivault_core::audit::AuditEntry;
+use phivault_core::crypto::Keyring;
+use phivault_core::store::read_tx;
+use phivault_core::{ManualClock, Principal, RequestMeta, Scope, Vault, VaultConfig};
+use phivault_store_sqlite::{SqliteOptions, SqliteStore};
+use time::{Duration, OffsetDateTime};
+use tokio::sync::oneshot;
+
+/// A running test vault. Dropping it stops the server.
+pub struct TestVault {
+    /// The vault service behind the server.
+    pub vault: Arc<Vault>,
+    /// The clock the vault reads; advance it to expire tokens.
+    pub clock: Arc<ManualClock>,
+    /// The store, for looking underneath the API (tamper tests).
+    pub store: Arc<SqliteStore>,
+    /// The server's address on loopback.
+    pub addr: SocketAddr,
+    /// The PEM certificate the server presents (trust it in clients).
+    pub ca_pem: Vec<u8>,
+    /// A token holding every scope.
+    pub admin_token: String,
+    dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl std::fmt::Debug for TestVault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestVault")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+/// The start time of every test clock: fixed, so runs are repeatable.
+pub fn test_epoch() -> OffsetDateTime {
+    time::macros::datetime!(2026-01-15 09:00:00 UTC)
+}
+
+impl TestVault {
+    /// Starts a vault with default settings.
+    pub async fn start() -> TestVault {
+        Self::start_with(VaultConfig::default(), 1024 * 1024).await
+    }
+
+    /// Starts a vault with the given service config and body limit.
+    #[allow(clippy::expect_used)] // a harness that cannot start has nothing to report but the panic
+    pub async fn start_with(config: VaultConfig, body_limit: usize) -> TestVault {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(
+            SqliteStore::open(&dir.path().join("vault.db"), SqliteOptions::default())
+                .expect("open store"),
+        );
+        let clock = Arc::new(ManualClock::new(test_epoch()));
+        let vault = Arc::new(Vault::new(
+            store.clone(),
+            Keyring::generate().expect("keyring"),
+            clock.clone(),
+            config,
+        ));
+        let (_, secret) = vault
+            .create_token(
+                &RequestMeta::default(),
+                &Principal::local_operator(),
+                "test-admin",
+                &Scope::ALL,
+                Duration::days(30),
+            )
+            .await
+            .expect("bootstrap token");
+        let cert = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+        ])
+        .expect("certificate");
+        let ca_pem = cert.cert.pem().into_bytes();
+        let key_pem = cert.signing_key.serialize_pem();
+        let tls = Arc::new(phivault_server::tls_config(&ca_pem, key_pem.as_bytes()).expect("tls"));
+        let router = phivault_server::router(
+            phivault_server::AppState::new(vault.clone()).with_body_limit(body_limit),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = phivault_server::serve(listener, tls, router, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        TestVault {
+            vault,
+            clock,
+            store,
+            addr,
+            ca_pem,
+            admin_token: secret.expose_secret().to_owned(),
+            dir,
+            shutdown: Some(tx),
+        }
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// A client holding the admin token.
+    #[allow(clippy::expect_used)]
+    pub fn client(&self) -> Client {
+        self.client_with(Some(&self.admin_token))
+    }
+
+    /// A client holding `token` (or none).
+    #[allow(clippy::expect_used)]
+    pub fn client_with(&self, token: Option<&str>) -> Client {
+        Client::new(&self.base_url(), token.map(str::to_owned), &self.ca_pem).expect("client")
+    }
+
+    /// Issues a token with `scopes`, valid for `ttl`.
+    #[allow(clippy::expect_used)]
+    pub async fn token(&self, scopes: &[Scope], ttl: Duration) -> String {
+        let (_, secret) = self
+            .vault
+            .create_token(
+                &RequestMeta::default(),
+                &Principal::local_operator(),
+                "test",
+                scopes,
+                ttl,
+            )
+            .await
+            .expect("token");
+        secret.expose_secret().to_owned()
+    }
+
+    /// The SQLite database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("vault.db")
+    }
+
+    /// Every audit entry, in order.
+    #[allow(clippy::expect_used)]
+    pub async fn audit_entries(&self) -> Vec<AuditEntry> {
+        read_tx(&*self.store, |tx| Ok(tx.audit_entries(0, usize::MAX >> 1)?))
+            .await
+            .expect("audit entries")
+    }
+}
+
+impl Drop for TestVault {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The data directory: creating it (`init`), and opening its pieces — config, sealed
+//! keyring, store, TLS certificate. Key and config files are created owner-only, and a
+//! keyring file that other users can read is refused.
+
+use anyhow::{Context, Result, bail};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+use phivault_core::crypto::{KdfParams, Keyring};
+use phivault_core::{SystemClock, Vault, VaultConfig};
+use phivault_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
+
+use crate::config::{CONFIG_FILE, Config};
+
+/// Where the development vault lives unless `--data-dir` says otherwise.
+pub(crate) const DEV_DATA_DIR: &str = ".phivault-dev";
+/// The development vault keeps its passphrase beside the keyring; never do this in production.
+pub(crate) const DEV_PASSPHRASE_FILE: &str = "DEV-ONLY-PASSPHRASE";
+
+/// Writes `bytes` to a new owner-only (0600) file, atomically (temporary file + rename).
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+    Ok(())
+}
+
+/// Reads a secret file, refusing it when group or others may read it.
+pub(crate) fn read_private(path: &Path) -> Result<Vec<u8>> {
+    let meta = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        bail!(
+            "{} is readable by other users; run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(fs::read(path)?)
+}
+
+/// The passphrase from `PHIVAULT_PASSPHRASE`, or asked for on the terminal.
+pub(crate) fn passphrase(confirm: bool) -> Result<Zeroizing<String>> {
+    if let Ok(p) = std::env::var("PHIVAULT_PASSPHRASE") {
+        return Ok(Zeroizing::new(p));
+    }
+    let p = Zeroizing::new(
+        rpassword::prompt_password("Keyring passphrase: ")
+            .context("no PHIVAULT_PASSPHRASE and no terminal to ask for it")?,
+    );
+    if confirm {
+        let again = Zeroizing::new(rpassword::prompt_password("Repeat passphrase: ")?);
+        if *again != *p {
+            bail!("the passphrases differ");
+        }
+    }
+    Ok(p)
+}
+
+/// Argon2id parameters for new keyring files. `PHIVAULT_INSECURE_FAST_KDF=1` makes them
+/// tiny, for test suites that create many vaults; a keyring sealed that way is weak.
+pub(crate) fn kdf_params() -> KdfParams {
+    if std::env::var("PHIVAULT_INSECURE_FAST_KDF").as_deref() == Ok("1") {
+        KdfParams::insecure_fast_for_tests()
+    } else {
+        KdfParams::recommended()
+    }
+}
+
+/// The pieces of an opened data directory.
+pub(crate) struct Opened {
+    pub(crate) dir: PathBuf,
+    pub(crate) config: Config,
+    pub(crate) vault: Arc<Vault>,
+}
+
+/// Opens the store alone (no keys): for commands that only read hashes and ids.
+pub(crate) fn open_store(dir: &Path, config: &Config) -> Result<Arc<SqliteStore>> {
+    let synchronous = if config.sqlite_synchronous == "normal" {
+        Synchronous::Normal
+    } else {
+        Synchronous::Full
+    };
+    let opts = SqliteOptions {
+        synchronous,
+        ..SqliteOptions::default()
+    };
+    let path = config.sqlite_path(dir);
+    if !path.exists() {
+        bail!(
+            "no vault database at {}; run `phivault init` first",
+            path.display()
+        );
+    }
+    let store =
+        SqliteStore::open(&path, opts).with_context(|| format!("opening {}", path.display()))?;
+    Ok(Arc::new(store))
+}
+
+/// Opens the keyring file with `passphrase`.
+pub(crate) fn open_keyring(dir: &Path, config: &Config, passphrase: &str) -> Result<Keyring> {
+    let bytes = read_private(&dir.join(&config.keyring))?;
+    Keyring::open(&bytes, passphrase.as_bytes()).context("opening the keyring")
+}
+
+/// Opens config, keyring and store, and builds the vault service.
+pub(crate) fn open(dir: &Path, passphrase: &str) -> Result<Opened> {
+    let config = Config::load(dir)?;
+    let keyring = open_keyring(dir, &config, passphrase)?;
+    let store = open_store(dir, &config)?;
+    let vault_config = VaultConfig {
+        max_token_ttl: time::Duration::days(i64::from(config.max_token_ttl_days)),
+        ..VaultConfig::default()
+    };
+    let vault = Arc::new(Vault::new(
+        store,
+        keyring,
+        Arc::new(SystemClock),
+        vault_config,
+    ));
+    Ok(Opened {
+        dir: dir.to_owned(),
+        config,
+        vault,
+    })
+}
+
+/// A self-signed certificate for `localhost`, `127.0.0.1` and `::1` (PEM cert, PEM key).
+pub(crate) fn self_signed_cert() -> Result<(String, Zeroizing<String>)> {
+    let names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    let cert = rcgen::generate_simple_self_signed(names).context("generating a certificate")?;
+    Ok((
+        cert.cert.pem(),
+        Zeroizing::new(cert.signing_key.serialize_pem()),
+    ))
+}
+
+/// Creates a new data directory: config, sealed keyring, database (with a fresh vault
+/// id), certificate.
+pub(crate) async fn init(
+    dir: &Path,
+    config: &Config,
+    passphrase: &str,
+    tls: Option<(PathBuf, PathBuf)>,
+) -> Result<()> {
+    if dir.join(CONFIG_FILE).exists() {
+        bail!("{} already holds a vault", dir.display());
+    }
+    config.check()?;
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    let keyring = Keyring::generate()?;
+    let sealed = keyring.seal(passphrase.as_bytes(), &kdf_params())?;
+    write_private(&dir.join(&config.keyring), &sealed)?;
+
+    let (cert_path, key_path) = (dir.join(&config.tls_cert), dir.join(&config.tls_key));
+    if let Some(parent) = cert_path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    match tls {
+        Some((cert, key)) => {
+            fs::copy(&cert, &cert_path).with_context(|| format!("copying {}", cert.display()))?;
+            write_private(&key_path, &read_private(&key)?)?;
+        }
+        None => {
+            let (cert, key) = self_signed_cert()?;
+            fs::write(&cert_path, cert)?;
+            write_private(&key_path, key.as_bytes())?;
+        }
+    }
+    let text = toml::to_string(config)?;
+    write_private(&dir.join(CONFIG_FILE), text.as_bytes())?;
+    let store = open_store_creating(dir, config)?;
+    let vault_id = uuid::Uuid::new_v4().to_string();
+    phivault_core::store::write_tx(&store, move |tx| Ok(tx.set_meta("vault_id", &vault_id)?))
+        .await?;
+    Ok(())
+}
+
+fn open_store_creating(dir: &Path, config: &Config) -> Result<SqliteStore> {
+    let path = config.sqlite_path(dir);
+    let store = SqliteStore::open(&path, SqliteOptions::default())
+        .with_context(|| format!("creating {}", path.display()))?;
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600))?;
+    Ok(store)
+}

@@ -1,0 +1,181 @@
+//! `phivault serve`: opens the data directory, builds the HTTPS server and runs it until
+//! SIGINT/SIGTERM. Also watches the keyring file so that `keys rotate` run beside a live
+//! server takes effect without a restart.
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+use zeroize::Zeroizing;
+
+use crate::config::{CONFIG_FILE, Config};
+use crate::datadir::{self, DEV_DATA_DIR, DEV_PASSPHRASE_FILE};
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PHIVAULT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    // A second initialisation (tests in one process) is harmless, so its error is ignored.
+    let _ = if format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Creates the development vault if missing and returns its passphrase.
+async fn dev_vault(dir: &Path) -> Result<Zeroizing<String>> {
+    let pass_file = dir.join(DEV_PASSPHRASE_FILE);
+    if dir.join(CONFIG_FILE).exists() {
+        let bytes = datadir::read_private(&pass_file)
+            .with_context(|| format!("{} is not a development vault", dir.display()))?;
+        return Ok(Zeroizing::new(String::from_utf8(bytes)?.trim().to_owned()));
+    }
+    let random: [u8; 24] = phivault_core::crypto::random_bytes()?;
+    let pass = Zeroizing::new(
+        random
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+    );
+    datadir::init(dir, &Config::default(), &pass, None).await?;
+    datadir::write_private(&pass_file, pass.as_bytes())?;
+    Ok(pass)
+}
+
+fn dev_banner(dir: &Path, pass: &str, token: &str, listen: &str) {
+    let line = "=".repeat(78);
+    eprintln!("{line}");
+    eprintln!("  DEVELOPMENT VAULT -- NOT FOR REAL PATIENT DATA");
+    eprintln!("  Its passphrase is stored in plain text beside the keyring, and its");
+    eprintln!("  certificate is self-signed. Use `phivault init` for anything real.");
+    eprintln!("{line}");
+    eprintln!("  data directory: {}", dir.display());
+    eprintln!("  passphrase:     {pass}");
+    eprintln!("  certificate:    {}", dir.join("tls/cert.pem").display());
+    eprintln!("  API token:      {token}");
+    eprintln!("  try:  curl --cacert {}/tls/cert.pem \\", dir.display());
+    eprintln!("          -H 'Authorization: Bearer {token}' https://{listen}/v1/collections");
+    eprintln!("{line}");
+}
+
+/// Runs the server.
+pub(crate) async fn run(
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    dev: bool,
+    as_json: bool,
+) -> Result<ExitCode> {
+    let dir =
+        data_dir.unwrap_or_else(|| PathBuf::from(if dev { DEV_DATA_DIR } else { "phivault-data" }));
+    let pass = if dev {
+        dev_vault(&dir).await?
+    } else {
+        if dir.join(DEV_PASSPHRASE_FILE).exists() {
+            bail!(
+                "{} is a development vault; serve it with --dev, never with real PHI",
+                dir.display()
+            );
+        }
+        datadir::passphrase(false)?
+    };
+    let mut opened = datadir::open(&dir, &pass)?;
+    if let Some(l) = listen {
+        opened.config.listen = l;
+    }
+    opened.config.check()?;
+    init_logging(&opened.config.log_format);
+
+    if dev {
+        let (_, secret) = crate::bootstrap_token(&opened, "dev").await?;
+        if as_json {
+            println!(
+                "{}",
+                serde_json::json!({"data_dir": dir, "passphrase": pass.as_str(),
+                    "token": secret.expose_secret(), "listen": opened.config.listen,
+                    "ca_cert": dir.join(&opened.config.tls_cert)})
+            );
+        } else {
+            dev_banner(&dir, &pass, secret.expose_secret(), &opened.config.listen);
+        }
+    }
+
+    let cert = std::fs::read(dir.join(&opened.config.tls_cert)).context("reading tls_cert")?;
+    let key = Zeroizing::new(datadir::read_private(&dir.join(&opened.config.tls_key))?);
+    let tls = Arc::new(phivault_server::tls_config(&cert, &key)?);
+    let state = phivault_server::AppState::new(opened.vault.clone())
+        .with_body_limit(opened.config.body_limit_bytes);
+    let router = phivault_server::router(state);
+    let listener = tokio::net::TcpListener::bind(&opened.config.listen)
+        .await
+        .with_context(|| format!("binding {}", opened.config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, backend = "sqlite", "phivault listening (HTTPS only)");
+    if !as_json {
+        eprintln!("phivault listening on https://{addr}");
+    }
+
+    tokio::spawn(watch_keyring(
+        dir.join(&opened.config.keyring),
+        pass.clone(),
+        opened.vault.clone(),
+    ));
+    phivault_server::serve(listener, tls, router, shutdown_signal()).await?;
+    tracing::info!("phivault stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Reloads the keyring when its file changes (after `keys rotate`), so data keys re-wrapped
+/// under a new key-encryption key stay readable without a restart.
+async fn watch_keyring(path: PathBuf, pass: Zeroizing<String>, vault: Arc<phivault_core::Vault>) {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut last = modified(&path);
+    let mut tick = tokio::time::interval(StdDuration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let now = modified(&path);
+        if now == last {
+            continue;
+        }
+        last = now;
+        let (p, pw) = (path.clone(), pass.clone());
+        let opened = tokio::task::spawn_blocking(move || {
+            let bytes = datadir::read_private(&p)?;
+            Ok::<_, anyhow::Error>(phivault_core::crypto::Keyring::open(&bytes, pw.as_bytes())?)
+        })
+        .await;
+        match opened {
+            Ok(Ok(keyring)) => {
+                let version = keyring.current_kek_version();
+                vault.replace_keyring(keyring);
+                tracing::info!(kek_version = version, "keyring reloaded");
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "keyring changed but could not be opened"),
+            Err(e) => tracing::error!(error = %e, "keyring reload task failed"),
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! The layering invariants of ARCHITECTURE.md, checked from the crates' manifests and
+//! sources: lower layers never import upper ones, only the edge crates know HTTP, only the
+//! store crates know SQL, `anyhow` lives in the binary alone, and no crate allows `unsafe`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+fn crates_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn deps(krate: &str) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(crates_dir().join(krate).join("Cargo.toml")).unwrap();
+    let manifest: toml::Table = toml::from_str(&text).unwrap();
+    manifest
+        .get("dependencies")
+        .and_then(|d| d.as_table())
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn members() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(crates_dir())
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.path().join("Cargo.toml").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+const HTTP: [&str; 7] = [
+    "axum",
+    "hyper",
+    "hyper-util",
+    "tower",
+    "tower-http",
+    "reqwest",
+    "tokio-rustls",
+];
+const SQL: [&str; 5] = [
+    "rusqlite",
+    "tokio-postgres",
+    "deadpool-postgres",
+    "postgres",
+    "sqlx",
+];
+
+fn assert_none_of(krate: &str, banned: &[&str], why: &str) {
+    let d = deps(krate);
+    let found: Vec<_> = banned.iter().filter(|b| d.contains(**b)).collect();
+    assert!(found.is_empty(), "{krate} depends on {found:?}: {why}");
+}
+
+#[test]
+fn the_domain_knows_neither_http_nor_sql() {
+    assert_none_of(
+        "phivault-core",
+        &HTTP,
+        "core is the domain, only the server knows HTTP",
+    );
+    assert_none_of(
+        "phivault-core",
+        &SQL,
+        "core is the domain, only stores know SQL",
+    );
+}
+
+#[test]
+fn pure_crates_stay_pure() {
+    for krate in ["phivault-crypto", "phivault-audit"] {
+        assert_none_of(krate, &HTTP, "pure crates do no I/O");
+        assert_none_of(krate, &SQL, "pure crates do no I/O");
+        assert_none_of(krate, &["tokio"], "pure crates do no I/O");
+        let internal: Vec<_> = deps(krate)
+            .into_iter()
+            .filter(|d| d.starts_with("phivault"))
+            .collect();
+        assert!(internal.is_empty(), "{krate} imports {internal:?}");
+    }
+}
+
+#[test]
+fn lower_layers_never_import_upper_ones() {
+    let upper = [
+        "phivault-server",
+        "phivault-client",
+        "phivault-testkit",
+        "phivault",
+    ];
+    for krate in [
+        "phivault-core",
+        "phivault-crypto",
+        "phivault-audit",
+        "phivault-api",
+    ] {
+        assert_none_of(krate, &upper, "lower layers never import upper ones");
+    }
+    assert_none_of(
+        "phivault-store-sqlite",
+        &["phivault-server", "phivault-api", "phivault-client"],
+        "stores sit below the edge",
+    );
+    assert_none_of(
+        "phivault-api",
+        &["phivault-core"],
+        "the wire contract does not leak domain types",
+    );
+    assert_none_of(
+        "phivault-client",
+        &["phivault-core", "phivault-server"],
+        "clients speak only the wire contract",
+    );
+}
+
+#[test]
+fn only_edge_crates_know_http_and_only_stores_know_sql() {
+    for krate in members() {
+        if !matches!(
+            krate.as_str(),
+            "phivault-server" | "phivault-client" | "phivault-testkit"
+        ) {
+            assert_none_of(
+                &krate,
+                &["axum", "hyper", "hyper-util", "tower-http", "reqwest"],
+                "only the server and client speak HTTP",
+            );
+        }
+        if !krate.starts_with("phivault-store-") {
+            assert_none_of(&krate, &SQL, "only store crates speak SQL");
+        }
+        if krate != "phivault" {
+            assert_none_of(&krate, &["anyhow"], "anyhow lives only in the binary");
+        }
+    }
+}
+
+#[test]
+fn every_crate_forbids_unsafe_code() {
+    for krate in members() {
+        let src = crates_dir().join(&krate).join("src");
+        let root = ["lib.rs", "main.rs"]
+            .iter()
+            .map(|f| src.join(f))
+            .find(|p| p.exists())
+            .unwrap();
+        let text = std::fs::read_to_string(&root).unwrap();
+        assert!(
+            text.contains("#![forbid(unsafe_code)]"),
+            "{krate} does not forbid unsafe code"
+        );
+    }
+    let root: toml::Table =
+        toml::from_str(&std::fs::read_to_string(crates_dir().join("../Cargo.toml")).unwrap())
+            .unwrap();
+    assert_eq!(
+        root["workspace"]["lints"]["rust"]["unsafe_code"].as_str(),
+        Some("forbid")
+    );
+}
