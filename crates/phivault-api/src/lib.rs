@@ -2,6 +2,7 @@
 //! the server and the client so the two cannot drift apart. Types derive serde and
 //! `utoipa::ToSchema` (the OpenAPI document is generated from them); this crate has no
 //! dependency on the domain crate, and the server converts between the two.
+#![forbid(unsafe_code)]
 
 mod problem;
 mod records;

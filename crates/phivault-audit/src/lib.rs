@@ -5,6 +5,7 @@
 //! [`AuditEntry`] rows however they like, and stream them back through a
 //! [`ChainVerifier`]. The canonical event bytes ([`AuditEntry::event_json`]) are the
 //! unit that gets hashed, so a later RFC 9162 Merkle tree can use them as its leaves.
+#![forbid(unsafe_code)]
 
 mod canonical;
 mod chain;

@@ -2,6 +2,7 @@
 //! It speaks HTTPS only, trusting exactly the root certificate it is given (typically the
 //! vault's self-signed certificate), with rustls and the ring provider; the bearer token
 //! never appears in `Debug` output.
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::sync::Arc;

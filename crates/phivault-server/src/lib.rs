@@ -1,6 +1,7 @@
 //! The phivault HTTP/TLS edge: the axum router (authentication, body parsing, one vault
 //! call per handler, errors as RFC 9457 problem documents, security headers, per-request
 //! tracing), the OpenAPI document, and the TLS accept loop. Only this crate knows HTTP.
+#![forbid(unsafe_code)]
 
 mod call;
 mod convert;
