@@ -4,17 +4,26 @@
 //! dependency on the domain crate, and the server converts between the two.
 #![forbid(unsafe_code)]
 
+mod identity;
 mod problem;
 mod records;
+mod roles;
 mod schema;
 mod tokens;
 
+pub use identity::{
+    BreakGlassEpisode, BreakGlassList, BreakGlassRequest, CareRelationship, CareRelationshipKey,
+    ComplianceGap, ComplianceGapList, CreateServiceAccountRequest, CreateUserRequest, CreatedUser,
+    Enrollment, LoginRequest, LoginResponse, ResetPasswordRequest, ReviewRequest, RevokedSessions,
+    SetRolesRequest, User, UserList,
+};
 pub use problem::{Problem, ProblemViolation};
 pub use records::{
     CreateRecordRequest, DeletedRecord, Record, RecordList, SearchRequest, UpdateRecordRequest,
 };
+pub use roles::{DataAction, Grant, Mask, PurposeOfUse, Role, RoleList, Scope, SubjectScope};
 pub use schema::{Collection, CollectionList, Field, FieldType, IdentifierKind, Sensitivity};
-pub use tokens::{CreateTokenRequest, CreatedToken, Scope, Token, TokenList};
+pub use tokens::{CreateTokenRequest, CreatedToken, Token, TokenList};
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -100,9 +109,75 @@ mod tests {
         }));
         assert!(r.is_err());
         let r = serde_json::from_value::<CreateTokenRequest>(json!({
-            "name": "t", "scopes": ["records:read"], "ttl_seconds": 60, "secret": "x"
+            "owner": "svc", "name": "t", "roles": ["clinician"], "ttl_seconds": 60, "secret": "x"
         }));
         assert!(r.is_err());
+        let r = serde_json::from_value::<LoginRequest>(json!({
+            "username": "a", "password": "b", "otp": "123456"
+        }));
+        assert!(r.is_err());
+        let r = serde_json::from_value::<Role>(json!({"name": "r", "scopes": [], "x": 1}));
+        assert!(r.is_err());
+        let r = serde_json::from_value::<BreakGlassRequest>(json!({
+            "subject": "s", "reason": "r", "duration_minutes": 5, "until": "x"
+        }));
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn role_shape_and_defaults() {
+        let r: Role = serde_json::from_value(json!({
+            "name": "billing-lite",
+            "scopes": ["audit:read"],
+            "grants": [{
+                "collections": ["*"], "actions": ["search", "read"],
+                "masked": {"ssn": "last4"}, "subjects": "all", "purposes": ["HPAYMT"]
+            }]
+        }))
+        .unwrap();
+        assert_eq!(r.description, "");
+        assert_eq!(r.grants[0].fields, vec!["*".to_owned()]);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["grants"][0]["actions"], json!(["read", "search"]));
+        assert_eq!(v["grants"][0]["masked"]["ssn"], "last4");
+        assert_eq!(v["scopes"], json!(["audit:read"]));
+        for s in Scope::ALL {
+            assert_eq!(Scope::parse(s.as_str()), Some(s));
+        }
+    }
+
+    #[test]
+    fn secrets_are_hidden_from_debug() {
+        let login = LoginRequest {
+            username: "alice".into(),
+            password: "CANARYPW".into(),
+            code: Some("CANARYCODE".into()),
+        };
+        let created: CreatedUser = serde_json::from_value(json!({
+            "user": {
+                "id": "u1", "username": "alice", "kind": "human", "roles": [],
+                "mfa_enrolled": true, "allow_admin_phi": false, "disabled": false,
+                "created_at": "2026-01-02T03:04:05Z"
+            },
+            "enrollment": {"otpauth_uri": "otpauth://totp/x?secret=CANARYOTP", "recovery_codes": ["CANARYREC"]}
+        }))
+        .unwrap();
+        let session: LoginResponse = serde_json::from_value(json!({
+            "session_token": "pvs_CANARYSESSION", "session_id": "s1",
+            "expires_at": "2026-01-02T03:04:05Z", "idle_timeout_seconds": 900
+        }))
+        .unwrap();
+        let reset = ResetPasswordRequest {
+            password: "CANARYNEW".into(),
+        };
+        let user = CreateUserRequest {
+            username: "bob".into(),
+            password: "CANARYBOB".into(),
+            roles: vec![],
+            allow_admin_phi: false,
+        };
+        let all = format!("{login:?} {created:?} {session:?} {reset:?} {user:?}");
+        assert!(!all.contains("CANARY"), "{all}");
     }
 
     #[test]
@@ -141,14 +216,17 @@ mod tests {
         let t: CreatedToken = serde_json::from_value(json!({
             "token": {
                 "id": "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "name": "t",
-                "scopes": ["records:read", "audit:read"],
+                "owner": "svc-1", "roles": ["clinician", "auditor"],
                 "created_at": "2026-01-02T03:04:05Z", "expires_at": "2026-01-03T03:04:05Z",
-                "revoked_at": null
+                "revoked_at": null, "last_used_at": null
             },
             "secret": "pvt_canary_secret"
         }))
         .unwrap();
-        assert_eq!(t.token.scopes, vec![Scope::RecordsRead, Scope::AuditRead]);
+        assert_eq!(
+            t.token.roles,
+            vec!["clinician".to_owned(), "auditor".to_owned()]
+        );
         assert!(!format!("{t:?}").contains("canary"));
     }
 }

@@ -1,5 +1,6 @@
-//! API tokens on the wire: scopes, the create request, the public description of a token,
-//! and the one-time answer that carries its secret (hidden from `Debug`).
+//! API tokens on the wire: the create request (a service account, a name, roles and a
+//! lifetime), the public description of a token, and the one-time answer that carries its
+//! secret (hidden from `Debug`).
 
 use std::fmt;
 
@@ -8,63 +9,16 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// A permission carried by a token.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
-)]
-pub enum Scope {
-    /// Create and inspect collections.
-    #[serde(rename = "collections:manage")]
-    CollectionsManage,
-    /// Read, search and list records and their history.
-    #[serde(rename = "records:read")]
-    RecordsRead,
-    /// Create, update and delete records.
-    #[serde(rename = "records:write")]
-    RecordsWrite,
-    /// Create, list and revoke API tokens.
-    #[serde(rename = "tokens:manage")]
-    TokensManage,
-    /// Verify and read the audit log.
-    #[serde(rename = "audit:read")]
-    AuditRead,
-}
-
-impl Scope {
-    /// Every scope.
-    pub const ALL: [Scope; 5] = [
-        Scope::CollectionsManage,
-        Scope::RecordsRead,
-        Scope::RecordsWrite,
-        Scope::TokensManage,
-        Scope::AuditRead,
-    ];
-
-    /// The wire name, e.g. `records:read`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::CollectionsManage => "collections:manage",
-            Scope::RecordsRead => "records:read",
-            Scope::RecordsWrite => "records:write",
-            Scope::TokensManage => "tokens:manage",
-            Scope::AuditRead => "audit:read",
-        }
-    }
-
-    /// Parses a wire name.
-    pub fn parse(s: &str) -> Option<Scope> {
-        Scope::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-}
-
 /// The body of `POST /v1/tokens`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
+    /// The username of the service account the token acts for.
+    pub owner: String,
     /// A label: 1–64 of `[A-Za-z0-9-_. ]`.
     pub name: String,
-    /// The scopes, a subset of the caller's own.
-    pub scopes: Vec<Scope>,
+    /// Role names, a non-empty subset of the service account's roles.
+    pub roles: Vec<String>,
     /// The lifetime in seconds (at most the server's maximum).
     pub ttl_seconds: i64,
 }
@@ -76,8 +30,10 @@ pub struct Token {
     pub id: Uuid,
     /// The label.
     pub name: String,
-    /// What it allows.
-    pub scopes: Vec<Scope>,
+    /// The id of the service account it acts for.
+    pub owner: String,
+    /// The role names it carries.
+    pub roles: Vec<String>,
     /// When it was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -87,9 +43,13 @@ pub struct Token {
     /// When it was revoked, if it was.
     #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
+    /// When it was last used (recorded at most once a minute).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
 }
 
-/// The answer to `POST /v1/tokens`: the only time the secret is shown.
+/// The answer to `POST /v1/tokens` and `POST /v1/tokens/{id}/rotate`: the only time the
+/// secret is shown.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CreatedToken {
     /// The token's description.

@@ -11,9 +11,16 @@ mod canonical;
 mod chain;
 mod error;
 mod event;
+mod log_verify;
+pub mod merkle;
+pub mod ocsf;
+mod sth;
 mod verify;
 
 pub use chain::{AuditEntry, GENESIS_HASH, HASH_DOMAIN, Hash};
 pub use error::AuditError;
 pub use event::{Actor, ActorKind, AuditEvent, Outcome};
+pub use log_verify::{LogBreak, LogBreakKind, LogVerifier};
+pub use merkle::{Frontier, MemoryTree, NodeSource, ProofError};
+pub use sth::{STH_DOMAIN, SignedTreeHead};
 pub use verify::{BreakKind, ChainBreak, ChainVerifier};

@@ -730,3 +730,9 @@ proptest! {
         }
     }
 }
+
+#[path = "audit/merkle.rs"]
+mod merkle;
+
+#[path = "audit/ocsf.rs"]
+mod ocsf;

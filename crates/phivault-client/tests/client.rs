@@ -6,44 +6,94 @@
 
 use std::sync::Arc;
 
-use phivault_client::api::{self, Scope};
+use phivault_client::api;
 use phivault_client::{Client, ClientError};
-use phivault_core::crypto::Keyring;
-use phivault_core::{ManualClock, Principal, RequestMeta, Vault, VaultConfig};
+use phivault_core::crypto::{Keyring, PasswordHashParams, TotpParams, TotpSecret, totp_code};
+use phivault_core::{
+    Clock, DataAction, Grant, ManualClock, Principal, PurposeOfUse, RequestMeta, Role,
+    SubjectScope, Vault, VaultConfig,
+};
 use phivault_store_sqlite::{SqliteOptions, SqliteStore};
 use serde_json::json;
 
 struct Server {
     base: String,
     ca_pem: Vec<u8>,
+    /// A token with data access (every subject, TREAT).
     token: String,
+    /// An administrator's token (roles `admin` and `auditor`; no PHI).
+    admin: String,
+    vault: Arc<Vault>,
+    clock: Arc<ManualClock>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
+}
+
+fn meta() -> RequestMeta {
+    RequestMeta::default()
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// A service account with `roles` and a token carrying all of them.
+async fn service_token(vault: &Vault, account: &str, roles: &[&str]) -> String {
+    let op = Principal::local_operator();
+    vault
+        .create_service_account(&meta(), &op, account, &strings(roles), false)
+        .await
+        .unwrap();
+    let (_, secret) = vault
+        .create_token(
+            &meta(),
+            &op,
+            account,
+            "t",
+            &strings(roles),
+            time::Duration::days(1),
+        )
+        .await
+        .unwrap();
+    secret.expose_secret().to_owned()
 }
 
 impl Server {
     async fn start() -> Server {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("v.db"), SqliteOptions::default()).unwrap();
+        let clock = Arc::new(ManualClock::new(
+            time::macros::datetime!(2026-01-15 09:00:00 UTC),
+        ));
         let vault = Arc::new(Vault::new(
             Arc::new(store),
             Keyring::generate().unwrap(),
-            Arc::new(ManualClock::new(
-                time::macros::datetime!(2026-01-15 09:00:00 UTC),
-            )),
-            VaultConfig::default(),
+            clock.clone(),
+            VaultConfig {
+                password_params: PasswordHashParams::insecure_fast_for_tests(),
+                ..VaultConfig::default()
+            },
         ));
-        let (_, secret) = vault
-            .create_token(
-                &RequestMeta::default(),
-                &Principal::local_operator(),
-                "admin",
-                &phivault_core::Scope::ALL,
-                time::Duration::days(1),
-            )
+        let role = Role {
+            name: "clinician-all".to_owned(),
+            description: String::new(),
+            scopes: Default::default(),
+            grants: vec![Grant {
+                collections: vec!["*".to_owned()],
+                actions: DataAction::ALL.into_iter().collect(),
+                fields: vec!["*".to_owned()],
+                masked: Default::default(),
+                subjects: SubjectScope::All,
+                purposes: [PurposeOfUse::Treat].into_iter().collect(),
+            }],
+        };
+        vault
+            .put_role(&meta(), &Principal::local_operator(), role)
             .await
             .unwrap();
+        let token = service_token(&vault, "svc-data", &["clinician-all"]).await;
+        let admin = service_token(&vault, "svc-admin", &["admin", "auditor"]).await;
         let cert = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
             .unwrap();
         let ca_pem = cert.cert.pem().into_bytes();
@@ -51,7 +101,7 @@ impl Server {
         let tls = Arc::new(phivault_server::tls_config(&ca_pem, key_pem.as_bytes()).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let router = phivault_server::router(phivault_server::AppState::new(vault));
+        let router = phivault_server::router(phivault_server::AppState::new(vault.clone()));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             phivault_server::serve(listener, tls, router, async {
@@ -63,7 +113,10 @@ impl Server {
         Server {
             base: format!("https://{addr}"),
             ca_pem,
-            token: secret.expose_secret().to_owned(),
+            token,
+            admin,
+            vault,
+            clock,
             shutdown: Some(tx),
             task: Some(task),
             _dir: dir,
@@ -98,6 +151,7 @@ fn api_error(e: ClientError) -> (u16, String) {
 async fn every_endpoint_through_the_client() {
     let server = Server::start().await;
     let c = server.client(Some(&server.token)).with_purpose("TREAT");
+    let admin = server.client(Some(&server.admin));
 
     assert_eq!(c.healthz().await.unwrap().status, "ok");
     assert_eq!(c.readyz().await.unwrap().status, "ok");
@@ -111,13 +165,13 @@ async fn every_endpoint_through_the_client() {
         ]
     }))
     .unwrap();
-    assert_eq!(c.create_collection(&schema).await.unwrap(), schema);
+    assert_eq!(admin.create_collection(&schema).await.unwrap(), schema);
     assert_eq!(c.get_collection("labs").await.unwrap(), schema);
     assert_eq!(
         c.list_collections().await.unwrap().items,
         vec![schema.clone()]
     );
-    let (status, code) = api_error(c.create_collection(&schema).await.unwrap_err());
+    let (status, code) = api_error(admin.create_collection(&schema).await.unwrap_err());
     assert_eq!((status, code.as_str()), (409, "collection_exists"));
 
     let r = c
@@ -180,21 +234,38 @@ async fn every_endpoint_through_the_client() {
     let (status, code) = api_error(c.get_record("labs", r.id).await.unwrap_err());
     assert_eq!((status, code.as_str()), (410, "record_deleted"));
 
-    let created = c
-        .create_token("reader", &[Scope::RecordsRead], 3600)
+    // without a purpose of use, record operations are refused
+    let (status, code) = api_error(
+        server
+            .client(Some(&server.token))
+            .get_record("labs", r2.id)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((status, code.as_str()), (400, "purpose_required"));
+
+    let created = admin
+        .create_token("svc-data", "reader", &strings(&["clinician-all"]), 3600)
         .await
         .unwrap();
     assert!(!format!("{created:?}").contains(&created.secret));
+    assert_eq!(created.token.roles, strings(&["clinician-all"]));
     let reader = server.client(Some(&created.secret));
     assert_eq!(reader.list_collections().await.unwrap().items.len(), 1);
     let (status, code) = api_error(reader.list_tokens().await.unwrap_err());
     assert_eq!((status, code.as_str()), (403, "forbidden"));
-    assert_eq!(c.list_tokens().await.unwrap().items.len(), 2);
-    c.revoke_token(created.token.id).await.unwrap();
+    assert_eq!(admin.list_tokens().await.unwrap().items.len(), 3);
+    let rotated = admin.rotate_token(created.token.id).await.unwrap();
+    assert_ne!(rotated.token.id, created.token.id);
+    let (status, _) = api_error(reader.list_collections().await.unwrap_err());
+    assert_eq!(status, 401, "the old secret stops working");
+    let reader = server.client(Some(&rotated.secret));
+    assert_eq!(reader.list_collections().await.unwrap().items.len(), 1);
+    admin.revoke_token(rotated.token.id).await.unwrap();
     let (status, code) = api_error(reader.list_collections().await.unwrap_err());
     assert_eq!((status, code.as_str()), (401, "unauthenticated"));
 
-    let report = c.verify_audit().await.unwrap();
+    let report = admin.verify_audit().await.unwrap();
     assert!(report.ok && report.entries > 10 && report.first_break.is_none());
 
     let anonymous = server.client(None);
@@ -209,6 +280,186 @@ async fn every_endpoint_through_the_client() {
             .unwrap_err(),
     );
     assert_eq!((status, code.as_str()), (400, "invalid_purpose_of_use"));
+
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn identity_endpoints_through_the_client() {
+    let server = Server::start().await;
+    let password = "violet-harbour-lantern-93";
+    let (_, enrollment) = server
+        .vault
+        .create_user(
+            &meta(),
+            &Principal::local_operator(),
+            "alice.admin",
+            password,
+            &strings(&["admin"]),
+            false,
+        )
+        .await
+        .unwrap();
+    let b32 = enrollment
+        .otpauth_uri
+        .split("secret=")
+        .nth(1)
+        .and_then(|s| s.split('&').next())
+        .unwrap()
+        .to_owned();
+    let now = u64::try_from(server.clock.now().unix_timestamp()).unwrap();
+    let code = totp_code(
+        &TotpSecret::from_base32(&b32).unwrap(),
+        &TotpParams::default(),
+        now,
+    );
+
+    let anonymous = server.client(None);
+    let (status, code_name) = api_error(
+        anonymous
+            .login("alice.admin", "wrong-password-here-1", Some(&code))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((status, code_name.as_str()), (401, "unauthenticated"));
+    let session = anonymous
+        .login("alice.admin", password, Some(&code))
+        .await
+        .unwrap();
+    assert!(!format!("{session:?}").contains(&session.session_token));
+    let alice = server
+        .client(None)
+        .with_token(&session.session_token)
+        .unwrap();
+    assert!(!format!("{alice:?}").contains(&session.session_token));
+
+    // users
+    let bob = alice
+        .create_user(
+            "bob.clin",
+            "copper-meadow-signal-58",
+            &strings(&["clinician"]),
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(bob.enrollment.recovery_codes.len(), 10);
+    assert!(bob.user.mfa_enrolled);
+    let users = alice.list_users().await.unwrap();
+    assert!(users.items.iter().any(|u| u.username == "bob.clin"));
+    let u = alice
+        .set_user_roles("bob.clin", &strings(&["clinician", "breakglass"]), false)
+        .await
+        .unwrap();
+    assert_eq!(u.roles, strings(&["clinician", "breakglass"]));
+    alice
+        .reset_password("bob.clin", "granite-willow-orbit-24")
+        .await
+        .unwrap();
+    let bob_session = anonymous
+        .login(
+            "bob.clin",
+            "granite-willow-orbit-24",
+            Some(&bob.enrollment.recovery_codes[0]),
+        )
+        .await
+        .unwrap();
+    let bob_client = server
+        .client(None)
+        .with_token(&bob_session.session_token)
+        .unwrap();
+    assert_eq!(bob_client.list_collections().await.unwrap().items.len(), 0);
+    assert_eq!(alice.revoke_sessions("bob.clin").await.unwrap(), 1);
+    let (status, _) = api_error(bob_client.list_collections().await.unwrap_err());
+    assert_eq!(status, 401);
+    assert!(alice.disable_user("bob.clin").await.unwrap().disabled);
+    assert!(!alice.enable_user("bob.clin").await.unwrap().disabled);
+
+    // roles
+    let role: api::Role = serde_json::from_value(json!({
+        "name": "billing-lite",
+        "grants": [{
+            "collections": ["*"], "actions": ["read"], "masked": {"ssn": "last4"},
+            "subjects": "all", "purposes": ["HPAYMT"]
+        }]
+    }))
+    .unwrap();
+    assert_eq!(alice.put_role(&role).await.unwrap(), role);
+    let roles = alice.list_roles().await.unwrap();
+    assert!(roles.items.contains(&role));
+
+    // service accounts, care relationships, break-glass
+    let admin = server.client(Some(&server.admin));
+    let svc = admin
+        .create_service_account("svc-clin", &strings(&["clinician", "breakglass"]), false)
+        .await
+        .unwrap();
+    assert_eq!(svc.kind, "service");
+    let t = admin
+        .create_token(
+            "svc-clin",
+            "ward",
+            &strings(&["clinician", "breakglass"]),
+            3600,
+        )
+        .await
+        .unwrap();
+    let data = server.client(Some(&server.token)).with_purpose("TREAT");
+    let schema: api::Collection = serde_json::from_value(json!({
+        "name": "notes",
+        "fields": [{"name": "text", "type": "text", "sensitivity": {"class": "health"}, "required": true}]
+    }))
+    .unwrap();
+    admin.create_collection(&schema).await.unwrap();
+    let a = data
+        .create_record("notes", "subj-a", json!({"text": "synthetic"}))
+        .await
+        .unwrap();
+    let b = data
+        .create_record("notes", "subj-b", json!({"text": "synthetic"}))
+        .await
+        .unwrap();
+    let ward = server.client(Some(&t.secret)).with_purpose("TREAT");
+    let (status, _) = api_error(ward.get_record("notes", a.id).await.unwrap_err());
+    assert_eq!(status, 403);
+    let link = alice
+        .assign_subject("svc-clin", "subj-a", None)
+        .await
+        .unwrap();
+    assert_eq!(link.subject, "subj-a");
+    assert_eq!(ward.get_record("notes", a.id).await.unwrap().id, a.id);
+    alice.unassign_subject("svc-clin", "subj-a").await.unwrap();
+    let (status, _) = api_error(ward.get_record("notes", a.id).await.unwrap_err());
+    assert_eq!(status, 403);
+
+    let episode = ward
+        .open_break_glass(
+            "subj-b",
+            "Unresponsive patient in the emergency department",
+            30,
+        )
+        .await
+        .unwrap();
+    let emergency = server.client(Some(&t.secret)).with_purpose("ETREAT");
+    assert_eq!(emergency.get_record("notes", b.id).await.unwrap().id, b.id);
+    let queue = admin.list_break_glass(true).await.unwrap();
+    assert_eq!(queue.items.len(), 1);
+    let reviewed = admin
+        .review_break_glass(&episode.id, "Confirmed with the attending.")
+        .await
+        .unwrap();
+    assert!(reviewed.reviewed_at.is_some());
+    assert!(admin.list_break_glass(true).await.unwrap().items.is_empty());
+    assert_eq!(admin.list_break_glass(false).await.unwrap().items.len(), 1);
+
+    let gaps = alice.compliance_gaps().await.unwrap();
+    assert!(gaps.items.iter().all(|g| g.code != "mfa_disabled"));
+
+    alice.logout().await.unwrap();
+    let (status, _) = api_error(alice.list_users().await.unwrap_err());
+    assert_eq!(status, 401);
+    let (status, code_name) = api_error(admin.logout().await.unwrap_err());
+    assert_eq!((status, code_name.as_str()), (400, "not_a_session"));
 
     server.stop().await;
 }

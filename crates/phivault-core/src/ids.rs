@@ -68,8 +68,10 @@ pub struct SubjectId(String);
 impl SubjectId {
     /// Checks and wraps a subject id.
     pub fn parse(s: &str) -> Result<Self, VaultError> {
+        // A leading `_` is reserved for the vault's internal key subjects.
         let ok = !s.is_empty()
             && s.len() <= 128
+            && s.as_bytes()[0].is_ascii_alphanumeric()
             && s.bytes()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-'));
         if ok {
@@ -160,7 +162,7 @@ mod tests {
     #[test]
     fn subject_ids_are_checked() {
         assert!(SubjectId::parse("subj-0001:a.b_c").is_ok());
-        for bad in ["", "a b", "a/b", "x\u{0}", &"s".repeat(129)] {
+        for bad in ["", "a b", "a/b", "x\u{0}", "_user:1", &"s".repeat(129)] {
             assert!(SubjectId::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -5,8 +5,11 @@
 //! backends implement [`store::Store`]. Time comes from an injected [`Clock`].
 #![forbid(unsafe_code)]
 
+pub mod audit_log;
 pub mod clock;
 pub mod error;
+pub mod identity;
+pub mod identity_store;
 pub mod ids;
 pub mod policy;
 pub mod schema;
@@ -17,7 +20,14 @@ pub mod vault;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{StoreError, ValidationError, VaultError, Violation};
 pub use ids::{CollectionName, FieldName, RecordId, SubjectId, TokenId};
-pub use policy::{Action, Decision, Principal, Projection, PurposeOfUse, Scope};
+pub use identity::{
+    API_TOKEN_PREFIX, Alert, AlertSink, BreakGlassInfo, ComplianceGap, Enrollment, LogAlerts,
+    SESSION_TOKEN_PREFIX, SessionInfo, UserInfo,
+};
+pub use policy::{
+    Action, DataAction, Decision, Grant, Mask, Principal, Projection, PurposeOfUse, Role, Scope,
+    SubjectScope,
+};
 pub use schema::{CollectionSchema, FieldDef, FieldType, IdentifierKind, Sensitivity};
 pub use vault::{
     AuditVerifyReport, RecordView, RequestMeta, TokenInfo, Vault, VaultConfig, VersionInfo,

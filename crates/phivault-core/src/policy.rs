@@ -1,51 +1,70 @@
-//! Who is asking and what they may do. Every operation asks [`decide`] for a [`Decision`]:
-//! allow or deny, the rule that decided (recorded in the audit event), and a [`Projection`]
-//! of the fields the principal may see, which every read path applies (minimum necessary,
-//! 45 CFR 164.502(b)). The foundation grants by token scope; roles refine this later.
+//! Who is asking and what they may do. A principal holds roles; a role is a set of
+//! administrative permissions ([`Scope`]) and data [`Grant`]s. Every data operation gets a
+//! [`Decision`]: allow or deny, the rule that decided (recorded in the audit event), and a
+//! [`Projection`] of the fields that may leave the server, which every read path applies
+//! (minimum necessary, 45 CFR 164.502(b) and 164.514(d)). Deny by default.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use time::OffsetDateTime;
 
 use phivault_audit::{Actor, ActorKind};
 
-/// A permission carried by a credential.
+use crate::schema::CollectionSchema;
+
+/// An administrative permission carried by a role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Scope {
-    /// Create and inspect collections (schemas; no PHI).
+    /// Declare collections (schemas; no PHI).
     #[serde(rename = "collections:manage")]
     CollectionsManage,
-    /// Read, search and list records and their history.
-    #[serde(rename = "records:read")]
-    RecordsRead,
-    /// Create, update and delete records.
-    #[serde(rename = "records:write")]
-    RecordsWrite,
-    /// Create, list and revoke API tokens.
+    /// Create, list, rotate and revoke API tokens and service accounts.
     #[serde(rename = "tokens:manage")]
     TokensManage,
-    /// Verify and read the audit log.
+    /// Read and verify the audit log.
     #[serde(rename = "audit:read")]
     AuditRead,
+    /// Manage human users, sessions and care relationships.
+    #[serde(rename = "users:manage")]
+    UsersManage,
+    /// Define custom roles.
+    #[serde(rename = "roles:manage")]
+    RolesManage,
+    /// Rotate encryption keys.
+    #[serde(rename = "keys:manage")]
+    KeysManage,
+    /// Open break-glass emergency access to one subject.
+    #[serde(rename = "breakglass")]
+    BreakGlass,
+    /// Review and close break-glass episodes.
+    #[serde(rename = "breakglass:review")]
+    BreakGlassReview,
 }
 
 impl Scope {
-    /// Every scope, as granted to the bootstrap token.
-    pub const ALL: [Scope; 5] = [
+    /// Every scope.
+    pub const ALL: [Scope; 8] = [
         Scope::CollectionsManage,
-        Scope::RecordsRead,
-        Scope::RecordsWrite,
         Scope::TokensManage,
         Scope::AuditRead,
+        Scope::UsersManage,
+        Scope::RolesManage,
+        Scope::KeysManage,
+        Scope::BreakGlass,
+        Scope::BreakGlassReview,
     ];
 
-    /// The wire name, e.g. `records:read`.
+    /// The wire name, e.g. `audit:read`.
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::CollectionsManage => "collections:manage",
-            Scope::RecordsRead => "records:read",
-            Scope::RecordsWrite => "records:write",
             Scope::TokensManage => "tokens:manage",
             Scope::AuditRead => "audit:read",
+            Scope::UsersManage => "users:manage",
+            Scope::RolesManage => "roles:manage",
+            Scope::KeysManage => "keys:manage",
+            Scope::BreakGlass => "breakglass",
+            Scope::BreakGlassReview => "breakglass:review",
         }
     }
 
@@ -53,10 +72,19 @@ impl Scope {
     pub fn parse(s: &str) -> Option<Scope> {
         Scope::ALL.into_iter().find(|x| x.as_str() == s)
     }
+
+    /// Whether the scope administers the vault itself (users, roles, keys, tokens). Holding
+    /// one together with PHI grants needs an explicit, flagged exception.
+    pub fn is_administrative(self) -> bool {
+        matches!(
+            self,
+            Scope::UsersManage | Scope::RolesManage | Scope::KeysManage | Scope::TokensManage
+        )
+    }
 }
 
-/// HL7 v3 PurposeOfUse codes a request may state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// HL7 v3 PurposeOfUse codes a request states in `X-Purpose-Of-Use`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum PurposeOfUse {
     /// Treatment.
@@ -80,9 +108,22 @@ pub enum PurposeOfUse {
 }
 
 impl PurposeOfUse {
+    /// Every code.
+    pub const ALL: [PurposeOfUse; 9] = [
+        Self::Treat,
+        Self::Etreat,
+        Self::Hpaymt,
+        Self::Hoperat,
+        Self::Pubhlth,
+        Self::Hresch,
+        Self::Patrqt,
+        Self::Hlegal,
+        Self::Sysadmin,
+    ];
+
     /// Parses an HL7 code such as `TREAT` (case-sensitive, as HL7 writes them).
     pub fn parse(s: &str) -> Option<Self> {
-        serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
     }
 
     /// The HL7 code.
@@ -101,76 +142,377 @@ impl PurposeOfUse {
     }
 }
 
+/// What a data grant allows on records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataAction {
+    /// Read the current version of a record, or list a subject's records.
+    Read,
+    /// Create records.
+    Create,
+    /// Update records.
+    Update,
+    /// Delete records.
+    Delete,
+    /// Search by a blind index.
+    Search,
+    /// Read old versions and history.
+    History,
+    /// Bulk export.
+    Export,
+}
+
+impl DataAction {
+    /// Every action.
+    pub const ALL: [DataAction; 7] = [
+        Self::Read,
+        Self::Create,
+        Self::Update,
+        Self::Delete,
+        Self::Search,
+        Self::History,
+        Self::Export,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+            Self::Search => "search",
+            Self::History => "history",
+            Self::Export => "export",
+        }
+    }
+
+    /// Whether the action writes.
+    pub fn writes(self) -> bool {
+        matches!(self, Self::Create | Self::Update | Self::Delete)
+    }
+}
+
+/// How a masked field is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mask {
+    /// Only the last four characters, the rest replaced by `*` (e.g. SSNs for billing).
+    Last4,
+    /// The value replaced by `"[REDACTED]"`.
+    Redact,
+}
+
+impl Mask {
+    /// Applies the mask to a value.
+    pub fn apply(self, v: &serde_json::Value) -> serde_json::Value {
+        match self {
+            Mask::Redact => serde_json::Value::String("[REDACTED]".to_owned()),
+            Mask::Last4 => {
+                let text = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let chars: Vec<char> = text.chars().collect();
+                let keep = chars.len().saturating_sub(4);
+                let masked: String = chars
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| if i < keep { '*' } else { *c })
+                    .collect();
+                serde_json::Value::String(masked)
+            }
+        }
+    }
+}
+
+/// Which subjects a grant reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectScope {
+    /// Every subject.
+    All,
+    /// Only subjects linked to the principal by a care relationship in force.
+    Assigned,
+}
+
+fn star() -> Vec<String> {
+    vec!["*".to_owned()]
+}
+
+/// One data grant of a role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    /// Collection names, or `*` for all.
+    pub collections: Vec<String>,
+    /// Allowed actions.
+    pub actions: BTreeSet<DataAction>,
+    /// Visible fields, or `*` for all.
+    #[serde(default = "star")]
+    pub fields: Vec<String>,
+    /// Fields shown only masked.
+    #[serde(default)]
+    pub masked: BTreeMap<String, Mask>,
+    /// Which subjects.
+    pub subjects: SubjectScope,
+    /// Purposes of use under which the grant applies.
+    pub purposes: BTreeSet<PurposeOfUse>,
+}
+
+impl Grant {
+    fn covers_collection(&self, name: &str) -> bool {
+        self.collections.iter().any(|c| c == "*" || c == name)
+    }
+
+    fn visible(&self, field: &str) -> bool {
+        self.fields.iter().any(|f| f == "*" || f == field)
+    }
+}
+
+/// A role: administrative scopes plus data grants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Role {
+    /// The role's name: `[a-z][a-z0-9_-]{0,62}`.
+    pub name: String,
+    /// What it is for.
+    #[serde(default)]
+    pub description: String,
+    /// Administrative permissions.
+    #[serde(default)]
+    pub scopes: BTreeSet<Scope>,
+    /// Data grants.
+    #[serde(default)]
+    pub grants: Vec<Grant>,
+}
+
+impl Role {
+    /// Whether the role administers the vault.
+    pub fn is_administrative(&self) -> bool {
+        self.scopes.iter().any(|s| s.is_administrative())
+    }
+
+    /// Whether the role reaches PHI.
+    pub fn reaches_phi(&self) -> bool {
+        !self.grants.is_empty()
+    }
+}
+
+/// The names of the built-in roles.
+pub const BUILTIN_ROLES: [&str; 6] = [
+    "admin",
+    "auditor",
+    "clinician",
+    "billing",
+    "researcher",
+    "breakglass",
+];
+
+/// The built-in roles: `admin` (users, roles, collections, tokens, keys; no PHI),
+/// `auditor` (audit log and break-glass review; no PHI), `clinician` (records of assigned
+/// subjects for treatment), `billing` (read and search for payment and operations, SSNs
+/// masked to the last four), `researcher` (de-identified data only: no record grants),
+/// `breakglass` (may open emergency access).
+pub fn builtin_role(name: &str) -> Option<Role> {
+    let set = |v: &[PurposeOfUse]| v.iter().copied().collect::<BTreeSet<_>>();
+    let acts = |v: &[DataAction]| v.iter().copied().collect::<BTreeSet<_>>();
+    let role = |name: &str, description: &str, scopes: &[Scope], grants| Role {
+        name: name.to_owned(),
+        description: description.to_owned(),
+        scopes: scopes.iter().copied().collect(),
+        grants,
+    };
+    Some(match name {
+        "admin" => role(
+            "admin",
+            "Administers users, roles, collections, tokens and keys; reads no PHI.",
+            &[
+                Scope::UsersManage,
+                Scope::RolesManage,
+                Scope::CollectionsManage,
+                Scope::TokensManage,
+                Scope::KeysManage,
+            ],
+            vec![],
+        ),
+        "auditor" => role(
+            "auditor",
+            "Reads the audit log and reviews break-glass episodes; reads no PHI.",
+            &[Scope::AuditRead, Scope::BreakGlassReview],
+            vec![],
+        ),
+        "clinician" => role(
+            "clinician",
+            "Treats assigned patients: reads and writes their records.",
+            &[],
+            vec![Grant {
+                collections: star(),
+                actions: acts(&[
+                    DataAction::Read,
+                    DataAction::Create,
+                    DataAction::Update,
+                    DataAction::Search,
+                    DataAction::History,
+                ]),
+                fields: star(),
+                masked: BTreeMap::new(),
+                subjects: SubjectScope::Assigned,
+                purposes: set(&[PurposeOfUse::Treat, PurposeOfUse::Etreat]),
+            }],
+        ),
+        "billing" => role(
+            "billing",
+            "Reads records for payment and operations; SSNs masked to the last four.",
+            &[],
+            vec![Grant {
+                collections: star(),
+                actions: acts(&[DataAction::Read, DataAction::Search]),
+                fields: star(),
+                masked: [("ssn".to_owned(), Mask::Last4)].into_iter().collect(),
+                subjects: SubjectScope::All,
+                purposes: set(&[PurposeOfUse::Hpaymt, PurposeOfUse::Hoperat]),
+            }],
+        ),
+        "researcher" => role(
+            "researcher",
+            "Works with de-identified data only; no access to records.",
+            &[],
+            vec![],
+        ),
+        "breakglass" => role(
+            "breakglass",
+            "May open time-limited emergency access to one subject, with a reason.",
+            &[Scope::BreakGlass],
+            vec![],
+        ),
+        _ => return None,
+    })
+}
+
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
+    /// The user or service-account id (care relationships and break-glass key on it).
+    pub id: String,
     /// Who, as recorded in the audit log.
     pub actor: Actor,
-    /// How they authenticated (`api_token`, `local_cli`).
+    /// How they authenticated (`session`, `api_token`, `local_cli`).
     pub auth_method: &'static str,
-    /// What their credential allows.
-    pub scopes: BTreeSet<Scope>,
+    /// The roles in force, resolved.
+    pub roles: Vec<Role>,
     /// The purpose of use stated with the request, if any.
     pub purpose: Option<PurposeOfUse>,
+    /// When the person logged in (sessions only): step-up checks read it.
+    pub authenticated_at: Option<OffsetDateTime>,
+    /// The local operator holding the passphrase needs no step-up.
+    pub step_up_exempt: bool,
 }
 
 impl Principal {
     /// The operator at the local command line, who holds the data directory and passphrase.
     pub fn local_operator() -> Self {
         Self {
+            id: "local-cli".to_owned(),
             actor: Actor {
                 kind: ActorKind::System,
                 id: Some("local-cli".to_owned()),
             },
             auth_method: "local_cli",
-            scopes: Scope::ALL.into_iter().collect(),
+            roles: builtin_role("admin").into_iter().collect(),
             purpose: None,
+            authenticated_at: None,
+            step_up_exempt: true,
         }
+    }
+
+    /// The union of the roles' scopes.
+    pub fn scopes(&self) -> BTreeSet<Scope> {
+        self.roles.iter().flat_map(|r| r.scopes.iter().copied()).collect()
+    }
+
+    /// The role names.
+    pub fn role_names(&self) -> Vec<String> {
+        self.roles.iter().map(|r| r.name.clone()).collect()
     }
 }
 
-/// What a principal is attempting.
+/// An administrative action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    /// Create or inspect collections.
+    /// Create collections.
     ManageCollections,
-    /// Read records, versions, history, search results, subject listings.
-    ReadRecords,
-    /// Create, update, delete records.
-    WriteRecords,
-    /// Manage API tokens.
+    /// Manage API tokens and service accounts.
     ManageTokens,
     /// Read or verify the audit log.
     ReadAudit,
+    /// Manage users, sessions and care relationships.
+    ManageUsers,
+    /// Manage custom roles.
+    ManageRoles,
+    /// Rotate keys.
+    ManageKeys,
+    /// Open break-glass access.
+    OpenBreakGlass,
+    /// Review break-glass episodes.
+    ReviewBreakGlass,
 }
 
 impl Action {
-    fn required_scope(self) -> Scope {
+    /// The scope the action needs.
+    pub fn required_scope(self) -> Scope {
         match self {
             Action::ManageCollections => Scope::CollectionsManage,
-            Action::ReadRecords => Scope::RecordsRead,
-            Action::WriteRecords => Scope::RecordsWrite,
             Action::ManageTokens => Scope::TokensManage,
             Action::ReadAudit => Scope::AuditRead,
+            Action::ManageUsers => Scope::UsersManage,
+            Action::ManageRoles => Scope::RolesManage,
+            Action::ManageKeys => Scope::KeysManage,
+            Action::OpenBreakGlass => Scope::BreakGlass,
+            Action::ReviewBreakGlass => Scope::BreakGlassReview,
         }
+    }
+
+    /// Whether the action needs a login within the step-up window.
+    pub fn needs_step_up(self) -> bool {
+        matches!(
+            self,
+            Action::ManageUsers | Action::ManageRoles | Action::ManageKeys
+        )
     }
 }
 
-/// Which fields of a record may leave the server.
+/// Which fields of a record may leave the server, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Projection {
-    /// Every field.
-    All,
-    /// Only these fields.
-    Fields(BTreeSet<String>),
+pub struct Projection {
+    /// Fields shown.
+    pub visible: BTreeSet<String>,
+    /// Of those, fields shown masked.
+    pub masked: BTreeMap<String, Mask>,
 }
 
 impl Projection {
-    /// Keeps only the allowed fields of `data`.
-    pub fn apply(&self, data: &mut serde_json::Map<String, serde_json::Value>) {
-        if let Projection::Fields(allowed) = self {
-            data.retain(|k, _| allowed.contains(k));
+    /// Every field of the schema, unmasked.
+    pub fn all(schema: &CollectionSchema) -> Self {
+        Self {
+            visible: schema.fields.iter().map(|f| f.name.to_string()).collect(),
+            masked: BTreeMap::new(),
         }
+    }
+
+    /// Keeps only the visible fields of `data` and masks the masked ones.
+    pub fn apply(&self, data: &mut serde_json::Map<String, serde_json::Value>) {
+        data.retain(|k, _| self.visible.contains(k));
+        for (field, mask) in &self.masked {
+            if let Some(v) = data.get_mut(field) {
+                *v = mask.apply(v);
+            }
+        }
+    }
+
+    /// Whether `field` may be written (visible and unmasked).
+    pub fn writable(&self, field: &str) -> bool {
+        self.visible.contains(field) && !self.masked.contains_key(field)
     }
 }
 
@@ -179,26 +521,153 @@ impl Projection {
 pub struct Decision {
     /// Whether the action may proceed.
     pub allowed: bool,
-    /// The rule that decided, e.g. `scope:records:read` or `deny:missing_scope:records:read`.
+    /// The rule that decided, e.g. `grant:clinician#0` or `deny:no_grant`.
     pub rule: String,
     /// The fields the principal may see.
     pub projection: Projection,
 }
 
-/// Decides whether `principal` may perform `action`; deny by default.
+impl Decision {
+    fn deny(rule: &str) -> Self {
+        Self {
+            allowed: false,
+            rule: rule.to_owned(),
+            projection: Projection {
+                visible: BTreeSet::new(),
+                masked: BTreeMap::new(),
+            },
+        }
+    }
+}
+
+/// Decides an administrative action; deny by default. Step-up is checked by the vault.
 pub fn decide(principal: &Principal, action: Action) -> Decision {
     let scope = action.required_scope();
-    if principal.scopes.contains(&scope) {
+    if let Some(role) = principal.roles.iter().find(|r| r.scopes.contains(&scope)) {
         Decision {
             allowed: true,
-            rule: format!("scope:{}", scope.as_str()),
-            projection: Projection::All,
+            rule: format!("role:{}:{}", role.name, scope.as_str()),
+            projection: Projection {
+                visible: BTreeSet::new(),
+                masked: BTreeMap::new(),
+            },
         }
     } else {
+        Decision::deny(&format!("deny:missing_scope:{}", scope.as_str()))
+    }
+}
+
+/// The grants that may allow a data action, before the subject is known.
+#[derive(Debug, Clone)]
+pub struct Candidates {
+    grants: Vec<(String, Grant)>,
+    /// Whether a break-glass episode for the subject could allow it (ETREAT reads).
+    pub break_glass_eligible: bool,
+}
+
+/// The first step of a data decision: grants that cover the collection, action and
+/// purpose. `Err` carries the deny rule when nothing can allow it.
+pub fn data_candidates(
+    principal: &Principal,
+    action: DataAction,
+    collection: &str,
+) -> Result<Candidates, String> {
+    let Some(purpose) = principal.purpose else {
+        return Err("deny:purpose_required".to_owned());
+    };
+    let break_glass_eligible = purpose == PurposeOfUse::Etreat
+        && matches!(
+            action,
+            DataAction::Read | DataAction::Search | DataAction::History
+        );
+    let mut by_action = false;
+    let mut grants = Vec::new();
+    for role in &principal.roles {
+        for (i, g) in role.grants.iter().enumerate() {
+            if g.covers_collection(collection) && g.actions.contains(&action) {
+                by_action = true;
+                if g.purposes.contains(&purpose) {
+                    grants.push((format!("grant:{}#{i}", role.name), g.clone()));
+                }
+            }
+        }
+    }
+    if grants.is_empty() && !break_glass_eligible {
+        return Err(if by_action {
+            "deny:purpose_not_permitted".to_owned()
+        } else {
+            "deny:no_grant".to_owned()
+        });
+    }
+    Ok(Candidates {
+        grants,
+        break_glass_eligible,
+    })
+}
+
+impl Candidates {
+    /// Whether any candidate needs a care relationship to apply.
+    pub fn needs_assignment(&self) -> bool {
+        self.grants
+            .iter()
+            .any(|(_, g)| g.subjects == SubjectScope::Assigned)
+    }
+
+    /// Whether some grant applies to every subject.
+    pub fn reaches_all_subjects(&self) -> bool {
+        self.grants.iter().any(|(_, g)| g.subjects == SubjectScope::All)
+    }
+
+    /// The decision for one subject: `assigned` says whether a care relationship is in
+    /// force, `break_glass` names an open break-glass episode for the subject. A field is
+    /// visible if any applicable grant shows it, and masked only if every such grant masks it.
+    pub fn resolve(
+        &self,
+        schema: &CollectionSchema,
+        assigned: bool,
+        break_glass: Option<&str>,
+    ) -> Decision {
+        let applicable: Vec<&(String, Grant)> = self
+            .grants
+            .iter()
+            .filter(|(_, g)| g.subjects == SubjectScope::All || assigned)
+            .collect();
+        if applicable.is_empty() {
+            return match break_glass {
+                Some(id) if self.break_glass_eligible => Decision {
+                    allowed: true,
+                    rule: format!("breakglass:{id}"),
+                    projection: Projection::all(schema),
+                },
+                _ => Decision::deny("deny:subject_not_assigned"),
+            };
+        }
+        let mut visible = BTreeSet::new();
+        let mut masked = BTreeMap::new();
+        for field in &schema.fields {
+            let name = field.name.as_str();
+            let showing: Vec<&Grant> = applicable
+                .iter()
+                .map(|(_, g)| g)
+                .filter(|g| g.visible(name))
+                .collect();
+            if showing.is_empty() {
+                continue;
+            }
+            visible.insert(name.to_owned());
+            if let Some(mask) = showing
+                .iter()
+                .map(|g| g.masked.get(name).copied())
+                .collect::<Option<Vec<Mask>>>()
+                .and_then(|m| m.first().copied())
+            {
+                masked.insert(name.to_owned(), mask);
+            }
+        }
         Decision {
-            allowed: false,
-            rule: format!("deny:missing_scope:{}", scope.as_str()),
-            projection: Projection::Fields(BTreeSet::new()),
+            allowed: true,
+            rule: applicable[0].0.clone(),
+            projection: Projection { visible, masked },
         }
     }
 }
@@ -208,23 +677,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn admin_has_no_phi_and_auditor_no_admin() {
+        let admin = builtin_role("admin").unwrap();
+        assert!(admin.is_administrative() && !admin.reaches_phi());
+        let auditor = builtin_role("auditor").unwrap();
+        assert!(!auditor.is_administrative() && !auditor.reaches_phi());
+        assert!(builtin_role("clinician").unwrap().reaches_phi());
+        for name in BUILTIN_ROLES {
+            assert_eq!(builtin_role(name).unwrap().name, name);
+        }
+    }
+
+    #[test]
     fn deny_by_default() {
         let mut p = Principal::local_operator();
-        p.scopes.clear();
-        let d = decide(&p, Action::ReadRecords);
+        p.roles.clear();
+        let d = decide(&p, Action::ReadAudit);
         assert!(!d.allowed);
-        assert_eq!(d.rule, "deny:missing_scope:records:read");
-        p.scopes.insert(Scope::RecordsRead);
-        assert!(decide(&p, Action::ReadRecords).allowed);
-        assert!(!decide(&p, Action::WriteRecords).allowed);
+        assert_eq!(d.rule, "deny:missing_scope:audit:read");
+        p.roles.push(builtin_role("auditor").unwrap());
+        assert!(decide(&p, Action::ReadAudit).allowed);
+        assert!(!decide(&p, Action::ManageUsers).allowed);
     }
 
     #[test]
     fn purpose_codes_round_trip() {
         assert_eq!(PurposeOfUse::parse("TREAT"), Some(PurposeOfUse::Treat));
         assert_eq!(PurposeOfUse::parse("treat"), None);
-        for p in [PurposeOfUse::Hresch, PurposeOfUse::Etreat] {
+        for p in PurposeOfUse::ALL {
             assert_eq!(PurposeOfUse::parse(p.as_str()), Some(p));
+            let json = serde_json::to_string(&p).unwrap();
+            assert_eq!(json, format!("\"{}\"", p.as_str()));
         }
         for s in Scope::ALL {
             assert_eq!(Scope::parse(s.as_str()), Some(s));
@@ -232,11 +715,15 @@ mod tests {
     }
 
     #[test]
-    fn projection_filters_fields() {
-        let mut m = serde_json::Map::new();
-        m.insert("a".into(), 1.into());
-        m.insert("b".into(), 2.into());
-        Projection::Fields(["a".to_owned()].into()).apply(&mut m);
-        assert_eq!(m.keys().collect::<Vec<_>>(), ["a"]);
+    fn masks() {
+        assert_eq!(
+            Mask::Last4.apply(&serde_json::json!("900-12-3456")),
+            serde_json::json!("*******3456")
+        );
+        assert_eq!(Mask::Last4.apply(&serde_json::json!("12")), serde_json::json!("12"));
+        assert_eq!(
+            Mask::Redact.apply(&serde_json::json!(5)),
+            serde_json::json!("[REDACTED]")
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use phivault_audit::{AuditEntry, Hash};
+use phivault_audit::{AuditEntry, Hash, SignedTreeHead};
 use time::OffsetDateTime;
 
 use crate::error::{StoreError, VaultError};
@@ -102,18 +102,22 @@ pub struct TokenRow {
     pub name: String,
     /// `token_hash(secret)`.
     pub secret_hash: [u8; 32],
-    /// Scope wire names.
-    pub scopes: Vec<String>,
+    /// The service account (a user id) the token acts for.
+    pub owner: String,
+    /// Role names the token carries (a subset of its owner's).
+    pub roles: Vec<String>,
     /// When it was created.
     pub created_at: OffsetDateTime,
     /// When it stops working (mandatory).
     pub expires_at: OffsetDateTime,
     /// When it was revoked, if it was.
     pub revoked_at: Option<OffsetDateTime>,
+    /// When it was last used, if ever.
+    pub last_used_at: Option<OffsetDateTime>,
 }
 
 /// Reads available inside any transaction.
-pub trait ReadTx {
+pub trait ReadTx: crate::identity_store::IdentityReadTx {
     /// A vault-wide setting (e.g. the vault id).
     fn get_meta(&mut self, key: &str) -> Result<Option<String>, StoreError>;
     /// One collection.
@@ -172,10 +176,24 @@ pub trait ReadTx {
     fn audit_head(&mut self) -> Result<Option<(u64, Hash)>, StoreError>;
     /// Audit entries with `seq > after`, in order, at most `limit`.
     fn audit_entries(&mut self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+    /// One stored Merkle node: the perfect subtree hash at `(level, index)` (level 0 holds
+    /// the leaf of the entry with seq `index + 1`); see `phivault_audit::merkle`.
+    fn audit_node(&mut self, level: u32, index: u64) -> Result<Option<Hash>, StoreError>;
+    /// Stored Merkle nodes of one level with `index >= from`, by index, at most `limit`.
+    fn audit_nodes(
+        &mut self,
+        level: u32,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Hash)>, StoreError>;
+    /// The signed tree head with the largest tree size.
+    fn latest_tree_head(&mut self) -> Result<Option<SignedTreeHead>, StoreError>;
+    /// Signed tree heads with `tree_size > after`, by size, at most `limit`.
+    fn tree_heads(&mut self, after: u64, limit: usize) -> Result<Vec<SignedTreeHead>, StoreError>;
 }
 
 /// Writes, available inside a write transaction.
-pub trait WriteTx: ReadTx {
+pub trait WriteTx: ReadTx + crate::identity_store::IdentityWriteTx {
     /// Sets a vault-wide setting.
     fn set_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
     /// Adds a collection; `Duplicate` if the name exists.
@@ -208,6 +226,10 @@ pub trait WriteTx: ReadTx {
     fn revoke_token(&mut self, id: &TokenId, at: OffsetDateTime) -> Result<bool, StoreError>;
     /// Appends an audit entry; `Duplicate` if its sequence number exists.
     fn append_audit(&mut self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// Stores Merkle nodes `(level, index, hash)`; `Duplicate` if one exists.
+    fn put_audit_nodes(&mut self, nodes: &[(u32, u64, Hash)]) -> Result<(), StoreError>;
+    /// Stores a signed tree head; `Duplicate` if a head of that size exists.
+    fn insert_tree_head(&mut self, head: &SignedTreeHead) -> Result<(), StoreError>;
 }
 
 /// A storage backend.

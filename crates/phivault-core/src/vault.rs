@@ -10,8 +10,7 @@ use phivault_audit::{
     Actor, ActorKind, AuditEntry, AuditEvent, ChainVerifier, GENESIS_HASH, Outcome,
 };
 use phivault_crypto::{
-    DataKey, Keyring, RecordAad, TokenSecret, WrappedKey, generate_token, open_record, parse_token,
-    seal_record, token_hash,
+    DataKey, Keyring, RecordAad, WrappedKey, open_record, seal_record,
 };
 use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
@@ -20,16 +19,15 @@ use uuid::Uuid;
 use crate::clock::Clock;
 use crate::error::VaultError;
 use crate::ids::{CollectionName, RecordId, SubjectId, TokenId};
-use crate::policy::{Action, Decision, Principal, Projection, Scope, decide};
+use crate::policy::{
+    Action, Candidates, DataAction, Decision, Principal, Projection, data_candidates, decide,
+};
 use crate::schema::CollectionSchema;
 use crate::store::{
     CollectionRow, IndexEntry, ReadTx, RecordHead, RecordVersionRow, Store, SubjectKeyRow,
     TokenRow, WriteTx, read_tx, write_tx,
 };
 use crate::validate::{ValidatedRecord, index_value, validate_record};
-
-/// The prefix of API tokens, so secret scanners can recognise a leaked one.
-pub const API_TOKEN_PREFIX: &str = "pvt";
 
 /// Tunables of the vault service.
 #[derive(Debug, Clone)]
@@ -38,6 +36,23 @@ pub struct VaultConfig {
     pub max_token_ttl: Duration,
     /// The most records one search or listing returns.
     pub max_results: usize,
+    /// Whether human users must log in with a second factor (TOTP). Turning it off is
+    /// reported as a compliance gap (45 CFR 164.312(d)).
+    pub mfa_required: bool,
+    /// A session ends after this long without use (automatic logoff, 164.312(a)(2)(iii)).
+    pub session_idle_timeout: Duration,
+    /// A session ends this long after login, used or not.
+    pub session_lifetime: Duration,
+    /// User management and key rotation need a login this recent.
+    pub step_up_window: Duration,
+    /// Failed logins within `lockout_window` that lock an account.
+    pub lockout_threshold: u64,
+    /// The window in which failures count, and the base of the back-off.
+    pub lockout_window: Duration,
+    /// The longest break-glass episode.
+    pub break_glass_max: Duration,
+    /// Argon2id parameters for new password hashes.
+    pub password_params: phivault_crypto::PasswordHashParams,
 }
 
 impl Default for VaultConfig {
@@ -45,6 +60,14 @@ impl Default for VaultConfig {
         Self {
             max_token_ttl: Duration::days(90),
             max_results: 100,
+            mfa_required: true,
+            session_idle_timeout: Duration::minutes(15),
+            session_lifetime: Duration::hours(12),
+            step_up_window: Duration::minutes(5),
+            lockout_threshold: 5,
+            lockout_window: Duration::minutes(15),
+            break_glass_max: Duration::hours(4),
+            password_params: phivault_crypto::PasswordHashParams::recommended(),
         }
     }
 }
@@ -91,14 +114,18 @@ pub struct TokenInfo {
     pub id: TokenId,
     /// The label.
     pub name: String,
-    /// The scopes' wire names.
-    pub scopes: Vec<String>,
+    /// The service account it acts for (user id).
+    pub owner: String,
+    /// The roles it carries.
+    pub roles: Vec<String>,
     /// When it was created.
     pub created_at: OffsetDateTime,
     /// When it expires.
     pub expires_at: OffsetDateTime,
     /// When it was revoked, if it was.
     pub revoked_at: Option<OffsetDateTime>,
+    /// When it was last used (recorded at most once a minute).
+    pub last_used_at: Option<OffsetDateTime>,
 }
 
 /// The result of walking the audit chain.
@@ -120,19 +147,21 @@ pub struct Vault {
     clock: Arc<dyn Clock>,
     config: VaultConfig,
     schemas: RwLock<HashMap<String, Arc<CollectionSchema>>>,
+    alerts: Arc<dyn crate::identity::AlertSink>,
 }
 
-fn append_audit(tx: &mut dyn WriteTx, event: &AuditEvent) -> Result<(), VaultError> {
+pub(crate) fn append_audit(tx: &mut dyn WriteTx, event: &AuditEvent) -> Result<(), VaultError> {
     let (seq, prev) = tx
         .audit_head()
         .map_err(|_| VaultError::AuditUnavailable)?
         .unwrap_or((0, GENESIS_HASH));
     let entry = AuditEntry::chain(seq + 1, prev, event);
     tx.append_audit(&entry)
-        .map_err(|_| VaultError::AuditUnavailable)
+        .map_err(|_| VaultError::AuditUnavailable)?;
+    crate::audit_log::append_merkle(tx, &entry).map_err(|_| VaultError::AuditUnavailable)
 }
 
-fn aad<'a>(collection: &'a str, id: &'a str, version: u64, subject: &'a str) -> RecordAad<'a> {
+pub(crate) fn aad<'a>(collection: &'a str, id: &'a str, version: u64, subject: &'a str) -> RecordAad<'a> {
     RecordAad {
         collection,
         record_id: id,
@@ -141,7 +170,7 @@ fn aad<'a>(collection: &'a str, id: &'a str, version: u64, subject: &'a str) -> 
     }
 }
 
-fn unwrap_dek(
+pub(crate) fn unwrap_dek(
     keyring: &Keyring,
     tx: &mut dyn ReadTx,
     subject: &str,
@@ -195,14 +224,53 @@ fn field_names(views: &[RecordView]) -> Vec<String> {
     names.into_iter().cloned().collect()
 }
 
-fn token_info(row: &TokenRow) -> TokenInfo {
+/// The second step of a data decision, once the subject is known: looks up the care
+/// relationship and any open break-glass episode only when a grant needs them.
+pub(crate) fn decide_subject(
+    tx: &mut dyn ReadTx,
+    principal_id: &str,
+    cand: &Candidates,
+    schema: &CollectionSchema,
+    subject: &str,
+    now: OffsetDateTime,
+) -> Result<Decision, VaultError> {
+    let assigned = cand.needs_assignment()
+        && tx.care_relationship_active(principal_id, subject, now)?;
+    let break_glass = if cand.break_glass_eligible && !assigned && !cand.reaches_all_subjects() {
+        tx.active_break_glass(principal_id, subject, now)?
+            .map(|row| row.id)
+    } else {
+        None
+    };
+    let d = cand.resolve(schema, assigned, break_glass.as_deref());
+    if d.allowed {
+        Ok(d)
+    } else {
+        Err(VaultError::Forbidden { rule: d.rule })
+    }
+}
+
+/// Minimum necessary for writes: a principal writes only fields it may see unmasked.
+fn check_writable(d: &Decision, record: &ValidatedRecord) -> Result<(), VaultError> {
+    if record.data().keys().all(|k| d.projection.writable(k)) {
+        Ok(())
+    } else {
+        Err(VaultError::Forbidden {
+            rule: "deny:field_not_writable".to_owned(),
+        })
+    }
+}
+
+pub(crate) fn token_info(row: &TokenRow) -> TokenInfo {
     TokenInfo {
         id: row.id,
         name: row.name.clone(),
-        scopes: row.scopes.clone(),
+        owner: row.owner.clone(),
+        roles: row.roles.clone(),
         created_at: row.created_at,
         expires_at: row.expires_at,
         revoked_at: row.revoked_at,
+        last_used_at: row.last_used_at,
     }
 }
 
@@ -220,7 +288,19 @@ impl Vault {
             clock,
             config,
             schemas: RwLock::new(HashMap::new()),
+            alerts: Arc::new(crate::identity::LogAlerts),
         }
+    }
+
+    /// Sends alerts (break-glass and the like) to `sink` instead of the log alone.
+    pub fn with_alerts(mut self, sink: Arc<dyn crate::identity::AlertSink>) -> Self {
+        self.alerts = sink;
+        self
+    }
+
+    /// Where alerts go.
+    pub fn alerts(&self) -> &Arc<dyn crate::identity::AlertSink> {
+        &self.alerts
     }
 
     /// The storage backend.
@@ -251,7 +331,12 @@ impl Vault {
         *self.keyring.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keyring);
     }
 
-    fn event(&self, meta: &RequestMeta, principal: Option<&Principal>, action: &str) -> AuditEvent {
+    pub(crate) fn event(
+        &self,
+        meta: &RequestMeta,
+        principal: Option<&Principal>,
+        action: &str,
+    ) -> AuditEvent {
         let (actor, method) = match principal {
             Some(p) => (p.actor.clone(), p.auth_method),
             None => (
@@ -303,13 +388,23 @@ impl Vault {
         self.record_failure(ev, err).await
     }
 
-    async fn authorize(
+    pub(crate) async fn authorize(
         &self,
         principal: &Principal,
         action: Action,
         ev: &AuditEvent,
     ) -> Result<Decision, VaultError> {
-        let d = decide(principal, action);
+        let mut d = decide(principal, action);
+        if d.allowed && action.needs_step_up() && !principal.step_up_exempt {
+            let now = self.clock.now();
+            let fresh = principal
+                .authenticated_at
+                .is_some_and(|t| now - t <= self.config.step_up_window);
+            if !fresh {
+                d.allowed = false;
+                d.rule = "deny:step_up_required".to_owned();
+            }
+        }
         if d.allowed {
             Ok(d)
         } else {
@@ -321,7 +416,7 @@ impl Vault {
 
     /// Runs `op` and the audit event it completes in one write transaction; on failure the
     /// attempt is audited separately and the error returned.
-    async fn audited<T, F>(&self, ev: AuditEvent, op: F) -> Result<T, VaultError>
+    pub(crate) async fn audited<T, F>(&self, ev: AuditEvent, op: F) -> Result<T, VaultError>
     where
         T: Send + 'static,
         F: FnOnce(&mut dyn WriteTx, &mut AuditEvent) -> Result<T, VaultError> + Send + 'static,
@@ -344,148 +439,9 @@ impl Vault {
     }
 
     /// Fails the request (audited) before any transaction runs.
-    async fn reject<T>(&self, ev: AuditEvent, err: VaultError) -> Result<T, VaultError> {
+    pub(crate) async fn reject<T>(&self, ev: AuditEvent, err: VaultError) -> Result<T, VaultError> {
         self.record_failure(ev, &err).await?;
         Err(err)
-    }
-
-    // ----- authentication and tokens -------------------------------------------------
-
-    /// Turns a bearer token into a principal. Every failure gives the same answer to the
-    /// caller; the audit event keeps the precise reason.
-    pub async fn authenticate(
-        &self,
-        meta: &RequestMeta,
-        bearer: Option<&str>,
-    ) -> Result<Principal, VaultError> {
-        let ev = self.event(meta, None, "auth.authenticate");
-        let reason = match bearer.map(|b| parse_token(b, API_TOKEN_PREFIX)) {
-            None => "token_missing",
-            Some(Err(_)) => "token_malformed",
-            Some(Ok(secret)) => {
-                let hash = token_hash(&secret);
-                let row = read_tx(&*self.store, move |tx| Ok(tx.get_token_by_hash(&hash)?)).await?;
-                let now = self.clock.now();
-                match row {
-                    None => "token_unknown",
-                    Some(r) if !phivault_crypto::ct_eq(&r.secret_hash, &hash) => "token_unknown",
-                    Some(r) if r.revoked_at.is_some() => "token_revoked",
-                    Some(r) if r.expires_at <= now => "token_expired",
-                    Some(r) => {
-                        return Ok(Principal {
-                            actor: Actor {
-                                kind: ActorKind::Token,
-                                id: Some(r.id.to_string()),
-                            },
-                            auth_method: "api_token",
-                            scopes: r.scopes.iter().filter_map(|s| Scope::parse(s)).collect(),
-                            purpose: None,
-                        });
-                    }
-                }
-            }
-        };
-        let mut ev = ev;
-        ev.outcome = Outcome::Denied;
-        ev.reason = Some(reason.to_owned());
-        write_tx(&*self.store, move |tx| append_audit(tx, &ev))
-            .await
-            .map_err(|_| VaultError::AuditUnavailable)?;
-        Err(VaultError::Unauthenticated)
-    }
-
-    /// Issues an API token. Its scopes must be a subset of the creator's, and its lifetime at
-    /// most the configured maximum; the secret is returned once and only its hash is stored.
-    pub async fn create_token(
-        &self,
-        meta: &RequestMeta,
-        principal: &Principal,
-        name: &str,
-        scopes: &[Scope],
-        ttl: Duration,
-    ) -> Result<(TokenInfo, TokenSecret), VaultError> {
-        let mut ev = self.event(meta, Some(principal), "token.create");
-        self.authorize(principal, Action::ManageTokens, &ev).await?;
-        let name_ok = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b' '));
-        if !name_ok {
-            return self
-                .reject(ev, VaultError::BadRequest("invalid_token_name"))
-                .await;
-        }
-        if ttl <= Duration::ZERO || ttl > self.config.max_token_ttl {
-            return self
-                .reject(ev, VaultError::BadRequest("token_ttl_out_of_range"))
-                .await;
-        }
-        if scopes.is_empty() || !scopes.iter().all(|s| principal.scopes.contains(s)) {
-            let err = VaultError::Forbidden {
-                rule: "deny:scope_escalation".to_owned(),
-            };
-            return self.reject(ev, err).await;
-        }
-        let secret = generate_token(API_TOKEN_PREFIX)?;
-        let now = self.clock.now();
-        let id = TokenId(Uuid::new_v4());
-        let row = TokenRow {
-            id,
-            name: name.to_owned(),
-            secret_hash: token_hash(&secret),
-            scopes: scopes
-                .iter()
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .map(|s| s.as_str().to_owned())
-                .collect(),
-            created_at: now,
-            expires_at: now + ttl,
-            revoked_at: None,
-        };
-        ev.target = Some(id.to_string());
-        let info = token_info(&row);
-        self.audited(ev, move |tx, _| Ok(tx.insert_token(&row)?))
-            .await?;
-        Ok((info, secret))
-    }
-
-    /// Every token's public description.
-    pub async fn list_tokens(
-        &self,
-        meta: &RequestMeta,
-        principal: &Principal,
-    ) -> Result<Vec<TokenInfo>, VaultError> {
-        let ev = self.event(meta, Some(principal), "token.list");
-        self.authorize(principal, Action::ManageTokens, &ev).await?;
-        self.audited(ev, |tx, ev| {
-            let rows = tx.list_tokens()?;
-            ev.count = Some(rows.len() as u64);
-            Ok(rows.iter().map(token_info).collect())
-        })
-        .await
-    }
-
-    /// Revokes a token at once.
-    pub async fn revoke_token(
-        &self,
-        meta: &RequestMeta,
-        principal: &Principal,
-        id: TokenId,
-    ) -> Result<(), VaultError> {
-        let mut ev = self.event(meta, Some(principal), "token.revoke");
-        ev.target = Some(id.to_string());
-        self.authorize(principal, Action::ManageTokens, &ev).await?;
-        let now = self.clock.now();
-        self.audited(ev, move |tx, _| {
-            if tx.revoke_token(&id, now)? {
-                Ok(())
-            } else {
-                Err(VaultError::NotFound("active token"))
-            }
-        })
-        .await
     }
 
     // ----- collections ----------------------------------------------------------------
@@ -529,7 +485,7 @@ impl Vault {
     ) -> Result<CollectionSchema, VaultError> {
         let mut ev = self.event(meta, Some(principal), "collection.read");
         ev.collection = Some(name.to_string());
-        self.authorize(principal, Action::ReadRecords, &ev).await?;
+        // Schemas are metadata without PHI: every authenticated principal may read them.
         match self.schema(name).await {
             Ok(s) => {
                 self.audited(ev, |_, _| Ok(())).await?;
@@ -546,7 +502,6 @@ impl Vault {
         principal: &Principal,
     ) -> Result<Vec<CollectionSchema>, VaultError> {
         let ev = self.event(meta, Some(principal), "collection.list");
-        self.authorize(principal, Action::ReadRecords, &ev).await?;
         self.audited(ev, |tx, ev| {
             let rows = tx.list_collections()?;
             ev.count = Some(rows.len() as u64);
@@ -619,6 +574,24 @@ impl Vault {
         }
     }
 
+    /// The first, subject-independent step of a data decision; denials are audited.
+    async fn candidates(
+        &self,
+        principal: &Principal,
+        action: DataAction,
+        collection: &str,
+        ev: &AuditEvent,
+    ) -> Result<Candidates, VaultError> {
+        match data_candidates(principal, action, collection) {
+            Ok(c) => Ok(c),
+            Err(rule) if rule == "deny:purpose_required" => {
+                self.reject(ev.clone(), VaultError::BadRequest("purpose_required"))
+                    .await
+            }
+            Err(rule) => self.reject(ev.clone(), VaultError::Forbidden { rule }).await,
+        }
+    }
+
     /// Stores a new record for `subject`, creating the subject's data key on first use.
     pub async fn create_record(
         &self,
@@ -639,14 +612,20 @@ impl Vault {
         ev.subject = Some(subject.to_string());
         ev.record_id = Some(id.to_string());
         ev.version = Some(1);
-        self.authorize(principal, Action::WriteRecords, &ev).await?;
         let schema = self.schema_or_reject(collection, &ev).await?;
+        let cand = self
+            .candidates(principal, DataAction::Create, collection.as_str(), &ev)
+            .await?;
         let record = self.validated(&schema, data, &ev).await?;
         ev.fields = record.field_names();
         let entries = self.index_entries(collection.as_str(), &record);
         let keyring = self.keyring();
+        let pid = principal.id.clone();
         let (collection, subject) = (collection.to_string(), subject.to_string());
-        self.audited(ev, move |tx, _| {
+        self.audited(ev, move |tx, ev| {
+            let d = decide_subject(tx, &pid, &cand, &schema, &subject, now)?;
+            check_writable(&d, &record)?;
+            ev.reason = Some(d.rule.clone());
             let dek = match tx.get_subject_key(&subject)? {
                 Some(row) => {
                     let wrapped = WrappedKey::from_bytes(&row.wrapped_key)?;
@@ -689,13 +668,15 @@ impl Vault {
                 created_at: now,
             })?;
             tx.replace_index_entries(&collection, &id, &entries)?;
+            let mut data = record.data().clone();
+            d.projection.apply(&mut data);
             Ok(RecordView {
                 collection,
                 id,
                 subject,
                 version: 1,
                 current_version: 1,
-                data: record.data().clone(),
+                data,
                 deleted: false,
                 created_at: now,
                 updated_at: now,
@@ -712,8 +693,7 @@ impl Vault {
         collection: &CollectionName,
         id: RecordId,
     ) -> Result<RecordView, VaultError> {
-        self.read_record(meta, principal, collection, id, None)
-            .await
+        self.read_record(meta, principal, collection, id, None).await
     }
 
     /// One version of a record (deleted records' old versions stay readable).
@@ -737,24 +717,29 @@ impl Vault {
         id: RecordId,
         version: Option<u64>,
     ) -> Result<RecordView, VaultError> {
-        let action = if version.is_some() {
-            "record.read_version"
-        } else {
-            "record.read"
+        let (action, data_action) = match version {
+            Some(_) => ("record.read_version", DataAction::History),
+            None => ("record.read", DataAction::Read),
         };
         let mut ev = self.event(meta, Some(principal), action);
         ev.collection = Some(collection.to_string());
         ev.record_id = Some(id.to_string());
         ev.version = version;
-        let decision = self.authorize(principal, Action::ReadRecords, &ev).await?;
-        self.schema_or_reject(collection, &ev).await?;
+        let schema = self.schema_or_reject(collection, &ev).await?;
+        let cand = self
+            .candidates(principal, data_action, collection.as_str(), &ev)
+            .await?;
         let keyring = self.keyring();
+        let now = self.clock.now();
+        let pid = principal.id.clone();
         let collection = collection.to_string();
         self.audited(ev, move |tx, ev| {
             let head = tx
                 .get_record_head(&collection, &id)?
                 .ok_or(VaultError::NotFound("record"))?;
             ev.subject = Some(head.subject.clone());
+            let d = decide_subject(tx, &pid, &cand, &schema, &head.subject, now)?;
+            ev.reason = Some(d.rule.clone());
             if version.is_none() && head.deleted {
                 return Err(VaultError::Gone);
             }
@@ -762,7 +747,7 @@ impl Vault {
             let row = tx
                 .get_record_version(&collection, &id, v)?
                 .ok_or(VaultError::NotFound("record version"))?;
-            let view = open_version(&keyring, tx, &head, &row, &decision.projection)?;
+            let view = open_version(&keyring, tx, &head, &row, &d.projection)?;
             ev.version = Some(v);
             ev.fields = view.data.keys().cloned().collect();
             Ok(view)
@@ -781,19 +766,25 @@ impl Vault {
         let mut ev = self.event(meta, Some(principal), "record.history");
         ev.collection = Some(collection.to_string());
         ev.record_id = Some(id.to_string());
-        let decision = self.authorize(principal, Action::ReadRecords, &ev).await?;
-        self.schema_or_reject(collection, &ev).await?;
+        let schema = self.schema_or_reject(collection, &ev).await?;
+        let cand = self
+            .candidates(principal, DataAction::History, collection.as_str(), &ev)
+            .await?;
         let keyring = self.keyring();
+        let now = self.clock.now();
+        let pid = principal.id.clone();
         let collection = collection.to_string();
         self.audited(ev, move |tx, ev| {
             let head = tx
                 .get_record_head(&collection, &id)?
                 .ok_or(VaultError::NotFound("record"))?;
             ev.subject = Some(head.subject.clone());
+            let d = decide_subject(tx, &pid, &cand, &schema, &head.subject, now)?;
+            ev.reason = Some(d.rule.clone());
             let rows = tx.list_record_versions(&collection, &id)?;
             let views = rows
                 .iter()
-                .map(|row| open_version(&keyring, tx, &head, row, &decision.projection))
+                .map(|row| open_version(&keyring, tx, &head, row, &d.projection))
                 .collect::<Result<Vec<_>, _>>()?;
             ev.count = Some(views.len() as u64);
             ev.fields = field_names(&views);
@@ -816,22 +807,28 @@ impl Vault {
         let mut ev = self.event(meta, Some(principal), "record.update");
         ev.collection = Some(collection.to_string());
         ev.record_id = Some(id.to_string());
-        self.authorize(principal, Action::WriteRecords, &ev).await?;
+        let schema = self.schema_or_reject(collection, &ev).await?;
+        let cand = self
+            .candidates(principal, DataAction::Update, collection.as_str(), &ev)
+            .await?;
         let Some(expected) = expected else {
             return self.reject(ev, VaultError::PreconditionRequired).await;
         };
-        let schema = self.schema_or_reject(collection, &ev).await?;
         let record = self.validated(&schema, data, &ev).await?;
         ev.fields = record.field_names();
         let entries = self.index_entries(collection.as_str(), &record);
         let keyring = self.keyring();
         let now = self.clock.now();
+        let pid = principal.id.clone();
         let collection = collection.to_string();
         self.audited(ev, move |tx, ev| {
             let mut head = tx
                 .get_record_head(&collection, &id)?
                 .ok_or(VaultError::NotFound("record"))?;
             ev.subject = Some(head.subject.clone());
+            let d = decide_subject(tx, &pid, &cand, &schema, &head.subject, now)?;
+            check_writable(&d, &record)?;
+            ev.reason = Some(d.rule.clone());
             if head.deleted {
                 return Err(VaultError::Gone);
             }
@@ -863,13 +860,15 @@ impl Vault {
             head.updated_at = now;
             tx.update_record_head(&head)?;
             tx.replace_index_entries(&collection, &id, &entries)?;
+            let mut data = record.data().clone();
+            d.projection.apply(&mut data);
             Ok(RecordView {
                 collection,
                 id,
                 subject: head.subject,
                 version,
                 current_version: version,
-                data: record.data().clone(),
+                data,
                 deleted: false,
                 created_at: head.created_at,
                 updated_at: now,
@@ -891,15 +890,20 @@ impl Vault {
         let mut ev = self.event(meta, Some(principal), "record.delete");
         ev.collection = Some(collection.to_string());
         ev.record_id = Some(id.to_string());
-        self.authorize(principal, Action::WriteRecords, &ev).await?;
-        self.schema_or_reject(collection, &ev).await?;
+        let schema = self.schema_or_reject(collection, &ev).await?;
+        let cand = self
+            .candidates(principal, DataAction::Delete, collection.as_str(), &ev)
+            .await?;
         let now = self.clock.now();
+        let pid = principal.id.clone();
         let collection = collection.to_string();
         self.audited(ev, move |tx, ev| {
             let mut head = tx
                 .get_record_head(&collection, &id)?
                 .ok_or(VaultError::NotFound("record"))?;
             ev.subject = Some(head.subject.clone());
+            let d = decide_subject(tx, &pid, &cand, &schema, &head.subject, now)?;
+            ev.reason = Some(d.rule.clone());
             if head.deleted {
                 return Err(VaultError::Gone);
             }
@@ -927,8 +931,9 @@ impl Vault {
         .await
     }
 
-    /// Equality search on a searchable field through its blind index. The audit event
-    /// names the field, never the value.
+    /// Equality search on a searchable field through its blind index. Only records of
+    /// subjects the principal may see are returned; the searched field must be visible to
+    /// them. The audit event names the field, never the value.
     pub async fn search(
         &self,
         meta: &RequestMeta,
@@ -939,15 +944,17 @@ impl Vault {
     ) -> Result<Vec<RecordView>, VaultError> {
         let mut ev = self.event(meta, Some(principal), "record.search");
         ev.collection = Some(collection.to_string());
-        let decision = self.authorize(principal, Action::ReadRecords, &ev).await?;
         let schema = self.schema_or_reject(collection, &ev).await?;
-        let Some(def) = schema.field(field).filter(|f| f.searchable) else {
+        let cand = self
+            .candidates(principal, DataAction::Search, collection.as_str(), &ev)
+            .await?;
+        let Some(def) = schema.field(field).filter(|f| f.searchable).cloned() else {
             return self
                 .reject(ev, VaultError::BadRequest("field_not_searchable"))
                 .await;
         };
         ev.fields = vec![def.name.to_string()];
-        let normalised = match index_value(def, value) {
+        let normalised = match index_value(&def, value) {
             Ok(n) => n,
             Err(e) => return self.reject(ev, e.into()).await,
         };
@@ -957,32 +964,38 @@ impl Vault {
             .tag(collection.as_str(), def.name.as_str(), &normalised);
         let field = def.name.to_string();
         let limit = self.config.max_results;
+        let now = self.clock.now();
+        let pid = principal.id.clone();
         let collection = collection.to_string();
         self.audited(ev, move |tx, ev| {
             let ids = tx.find_by_index(&collection, &field, &tag, limit)?;
             let mut views = Vec::with_capacity(ids.len());
+            let mut rule = None;
             for id in ids {
                 let head = tx
                     .get_record_head(&collection, &id)?
                     .ok_or(VaultError::Integrity)?;
+                let d = match decide_subject(tx, &pid, &cand, &schema, &head.subject, now) {
+                    Ok(d) if d.projection.visible.contains(&field) => d,
+                    // Minimum necessary: a subject the principal may not see is left out,
+                    // and so is a match on a field they may not see.
+                    _ => continue,
+                };
+                rule.get_or_insert(d.rule.clone());
                 let row = tx
                     .get_record_version(&collection, &id, head.version)?
                     .ok_or(VaultError::Integrity)?;
-                views.push(open_version(
-                    &keyring,
-                    tx,
-                    &head,
-                    &row,
-                    &decision.projection,
-                )?);
+                views.push(open_version(&keyring, tx, &head, &row, &d.projection)?);
             }
+            ev.reason = rule.or(Some("filtered:no_visible_results".to_owned()));
             ev.count = Some(views.len() as u64);
             Ok(views)
         })
         .await
     }
 
-    /// A subject's live records across collections, in pages ordered by (collection, id).
+    /// A subject's live records across collections, in pages ordered by (collection, id);
+    /// records the principal may not see are left out.
     pub async fn list_subject_records(
         &self,
         meta: &RequestMeta,
@@ -993,26 +1006,50 @@ impl Vault {
     ) -> Result<Vec<RecordView>, VaultError> {
         let mut ev = self.event(meta, Some(principal), "subject.list_records");
         ev.subject = Some(subject.to_string());
-        let decision = self.authorize(principal, Action::ReadRecords, &ev).await?;
+        if principal.purpose.is_none() {
+            return self
+                .reject(ev, VaultError::BadRequest("purpose_required"))
+                .await;
+        }
         let keyring = self.keyring();
         let limit = limit.clamp(1, self.config.max_results);
+        let now = self.clock.now();
+        let principal = principal.clone();
         let subject = subject.to_string();
         self.audited(ev, move |tx, ev| {
             let cursor = after.as_ref().map(|(c, id)| (c.as_str(), id));
             let heads = tx.list_subject_records(&subject, cursor, limit)?;
+            let mut schemas: HashMap<String, Option<(CollectionSchema, Candidates)>> =
+                HashMap::new();
             let mut views = Vec::with_capacity(heads.len());
+            let mut rule = None;
             for head in heads {
+                if !schemas.contains_key(&head.collection) {
+                    let entry = match tx.get_collection(&head.collection)? {
+                        Some(row) => {
+                            let schema: CollectionSchema = serde_json::from_str(&row.schema_json)
+                                .map_err(|_| VaultError::Integrity)?;
+                            data_candidates(&principal, DataAction::Read, &head.collection)
+                                .ok()
+                                .map(|c| (schema, c))
+                        }
+                        None => None,
+                    };
+                    schemas.insert(head.collection.clone(), entry);
+                }
+                let Some(Some((schema, cand))) = schemas.get(&head.collection) else {
+                    continue;
+                };
+                let Ok(d) = decide_subject(tx, &principal.id, cand, schema, &subject, now) else {
+                    continue;
+                };
+                rule.get_or_insert(d.rule.clone());
                 let row = tx
                     .get_record_version(&head.collection, &head.id, head.version)?
                     .ok_or(VaultError::Integrity)?;
-                views.push(open_version(
-                    &keyring,
-                    tx,
-                    &head,
-                    &row,
-                    &decision.projection,
-                )?);
+                views.push(open_version(&keyring, tx, &head, &row, &d.projection)?);
             }
+            ev.reason = rule.or(Some("filtered:no_visible_results".to_owned()));
             ev.count = Some(views.len() as u64);
             ev.fields = field_names(&views);
             Ok(views)
@@ -1030,7 +1067,8 @@ impl Vault {
     ) -> Result<AuditVerifyReport, VaultError> {
         let ev = self.event(meta, Some(principal), "audit.verify");
         self.authorize(principal, Action::ReadAudit, &ev).await?;
-        let report = verify_chain(&*self.store).await?;
+        // The chain, the Merkle leaves and every stored signed tree head.
+        let report = crate::audit_log::verify_report(&*self.store, &self.audit_public_key()).await?;
         let mut ev = ev;
         ev.count = Some(report.entries);
         if report.first_break.is_some() {
@@ -1053,7 +1091,7 @@ impl Vault {
     ) -> Result<u64, VaultError> {
         const BATCH: usize = 500;
         let mut ev = self.event(meta, Some(principal), "keys.rewrap");
-        self.authorize(principal, Action::ManageTokens, &ev).await?;
+        self.authorize(principal, Action::ManageKeys, &ev).await?;
         let keyring = self.keyring();
         let current = keyring.current_kek_version();
         ev.target = Some(format!("kek_v{current}"));

@@ -1,5 +1,6 @@
 //! Cryptography for phivault: record sealing, data-key wrapping, the passphrase-sealed
-//! keyring, blind indexes, and API/session tokens.
+//! keyring, blind indexes, API/session tokens, and the identity primitives (TOTP, Argon2id
+//! password hashes and policy, MFA recovery codes).
 //!
 //! Every other crate reaches cryptography only through this crate's API, so the RustCrypto
 //! primitives behind it (AES-256-GCM, HMAC/HKDF/SHA-256, Argon2id, Ed25519) can later be
@@ -15,18 +16,27 @@
 mod blind_index;
 mod error;
 mod keyring;
+mod password;
 mod primitives;
 mod record;
+mod recovery;
 mod secret;
 mod token;
+mod totp;
 mod wrapped;
 
 pub use blind_index::{BlindIndexer, normalise_for_index};
 pub use error::CryptoError;
 pub use keyring::{KdfParams, Keyring};
+pub use password::{
+    PasswordHashParams, PasswordRejection, check_password_policy, dummy_verify_password,
+    hash_password, verify_password,
+};
 pub use record::{RecordAad, open_record, seal_record};
+pub use recovery::{generate_recovery_codes, recovery_code_hash};
 pub use secret::{DataKey, Key32, ct_eq, random_bytes, sha256};
 pub use token::{TokenSecret, generate_token, parse_token, token_hash};
+pub use totp::{TotpAlgorithm, TotpParams, TotpSecret, otpauth_uri, totp_code, totp_verify};
 pub use wrapped::WrappedKey;
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use http_body_util::LengthLimitError;
 use phivault_api::PURPOSE_HEADER;
+use phivault_core::audit::{Actor, ActorKind};
 use phivault_core::{Principal, PurposeOfUse, RequestMeta, Vault, VaultError};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -102,6 +103,35 @@ impl Ctx {
         }
     }
 
+    /// The bearer token presented, if any (empty when the header is not a bearer token).
+    pub(crate) fn bearer_token(&self) -> Option<&str> {
+        self.authorization.as_ref().map(bearer)
+    }
+
+    /// A call with no authenticated caller, for the one operation that needs none
+    /// (login). Refusals on the way are audited without a principal; `principal` holds
+    /// no role, so it can authorise nothing.
+    pub(crate) fn anonymous(self, state: &AppState, action: &'static str) -> Call {
+        Call {
+            state: state.clone(),
+            meta: self.meta,
+            principal: Principal {
+                id: String::new(),
+                actor: Actor {
+                    kind: ActorKind::Anonymous,
+                    id: None,
+                },
+                auth_method: "none",
+                roles: Vec::new(),
+                purpose: None,
+                authenticated_at: None,
+                step_up_exempt: false,
+            },
+            authenticated: false,
+            action,
+        }
+    }
+
     /// Authenticates the caller and applies the stated purpose of use.
     pub(crate) async fn begin(
         self,
@@ -118,6 +148,7 @@ impl Ctx {
             state: state.clone(),
             meta: self.meta,
             principal,
+            authenticated: true,
             action,
         };
         if let Some(raw) = self.purpose {
@@ -142,6 +173,8 @@ pub(crate) struct Call {
     pub(crate) meta: RequestMeta,
     /// The authenticated caller.
     pub(crate) principal: Principal,
+    /// Whether `principal` was authenticated (false only for login).
+    authenticated: bool,
     action: &'static str,
 }
 
@@ -197,7 +230,12 @@ impl Call {
     async fn reject_with<T>(&self, e: VaultError, detail: Option<String>) -> Result<T, ApiError> {
         if let Err(audit) = self
             .vault()
-            .record_rejected(&self.meta, Some(&self.principal), self.action, &e)
+            .record_rejected(
+                &self.meta,
+                self.authenticated.then_some(&self.principal),
+                self.action,
+                &e,
+            )
             .await
         {
             return Err(self.err(audit));

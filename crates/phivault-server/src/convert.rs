@@ -4,8 +4,9 @@
 
 use phivault_api as api;
 use phivault_core::{
-    AuditVerifyReport, CollectionName, CollectionSchema, FieldDef, FieldName, FieldType,
-    IdentifierKind, RecordView, Scope, Sensitivity, TokenInfo, VaultError,
+    AuditVerifyReport, BreakGlassInfo, CollectionName, CollectionSchema, ComplianceGap, DataAction,
+    Enrollment, FieldDef, FieldName, FieldType, Grant, IdentifierKind, Mask, PurposeOfUse,
+    RecordView, Role, Scope, Sensitivity, SubjectScope, TokenInfo, UserInfo, VaultError,
 };
 
 /// A wire collection as a domain schema (names checked; the schema itself is checked by
@@ -126,14 +127,156 @@ identifier_kinds!(
     OtherUniqueId,
 );
 
-/// A wire scope as a domain scope.
-pub(crate) fn scope_from_api(s: api::Scope) -> Scope {
-    match s {
-        api::Scope::CollectionsManage => Scope::CollectionsManage,
-        api::Scope::RecordsRead => Scope::RecordsRead,
-        api::Scope::RecordsWrite => Scope::RecordsWrite,
-        api::Scope::TokensManage => Scope::TokensManage,
-        api::Scope::AuditRead => Scope::AuditRead,
+/// Generates both directions of a one-to-one enum mapping from one list, so a variant
+/// added on one side without the other fails to compile.
+macro_rules! enum_map {
+    ($from:ident, $to:ident, $api:ty, $core:ty, [$($v:ident),* $(,)?]) => {
+        fn $from(x: $api) -> $core {
+            match x { $(<$api>::$v => <$core>::$v,)* }
+        }
+        fn $to(x: $core) -> $api {
+            match x { $(<$core>::$v => <$api>::$v,)* }
+        }
+    };
+}
+
+enum_map!(
+    scope_from_api,
+    scope_to_api,
+    api::Scope,
+    Scope,
+    [
+        CollectionsManage,
+        TokensManage,
+        AuditRead,
+        UsersManage,
+        RolesManage,
+        KeysManage,
+        BreakGlass,
+        BreakGlassReview,
+    ]
+);
+enum_map!(
+    purpose_from_api,
+    purpose_to_api,
+    api::PurposeOfUse,
+    PurposeOfUse,
+    [
+        Treat, Etreat, Hpaymt, Hoperat, Pubhlth, Hresch, Patrqt, Hlegal, Sysadmin
+    ]
+);
+enum_map!(
+    action_from_api,
+    action_to_api,
+    api::DataAction,
+    DataAction,
+    [Read, Create, Update, Delete, Search, History, Export]
+);
+enum_map!(mask_from_api, mask_to_api, api::Mask, Mask, [Last4, Redact]);
+enum_map!(
+    subjects_from_api,
+    subjects_to_api,
+    api::SubjectScope,
+    SubjectScope,
+    [All, Assigned]
+);
+
+/// A wire role as a domain role (the vault checks the name).
+pub(crate) fn role_from_api(r: api::Role) -> Role {
+    Role {
+        name: r.name,
+        description: r.description,
+        scopes: r.scopes.into_iter().map(scope_from_api).collect(),
+        grants: r
+            .grants
+            .into_iter()
+            .map(|g| Grant {
+                collections: g.collections,
+                actions: g.actions.into_iter().map(action_from_api).collect(),
+                fields: g.fields,
+                masked: g
+                    .masked
+                    .into_iter()
+                    .map(|(k, m)| (k, mask_from_api(m)))
+                    .collect(),
+                subjects: subjects_from_api(g.subjects),
+                purposes: g.purposes.into_iter().map(purpose_from_api).collect(),
+            })
+            .collect(),
+    }
+}
+
+/// A domain role on the wire.
+pub(crate) fn role_to_api(r: Role) -> api::Role {
+    api::Role {
+        name: r.name,
+        description: r.description,
+        scopes: r.scopes.into_iter().map(scope_to_api).collect(),
+        grants: r
+            .grants
+            .into_iter()
+            .map(|g| api::Grant {
+                collections: g.collections,
+                actions: g.actions.into_iter().map(action_to_api).collect(),
+                fields: g.fields,
+                masked: g
+                    .masked
+                    .into_iter()
+                    .map(|(k, m)| (k, mask_to_api(m)))
+                    .collect(),
+                subjects: subjects_to_api(g.subjects),
+                purposes: g.purposes.into_iter().map(purpose_to_api).collect(),
+            })
+            .collect(),
+    }
+}
+
+/// A user description on the wire.
+pub(crate) fn user_to_api(u: UserInfo) -> api::User {
+    api::User {
+        id: u.id,
+        username: u.username,
+        kind: u.kind,
+        roles: u.roles,
+        mfa_enrolled: u.mfa_enrolled,
+        allow_admin_phi: u.allow_admin_phi,
+        disabled: u.disabled,
+        created_at: u.created_at,
+    }
+}
+
+/// A second-factor enrollment on the wire (the one place its secrets are exposed).
+pub(crate) fn enrollment_to_api(e: &Enrollment) -> api::Enrollment {
+    api::Enrollment {
+        otpauth_uri: e.otpauth_uri.as_str().to_owned(),
+        recovery_codes: e
+            .recovery_codes
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect(),
+    }
+}
+
+/// A break-glass episode on the wire.
+pub(crate) fn break_glass_to_api(b: BreakGlassInfo) -> api::BreakGlassEpisode {
+    api::BreakGlassEpisode {
+        id: b.id,
+        principal_id: b.principal_id,
+        subject: b.subject,
+        reason: b.reason,
+        opened_at: b.opened_at,
+        expires_at: b.expires_at,
+        reviewed_at: b.reviewed_at,
+        reviewer: b.reviewer,
+        review_note: b.review_note,
+    }
+}
+
+/// A compliance finding on the wire.
+pub(crate) fn gap_to_api(g: ComplianceGap) -> api::ComplianceGap {
+    api::ComplianceGap {
+        code: g.code,
+        detail: g.detail,
     }
 }
 
@@ -152,20 +295,17 @@ pub(crate) fn record_to_api(v: RecordView) -> api::Record {
     }
 }
 
-/// A token description on the wire; scope names this build does not know are left out
-/// rather than guessed.
+/// A token description on the wire.
 pub(crate) fn token_to_api(t: TokenInfo) -> api::Token {
     api::Token {
         id: t.id.0,
         name: t.name,
-        scopes: t
-            .scopes
-            .iter()
-            .filter_map(|s| api::Scope::parse(s))
-            .collect(),
+        owner: t.owner,
+        roles: t.roles,
         created_at: t.created_at,
         expires_at: t.expires_at,
         revoked_at: t.revoked_at,
+        last_used_at: t.last_used_at,
     }
 }
 
@@ -220,6 +360,23 @@ mod tests {
     fn scopes_map_one_to_one() {
         for s in api::Scope::ALL {
             assert_eq!(scope_from_api(s).as_str(), s.as_str());
+        }
+    }
+
+    #[test]
+    fn roles_serialise_like_core() {
+        for name in phivault_core::policy::BUILTIN_ROLES {
+            let core = phivault_core::policy::builtin_role(name).unwrap();
+            let wire = role_to_api(core.clone());
+            assert_eq!(
+                serde_json::to_value(&wire).unwrap(),
+                serde_json::to_value(&core).unwrap(),
+                "{name}"
+            );
+            assert_eq!(role_from_api(wire), core);
+            let back: api::Role =
+                serde_json::from_value(serde_json::to_value(&core).unwrap()).unwrap();
+            assert_eq!(role_from_api(back), core);
         }
     }
 }

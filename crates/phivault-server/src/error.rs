@@ -54,10 +54,24 @@ pub(crate) mod codes {
     pub(crate) const INVALID_IF_MATCH: &str = "invalid_if_match";
     /// The server is not (yet, or any more) ready to serve.
     pub(crate) const NOT_READY: &str = "not_ready";
+    /// A record operation without `X-Purpose-Of-Use` (the code comes from the vault).
+    pub(crate) const PURPOSE_REQUIRED: &str = "purpose_required";
+    /// The role name in the path differs from the one in the body.
+    pub(crate) const ROLE_NAME_MISMATCH: &str = "role_name_mismatch";
+    /// Logout was called with a credential that is not a session token.
+    pub(crate) const NOT_A_SESSION: &str = "not_a_session";
+    /// A break-glass duration too large to represent.
+    pub(crate) const DURATION_OUT_OF_RANGE: &str = "breakglass_duration_out_of_range";
 }
+
+/// The policy rule of a denial that a fresh login would lift.
+const STEP_UP_RULE: &str = "deny:step_up_required";
 
 /// The single fixed detail of every 401, whatever the reason (the audit log keeps it).
 const UNAUTHENTICATED_DETAIL: &str = "A valid bearer token is required.";
+/// The single fixed detail of every failed login, whatever the reason (unknown user, wrong
+/// password or code, disabled or locked account); the audit log keeps the reason.
+const LOGIN_FAILED_DETAIL: &str = "The username, password or second factor is not valid.";
 
 /// One row of the error table.
 struct Row {
@@ -82,6 +96,11 @@ fn classify(err: &VaultError) -> Row {
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
             UNAUTHENTICATED_DETAIL,
+        ),
+        VaultError::Forbidden { rule } if rule == STEP_UP_RULE => row(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "This operation needs a recent login with a second factor; log in again.",
         ),
         VaultError::Forbidden { .. } => row(
             StatusCode::FORBIDDEN,
@@ -150,6 +169,16 @@ fn classify(err: &VaultError) -> Row {
                 "Bad Request",
                 "The request body does not have the shape this endpoint expects.",
             ),
+            PURPOSE_REQUIRED => row(
+                StatusCode::BAD_REQUEST,
+                "Bad Request",
+                "Record operations must state an HL7 purpose of use in X-Purpose-Of-Use.",
+            ),
+            INVALID_PURPOSE => row(
+                StatusCode::BAD_REQUEST,
+                "Bad Request",
+                "X-Purpose-Of-Use is not a known HL7 PurposeOfUse code.",
+            ),
             _ => row(
                 StatusCode::BAD_REQUEST,
                 "Bad Request",
@@ -186,6 +215,7 @@ pub(crate) struct ApiError {
     err: VaultError,
     request_id: String,
     detail: Option<String>,
+    login: bool,
 }
 
 impl ApiError {
@@ -195,7 +225,14 @@ impl ApiError {
             err,
             request_id: request_id.to_owned(),
             detail: None,
+            login: false,
         }
+    }
+
+    /// Marks the error as the answer to a login, whose 401 carries its own fixed detail.
+    pub(crate) fn for_login(mut self) -> Self {
+        self.login = true;
+        self
     }
 
     /// Replaces the table's detail; callers pass fixed text and numbers only.
@@ -263,6 +300,9 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let detail = match self.detail {
+            _ if self.login && row.status == StatusCode::UNAUTHORIZED => {
+                LOGIN_FAILED_DETAIL.to_owned()
+            }
             Some(d) if !row.status.is_server_error() && row.status != StatusCode::UNAUTHORIZED => d,
             _ => row.detail.to_owned(),
         };
@@ -318,6 +358,13 @@ mod tests {
                 503,
             ),
             (VaultError::Internal("x"), 500),
+            (VaultError::BadRequest(codes::PURPOSE_REQUIRED), 400),
+            (
+                VaultError::Forbidden {
+                    rule: STEP_UP_RULE.into(),
+                },
+                403,
+            ),
         ];
         for (err, status) in cases {
             assert_eq!(classify(&err).status.as_u16(), status, "{err:?}");

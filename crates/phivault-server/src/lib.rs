@@ -3,10 +3,12 @@
 //! tracing), the OpenAPI document, and the TLS accept loop. Only this crate knows HTTP.
 #![forbid(unsafe_code)]
 
+mod audit_routes;
 mod call;
 mod convert;
 mod edge;
 mod error;
+mod identity_routes;
 mod openapi;
 mod routes;
 mod state;

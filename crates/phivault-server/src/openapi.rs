@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes;
+use crate::{audit_routes, identity_routes, routes};
 
 /// The API description served at `/v1/openapi.json`.
 #[derive(OpenApi)]
@@ -12,8 +12,10 @@ use crate::routes;
     info(
         title = "phivault",
         description = "A self-hosted vault for protected health information. Errors are \
-                       RFC 9457 problem documents; every request except the probes and this \
-                       document needs a bearer token and is audited."
+                       RFC 9457 problem documents; every request except the probes, this \
+                       document and login needs a bearer token (an API token, or a session \
+                       token from login); every request but the probes is audited. Record \
+                       operations must state X-Purpose-Of-Use."
     ),
     paths(
         routes::healthz,
@@ -33,7 +35,31 @@ use crate::routes;
         routes::create_token,
         routes::list_tokens,
         routes::revoke_token,
+        routes::rotate_token,
+        identity_routes::login,
+        identity_routes::logout,
+        identity_routes::list_users,
+        identity_routes::create_user,
+        identity_routes::create_service_account,
+        identity_routes::disable_user,
+        identity_routes::enable_user,
+        identity_routes::reset_password,
+        identity_routes::set_user_roles,
+        identity_routes::revoke_sessions,
+        identity_routes::list_roles,
+        identity_routes::put_role,
+        identity_routes::assign_subject,
+        identity_routes::unassign_subject,
+        identity_routes::open_break_glass,
+        identity_routes::list_break_glass,
+        identity_routes::review_break_glass,
+        identity_routes::compliance_gaps,
         routes::verify_audit,
+        audit_routes::tree_head,
+        audit_routes::inclusion,
+        audit_routes::consistency,
+        audit_routes::events,
+        audit_routes::export,
     ),
     components(schemas(phivault_api::Problem, phivault_api::ProblemViolation)),
     modifiers(&BearerAuth),
@@ -41,7 +67,12 @@ use crate::routes;
     tags(
         (name = "collections", description = "Collection schemas (no PHI)"),
         (name = "records", description = "Records, their versions, search and subject listings"),
-        (name = "tokens", description = "API tokens"),
+        (name = "tokens", description = "API tokens of service accounts"),
+        (name = "auth", description = "Login and logout of human users (sessions)"),
+        (name = "users", description = "Users, service accounts and care relationships"),
+        (name = "roles", description = "Built-in and custom roles"),
+        (name = "break-glass", description = "Emergency access and its review"),
+        (name = "compliance", description = "The compliance self-check"),
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "health", description = "Liveness and readiness probes (no token, not audited)"),
         (name = "meta", description = "This document"),
@@ -135,6 +166,10 @@ mod tests {
                     StatusCode::OK | StatusCode::UNAUTHORIZED => {
                         served.insert((m.to_string(), path.to_owned()));
                     }
+                    // login needs no token: without a body it stops at the media type
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE if path == "/v1/auth/login" => {
+                        served.insert((m.to_string(), path.to_owned()));
+                    }
                     other => panic!("{m} {concrete}: unexpected {other}"),
                 }
             }
@@ -146,8 +181,8 @@ mod tests {
             "served operations vs documented operations"
         );
 
-        // every operation but the probes and the document requires the bearer token
-        let open = ["/healthz", "/readyz", "/v1/openapi.json"];
+        // every operation but the probes, the document and login requires the bearer token
+        let open = ["/healthz", "/readyz", "/v1/openapi.json", "/v1/auth/login"];
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, op) in item.as_object().unwrap() {
                 let security = op.get("security").or(doc.get("security")).unwrap();

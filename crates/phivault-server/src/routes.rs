@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use phivault_api as api;
@@ -17,10 +17,9 @@ use std::sync::OnceLock;
 use utoipa::{IntoParams, OpenApi};
 
 use crate::call::{Call, Ctx, Params};
-use crate::convert::{
-    record_to_api, schema_from_api, schema_to_api, scope_from_api, token_to_api, verify_to_api,
-};
+use crate::convert::{record_to_api, schema_from_api, schema_to_api, token_to_api, verify_to_api};
 use crate::error::{ApiError, codes, problem_response};
+use crate::identity_routes;
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
 
@@ -61,7 +60,64 @@ pub(crate) fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/v1/subjects/{subject}/records", get(list_subject_records)),
         ("/v1/tokens", post(create_token).get(list_tokens)),
         ("/v1/tokens/{id}", delete(revoke_token)),
+        ("/v1/tokens/{id}/rotate", post(rotate_token)),
+        ("/v1/auth/login", post(identity_routes::login)),
+        ("/v1/auth/logout", post(identity_routes::logout)),
+        (
+            "/v1/users",
+            get(identity_routes::list_users).post(identity_routes::create_user),
+        ),
+        (
+            "/v1/users/{username}/disable",
+            post(identity_routes::disable_user),
+        ),
+        (
+            "/v1/users/{username}/enable",
+            post(identity_routes::enable_user),
+        ),
+        (
+            "/v1/users/{username}/reset-password",
+            post(identity_routes::reset_password),
+        ),
+        (
+            "/v1/users/{username}/roles",
+            put(identity_routes::set_user_roles),
+        ),
+        (
+            "/v1/users/{username}/revoke-sessions",
+            post(identity_routes::revoke_sessions),
+        ),
+        (
+            "/v1/service-accounts",
+            post(identity_routes::create_service_account),
+        ),
+        ("/v1/roles", get(identity_routes::list_roles)),
+        ("/v1/roles/{name}", put(identity_routes::put_role)),
+        (
+            "/v1/care-relationships",
+            post(identity_routes::assign_subject).delete(identity_routes::unassign_subject),
+        ),
+        (
+            "/v1/break-glass",
+            post(identity_routes::open_break_glass).get(identity_routes::list_break_glass),
+        ),
+        (
+            "/v1/break-glass/{id}/review",
+            post(identity_routes::review_break_glass),
+        ),
+        ("/v1/compliance/gaps", get(identity_routes::compliance_gaps)),
         ("/v1/audit/verify", post(verify_audit)),
+        ("/v1/audit/tree-head", get(crate::audit_routes::tree_head)),
+        (
+            "/v1/audit/proof/inclusion",
+            get(crate::audit_routes::inclusion),
+        ),
+        (
+            "/v1/audit/proof/consistency",
+            get(crate::audit_routes::consistency),
+        ),
+        ("/v1/audit/events", get(crate::audit_routes::events)),
+        ("/v1/audit/export", get(crate::audit_routes::export)),
     ]
 }
 
@@ -575,13 +631,15 @@ pub(crate) async fn list_subject_records(
 
 // ----- tokens and audit -----------------------------------------------------------------
 
-/// Issues an API token; the secret is in this answer only.
+/// Issues an API token for a service account, with a subset of its roles; the secret is
+/// in this answer only.
 #[utoipa::path(
     post, path = "/v1/tokens", tag = "tokens",
     request_body = api::CreateTokenRequest,
     responses(
         (status = 201, description = "Created", body = api::CreatedToken),
-        (status = 403, description = "Scopes exceed the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Roles exceed the service account's", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such service account", body = Problem, content_type = "application/problem+json"),
         (status = "default", description = "A problem", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -592,11 +650,48 @@ pub(crate) async fn create_token(
 ) -> Result<Response, ApiError> {
     let call = ctx.begin(&state, "token.create").await?;
     let body: api::CreateTokenRequest = call.json(req).await?;
-    let scopes: Vec<_> = body.scopes.into_iter().map(scope_from_api).collect();
     let ttl = time::Duration::seconds(body.ttl_seconds);
     let (info, secret) = call.done(
         call.vault()
-            .create_token(&call.meta, &call.principal, &body.name, &scopes, ttl)
+            .create_token(
+                &call.meta,
+                &call.principal,
+                &body.owner,
+                &body.name,
+                &body.roles,
+                ttl,
+            )
+            .await,
+    )?;
+    let created = api::CreatedToken {
+        token: token_to_api(info),
+        secret: secret.expose_secret().to_owned(),
+    };
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// Replaces a token with a new secret of the same owner, roles and lifetime, and revokes
+/// the old one; the new secret is in this answer only.
+#[utoipa::path(
+    post, path = "/v1/tokens/{id}/rotate", tag = "tokens",
+    params(("id" = String, Path, description = "The token id")),
+    responses(
+        (status = 201, description = "The new token", body = api::CreatedToken),
+        (status = 404, description = "No such active token", body = Problem, content_type = "application/problem+json"),
+        (status = "default", description = "A problem", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn rotate_token(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let call = ctx.begin(&state, "token.rotate").await?;
+    let [id] = call.params(params).await?;
+    let id = call.check(TokenId::parse(&id)).await?;
+    let (info, secret) = call.done(
+        call.vault()
+            .rotate_token(&call.meta, &call.principal, id)
             .await,
     )?;
     let created = api::CreatedToken {

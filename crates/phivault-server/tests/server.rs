@@ -12,8 +12,12 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use phivault_api::{self as api, Problem};
 use phivault_core::audit::AuditEntry;
 use phivault_core::crypto::Keyring;
+use phivault_core::crypto::{PasswordHashParams, TotpParams, TotpSecret, totp_code};
 use phivault_core::store::read_tx;
-use phivault_core::{ManualClock, Principal, RequestMeta, Scope, Vault, VaultConfig};
+use phivault_core::{
+    Clock, DataAction, Grant, ManualClock, Principal, PurposeOfUse, RequestMeta, Role,
+    SubjectScope, Vault, VaultConfig,
+};
 use phivault_server::{AppState, router};
 use phivault_store_sqlite::{SqliteOptions, SqliteStore};
 use serde_json::{Value, json};
@@ -23,9 +27,13 @@ const BODY_LIMIT: usize = 64 * 1024;
 
 struct Harness {
     vault: Arc<Vault>,
+    clock: Arc<ManualClock>,
     state: AppState,
     router: Router,
+    /// A token with data access (role `clinician-all`: every subject, TREAT).
     token: String,
+    /// An administrator's token (roles `admin` and `auditor`; no PHI).
+    admin: String,
     _dir: tempfile::TempDir,
 }
 
@@ -55,6 +63,52 @@ impl Reply {
     }
 }
 
+fn op() -> Principal {
+    Principal::local_operator()
+}
+
+fn meta() -> RequestMeta {
+    RequestMeta::default()
+}
+
+/// A custom role with every data action on every subject and field, for treatment.
+fn clinician_all() -> Role {
+    Role {
+        name: "clinician-all".to_owned(),
+        description: "Tests: every subject, every action, TREAT.".to_owned(),
+        scopes: Default::default(),
+        grants: vec![Grant {
+            collections: vec!["*".to_owned()],
+            actions: DataAction::ALL.into_iter().collect(),
+            fields: vec!["*".to_owned()],
+            masked: Default::default(),
+            subjects: SubjectScope::All,
+            purposes: [PurposeOfUse::Treat].into_iter().collect(),
+        }],
+    }
+}
+
+/// A service account with `roles` and a token carrying all of them.
+async fn service_token(vault: &Vault, account: &str, roles: &[&str]) -> String {
+    let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
+    vault
+        .create_service_account(&meta(), &op(), account, &roles, false)
+        .await
+        .unwrap();
+    let (_, secret) = vault
+        .create_token(
+            &meta(),
+            &op(),
+            account,
+            "t",
+            &roles,
+            time::Duration::days(1),
+        )
+        .await
+        .unwrap();
+    secret.expose_secret().to_owned()
+}
+
 async fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store =
@@ -65,25 +119,26 @@ async fn harness() -> Harness {
     let vault = Arc::new(Vault::new(
         store,
         Keyring::generate().unwrap(),
-        clock,
-        VaultConfig::default(),
+        clock.clone(),
+        VaultConfig {
+            password_params: PasswordHashParams::insecure_fast_for_tests(),
+            ..VaultConfig::default()
+        },
     ));
-    let (_, secret) = vault
-        .create_token(
-            &RequestMeta::default(),
-            &Principal::local_operator(),
-            "t",
-            &Scope::ALL,
-            time::Duration::days(1),
-        )
+    vault
+        .put_role(&meta(), &op(), clinician_all())
         .await
         .unwrap();
+    let token = service_token(&vault, "svc-data", &["clinician-all"]).await;
+    let admin = service_token(&vault, "svc-admin", &["admin", "auditor"]).await;
     let state = AppState::new(vault.clone()).with_body_limit(BODY_LIMIT);
     Harness {
         vault,
+        clock,
         router: router(state.clone()),
         state,
-        token: secret.expose_secret().to_owned(),
+        token,
+        admin,
         _dir: dir,
     }
 }
@@ -116,15 +171,30 @@ impl Harness {
         }
     }
 
+    /// A request with the data token, stating the purpose of use TREAT.
     fn request(&self, method: Method, uri: &str) -> axum::http::request::Builder {
+        self.request_as(&self.token, method, uri)
+            .header("x-purpose-of-use", "TREAT")
+    }
+
+    /// A request with `token` and no purpose of use.
+    fn request_as(&self, token: &str, method: Method, uri: &str) -> axum::http::request::Builder {
         Request::builder()
             .method(method)
             .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
     }
 
     async fn call(&self, method: Method, uri: &str, body: Option<Value>) -> Reply {
-        let b = self.request(method, uri);
+        self.send(self.request(method, uri), body).await
+    }
+
+    /// A call with `token` and no purpose of use.
+    async fn call_as(&self, token: &str, method: Method, uri: &str, body: Option<Value>) -> Reply {
+        self.send(self.request_as(token, method, uri), body).await
+    }
+
+    async fn send(&self, b: axum::http::request::Builder, body: Option<Value>) -> Reply {
         let req = match body {
             Some(v) => b
                 .header(header::CONTENT_TYPE, "application/json")
@@ -145,7 +215,8 @@ impl Harness {
 
     async fn create_patients(&self) {
         let r = self
-            .call(
+            .call_as(
+                &self.admin,
                 Method::POST,
                 "/v1/collections",
                 Some(json!({
@@ -178,6 +249,8 @@ fn assert_security_headers(r: &Reply) {
 
 struct Case {
     what: &'static str,
+    /// Sent with the admin token instead of the data token.
+    admin: bool,
     method: Method,
     uri: String,
     headers: Vec<(&'static str, String)>,
@@ -198,6 +271,7 @@ fn case(
 ) -> Case {
     Case {
         what,
+        admin: false,
         method,
         uri: uri.to_owned(),
         headers: vec![("content-type", "application/json".to_owned())],
@@ -205,6 +279,13 @@ fn case(
         canary: canary.to_owned(),
         status,
         code,
+    }
+}
+
+impl Case {
+    fn admin(mut self) -> Case {
+        self.admin = true;
+        self
     }
 }
 
@@ -440,23 +521,79 @@ async fn problems_never_echo_submitted_values_and_every_refusal_is_audited() {
             "field_not_searchable",
         ),
         case(
-            "unknown scope",
+            "token with scopes instead of roles",
             Method::POST,
             "/v1/tokens",
-            bytes(r#"{"name":"t","scopes":["CANARYSCOPE"],"ttl_seconds":60}"#),
+            bytes(
+                r#"{"owner":"svc-data","name":"t","scopes":["CANARYSCOPE"],"ttl_seconds":60}"#,
+            ),
             "CANARYSCOPE",
             400,
             "invalid_request_shape",
-        ),
+        )
+        .admin(),
         case(
             "bad token name",
             Method::POST,
             "/v1/tokens",
-            bytes(r#"{"name":"CANARYNAME/../","scopes":["records:read"],"ttl_seconds":60}"#),
+            bytes(
+                r#"{"owner":"svc-data","name":"CANARYNAME/../","roles":["clinician-all"],"ttl_seconds":60}"#,
+            ),
             "CANARYNAME",
             400,
             "invalid_token_name",
+        )
+        .admin(),
+        case(
+            "unknown token owner",
+            Method::POST,
+            "/v1/tokens",
+            bytes(r#"{"owner":"canaryowner","name":"t","roles":["admin"],"ttl_seconds":60}"#),
+            "canaryowner",
+            404,
+            "not_found",
+        )
+        .admin(),
+        case(
+            "unknown role for a service account",
+            Method::POST,
+            "/v1/service-accounts",
+            bytes(r#"{"username":"svc-new","roles":["canaryrole"]}"#),
+            "canaryrole",
+            400,
+            "unknown_role",
+        )
+        .admin(),
+        case(
+            "login with an unknown field",
+            Method::POST,
+            "/v1/auth/login",
+            bytes(r#"{"username":"a","password":"CANARYPASSWORD","otp":"1"}"#),
+            "CANARYPASSWORD",
+            400,
+            "invalid_request_shape",
         ),
+        case(
+            "break-glass duration out of range",
+            Method::POST,
+            "/v1/break-glass",
+            bytes(
+                r#"{"subject":"subj-1","reason":"CANARYREASON but long enough to pass","duration_minutes":9223372036854775807}"#,
+            ),
+            "CANARYREASON",
+            400,
+            "breakglass_duration_out_of_range",
+        ),
+        case(
+            "role name mismatch",
+            Method::PUT,
+            "/v1/roles/canary-path",
+            bytes(r#"{"name":"canary-body","scopes":[],"grants":[]}"#),
+            "canary",
+            400,
+            "role_name_mismatch",
+        )
+        .admin(),
         case(
             "bad field name in schema",
             Method::POST,
@@ -505,7 +642,11 @@ async fn problems_never_echo_submitted_values_and_every_refusal_is_audited() {
 
     for c in cases {
         let before = h.audit_count().await;
-        let mut b = h.request(c.method.clone(), &c.uri);
+        let token = if c.admin { &h.admin } else { &h.token };
+        let mut b = h.request_as(token, c.method.clone(), &c.uri);
+        if !c.headers.iter().any(|(k, _)| *k == "x-purpose-of-use") {
+            b = b.header("x-purpose-of-use", "TREAT");
+        }
         for (k, v) in &c.headers {
             b = b.header(*k, v);
         }
@@ -624,14 +765,30 @@ async fn missing_or_bad_tokens_get_one_fixed_401() {
 async fn revoked_and_expired_tokens_are_refused() {
     let h = harness().await;
     let r = h
-        .call(
+        .call_as(
+            &h.admin,
             Method::POST,
             "/v1/tokens",
-            Some(json!({"name": "short", "scopes": ["records:read"], "ttl_seconds": 60})),
+            Some(json!({
+                "owner": "svc-data", "name": "short", "roles": ["clinician-all"], "ttl_seconds": 60
+            })),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let created: api::CreatedToken = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(created.token.roles, vec!["clinician-all".to_owned()]);
+    assert_eq!(created.token.name, "short");
+    assert!(created.token.last_used_at.is_none());
+    // a token cannot carry a role its service account does not hold
+    let r = h
+        .call_as(
+            &h.admin,
+            Method::POST,
+            "/v1/tokens",
+            Some(json!({"owner": "svc-data", "name": "x", "roles": ["admin"], "ttl_seconds": 60})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
     let get = |secret: String| {
         Request::builder()
             .uri("/v1/collections")
@@ -644,7 +801,8 @@ async fn revoked_and_expired_tokens_are_refused() {
         StatusCode::OK
     );
     let r = h
-        .call(
+        .call_as(
+            &h.admin,
             Method::DELETE,
             &format!("/v1/tokens/{}", created.token.id),
             None,
@@ -656,7 +814,8 @@ async fn revoked_and_expired_tokens_are_refused() {
         StatusCode::UNAUTHORIZED
     );
     let r = h
-        .call(
+        .call_as(
+            &h.admin,
             Method::DELETE,
             &format!("/v1/tokens/{}", created.token.id),
             None,
@@ -668,30 +827,8 @@ async fn revoked_and_expired_tokens_are_refused() {
 #[tokio::test]
 async fn missing_scope_is_403() {
     let h = harness().await;
-    let (_, secret) = h
-        .vault
-        .create_token(
-            &RequestMeta::default(),
-            &Principal::local_operator(),
-            "ro",
-            &[Scope::RecordsRead],
-            time::Duration::hours(1),
-        )
-        .await
-        .unwrap();
-    let r = h
-        .raw(
-            Request::builder()
-                .method(Method::POST)
-                .uri("/v1/audit/verify")
-                .header(
-                    header::AUTHORIZATION,
-                    format!("Bearer {}", secret.expose_secret()),
-                )
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+    // the data token holds no administrative scope
+    let r = h.call(Method::POST, "/v1/audit/verify", None).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.problem().code, "forbidden");
     // the rule is for the audit log, not for the caller
@@ -811,7 +948,8 @@ async fn record_life_cycle_with_etags_history_search_and_paging() {
     let h = harness().await;
     h.create_patients().await;
     let dup = h
-        .call(
+        .call_as(
+            &h.admin,
             Method::POST,
             "/v1/collections",
             Some(json!({"name": "patients", "fields": [{"name": "a", "type": "string", "sensitivity": {"class": "none"}}]})),
@@ -885,7 +1023,6 @@ async fn record_life_cycle_with_etags_history_search_and_paging() {
         .raw(
             h.request(Method::POST, "/v1/collections/patients/search")
                 .header(header::CONTENT_TYPE, "application/json")
-                .header("x-purpose-of-use", "TREAT")
                 .body(Body::from(r#"{"field":"name","value":"synthetic one"}"#))
                 .unwrap(),
         )
@@ -964,11 +1101,14 @@ async fn record_life_cycle_with_etags_history_search_and_paging() {
     );
 
     // tokens and the audit chain
-    let r = h.call(Method::GET, "/v1/tokens", None).await;
+    let r = h.call_as(&h.admin, Method::GET, "/v1/tokens", None).await;
     let tokens: api::TokenList = serde_json::from_slice(&r.body).unwrap();
-    assert_eq!(tokens.items.len(), 1);
-    assert!(!r.text().contains(&h.token));
-    let r = h.call(Method::POST, "/v1/audit/verify", None).await;
+    assert_eq!(tokens.items.len(), 2);
+    assert!(tokens.items.iter().all(|t| t.last_used_at.is_some()));
+    assert!(!r.text().contains(&h.token) && !r.text().contains(&h.admin));
+    let r = h
+        .call_as(&h.admin, Method::POST, "/v1/audit/verify", None)
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     let report: api::AuditVerifyResponse = serde_json::from_slice(&r.body).unwrap();
     assert!(report.ok);
@@ -1195,4 +1335,648 @@ mod tls {
         tx.send(()).unwrap();
         server.await.unwrap().unwrap();
     }
+}
+
+// ----- identity and access -----------------------------------------------------------------
+
+const ADMIN_PASSWORD: &str = "violet-harbour-lantern-93";
+
+/// The current TOTP code of an enrollment's `otpauth://` URI, at the vault's clock.
+fn totp_now(h: &Harness, uri: &str) -> String {
+    let b32 = uri
+        .split("secret=")
+        .nth(1)
+        .and_then(|s| s.split('&').next())
+        .unwrap();
+    let secret = TotpSecret::from_base32(b32).unwrap();
+    let now = u64::try_from(h.clock.now().unix_timestamp()).unwrap();
+    totp_code(&secret, &TotpParams::default(), now)
+}
+
+async fn login(h: &Harness, username: &str, password: &str, code: Option<&str>) -> Reply {
+    let mut body = json!({"username": username, "password": password});
+    if let Some(c) = code {
+        body["code"] = json!(c);
+    }
+    h.raw(
+        Request::builder()
+            .method(Method::POST)
+            .uri("/v1/auth/login")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(serde_json::to_vec(&body).unwrap()))
+            .unwrap(),
+    )
+    .await
+}
+
+/// Creates the human administrator `alice.admin` and returns her enrollment's URI.
+async fn create_admin_user(h: &Harness) -> String {
+    let (_, enrollment) = h
+        .vault
+        .create_user(
+            &meta(),
+            &op(),
+            "alice.admin",
+            ADMIN_PASSWORD,
+            &["admin".to_owned()],
+            false,
+        )
+        .await
+        .unwrap();
+    enrollment.otpauth_uri.as_str().to_owned()
+}
+
+/// A fresh session of `alice.admin` (who must exist).
+async fn admin_session(h: &Harness, uri: &str) -> String {
+    let r = login(h, "alice.admin", ADMIN_PASSWORD, Some(&totp_now(h, uri))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let s: api::LoginResponse = serde_json::from_slice(&r.body).unwrap();
+    s.session_token
+}
+
+#[tokio::test]
+async fn every_login_failure_is_the_same_401_and_audited() {
+    let h = harness().await;
+    let uri = create_admin_user(&h).await;
+    let mut details = Vec::new();
+    for (what, user, password, code) in [
+        ("unknown user", "nobody.here", "CANARYPASS-unknown", None),
+        (
+            "wrong password",
+            "alice.admin",
+            "CANARYPASS-wrong-one",
+            Some("123456"),
+        ),
+        ("missing code", "alice.admin", ADMIN_PASSWORD, None),
+        (
+            "malformed code",
+            "alice.admin",
+            ADMIN_PASSWORD,
+            Some("CANARYCODE"),
+        ),
+        ("service account", "svc-data", "CANARYPASS-service", None),
+    ] {
+        let before = h.audit_count().await;
+        let r = login(&h, user, password, code).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{what}: {}", r.text());
+        let p = r.problem();
+        assert_eq!(p.code, "unauthenticated", "{what}");
+        assert!(!r.text().contains("CANARY"), "{what}");
+        details.push(p.detail);
+        let entries = h.audit().await;
+        assert_eq!(entries.len(), before + 1, "{what}: one audit event");
+        let last = entries.last().unwrap();
+        let ev = last.event().unwrap();
+        assert_eq!(ev.action, "auth.login", "{what}");
+        assert_eq!(ev.outcome.as_str(), "denied", "{what}");
+        assert_eq!(ev.request_id, p.request_id, "{what}");
+        assert!(!last.event_json.contains("CANARY"), "{what}");
+    }
+    details.dedup();
+    assert_eq!(details.len(), 1, "one fixed detail for every failed login");
+    assert_ne!(details[0], "A valid bearer token is required.");
+
+    let r = login(&h, "alice.admin", ADMIN_PASSWORD, Some(&totp_now(&h, &uri))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let s: api::LoginResponse = serde_json::from_slice(&r.body).unwrap();
+    assert!(s.session_token.starts_with("pvs_"));
+    assert_eq!(s.idle_timeout_seconds, 15 * 60);
+    assert_eq!(
+        s.expires_at,
+        time::macros::datetime!(2026-01-15 21:00:00 UTC)
+    );
+    assert!(!format!("{s:?}").contains(&s.session_token));
+    let ev = h.audit().await.last().unwrap().event().unwrap();
+    assert_eq!(
+        (ev.action.as_str(), ev.outcome.as_str()),
+        ("auth.login", "success")
+    );
+
+    // the session is a bearer token; logout ends it
+    let r = h
+        .call_as(&s.session_token, Method::GET, "/v1/users", None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = h
+        .call_as(&s.session_token, Method::POST, "/v1/auth/logout", None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let r = h
+        .call_as(&s.session_token, Method::GET, "/v1/users", None)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // an API token is not a session
+    let r = h
+        .call_as(&h.admin, Method::POST, "/v1/auth/logout", None)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.problem().code, "not_a_session");
+}
+
+#[tokio::test]
+async fn users_roles_service_accounts_and_tokens_over_http() {
+    let h = harness().await;
+    let uri = create_admin_user(&h).await;
+    let session = admin_session(&h, &uri).await;
+
+    // user management needs a recent login: an API token is refused
+    let bob = json!({"username": "bob.clin", "password": "copper-meadow-signal-58", "roles": ["clinician"]});
+    let r = h
+        .call_as(&h.admin, Method::POST, "/v1/users", Some(bob.clone()))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.problem().detail.contains("recent login"));
+
+    let r = h
+        .call_as(&session, Method::POST, "/v1/users", Some(bob.clone()))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let created: api::CreatedUser = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(created.user.username, "bob.clin");
+    assert_eq!(created.user.kind, "human");
+    assert!(created.user.mfa_enrolled);
+    assert!(
+        created
+            .enrollment
+            .otpauth_uri
+            .starts_with("otpauth://totp/")
+    );
+    assert_eq!(created.enrollment.recovery_codes.len(), 10);
+    assert!(!format!("{created:?}").contains(&created.enrollment.recovery_codes[0]));
+    assert!(
+        !h.audit()
+            .await
+            .last()
+            .unwrap()
+            .event_json
+            .contains("copper")
+    );
+    let r = h
+        .call_as(&session, Method::POST, "/v1/users", Some(bob))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.problem().code, "username_taken");
+    let r = h
+        .call_as(
+            &session,
+            Method::POST,
+            "/v1/users",
+            Some(json!({"username": "eve.both", "password": "amber-tunnel-figure-61", "roles": ["admin", "clinician-all"]})),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "admin and PHI need the exception"
+    );
+    let r = h
+        .call_as(
+            &session,
+            Method::POST,
+            "/v1/users",
+            Some(json!({"username": "weak.pw", "password": "password", "roles": []})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    let r = h.call_as(&session, Method::GET, "/v1/users", None).await;
+    let users: api::UserList = serde_json::from_slice(&r.body).unwrap();
+    let names: Vec<&str> = users.items.iter().map(|u| u.username.as_str()).collect();
+    for n in ["alice.admin", "bob.clin", "svc-data", "svc-admin"] {
+        assert!(names.contains(&n), "{names:?}");
+    }
+
+    let r = h
+        .call_as(
+            &session,
+            Method::PUT,
+            "/v1/users/bob.clin/roles",
+            Some(json!({"roles": ["clinician", "breakglass"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let user: api::User = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        user.roles,
+        vec!["clinician".to_owned(), "breakglass".to_owned()]
+    );
+    let r = h
+        .call_as(
+            &session,
+            Method::POST,
+            "/v1/users/bob.clin/reset-password",
+            Some(json!({"password": "granite-willow-orbit-24"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+
+    // bob logs in with a recovery code; revoking his sessions ends it
+    let r = login(
+        &h,
+        "bob.clin",
+        "granite-willow-orbit-24",
+        Some(&created.enrollment.recovery_codes[0]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let bob_session: api::LoginResponse = serde_json::from_slice(&r.body).unwrap();
+    let r = h
+        .call_as(
+            &session,
+            Method::POST,
+            "/v1/users/bob.clin/revoke-sessions",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["revoked"], 1);
+    let r = h
+        .call_as(
+            &bob_session.session_token,
+            Method::GET,
+            "/v1/collections",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    let r = h
+        .call_as(&session, Method::POST, "/v1/users/bob.clin/disable", None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["disabled"], true);
+    let r = login(
+        &h,
+        "bob.clin",
+        "granite-willow-orbit-24",
+        Some(&created.enrollment.recovery_codes[1]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = h
+        .call_as(&session, Method::POST, "/v1/users/bob.clin/enable", None)
+        .await;
+    assert_eq!(r.json()["disabled"], false);
+    let r = h
+        .call_as(
+            &session,
+            Method::POST,
+            "/v1/users/no.such.user/enable",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // roles
+    let role = json!({
+        "name": "billing-lite",
+        "description": "Payment lookups.",
+        "grants": [{
+            "collections": ["*"], "actions": ["read", "search"],
+            "masked": {"ssn": "last4"}, "subjects": "all", "purposes": ["HPAYMT"]
+        }]
+    });
+    let r = h
+        .call_as(&session, Method::PUT, "/v1/roles/billing-lite", Some(role))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let stored: api::Role = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(stored.grants[0].fields, vec!["*".to_owned()]);
+    let r = h
+        .call_as(
+            &session,
+            Method::PUT,
+            "/v1/roles/admin",
+            Some(json!({"name": "admin"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = h.call_as(&h.admin, Method::GET, "/v1/roles", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let roles: api::RoleList = serde_json::from_slice(&r.body).unwrap();
+    let names: Vec<&str> = roles.items.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(&names[..6], phivault_core::policy::BUILTIN_ROLES.as_slice());
+    assert!(names.contains(&"clinician-all") && names.contains(&"billing-lite"));
+    assert!(roles.items[0].scopes.contains(&api::Scope::UsersManage));
+
+    let r = h
+        .call_as(&session, Method::GET, "/v1/compliance/gaps", None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let gaps: api::ComplianceGapList = serde_json::from_slice(&r.body).unwrap();
+    assert!(gaps.items.iter().all(|g| g.code != "mfa_disabled"));
+
+    // service accounts and their tokens need no step-up
+    let r = h
+        .call_as(
+            &h.admin,
+            Method::POST,
+            "/v1/service-accounts",
+            Some(json!({"username": "svc-audit", "roles": ["auditor"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let account: api::User = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(account.kind, "service");
+    let r = h
+        .call_as(
+            &h.admin,
+            Method::POST,
+            "/v1/tokens",
+            Some(json!({"owner": "svc-audit", "name": "ci", "roles": ["auditor"], "ttl_seconds": 3600})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let first: api::CreatedToken = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(first.token.owner, account.id);
+    let r = h
+        .call_as(
+            &h.admin,
+            Method::POST,
+            &format!("/v1/tokens/{}/rotate", first.token.id),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let rotated: api::CreatedToken = serde_json::from_slice(&r.body).unwrap();
+    assert_ne!(rotated.token.id, first.token.id);
+    assert_ne!(rotated.secret, first.secret);
+    assert_eq!(rotated.token.roles, first.token.roles);
+    assert_eq!(rotated.token.expires_at, first.token.expires_at);
+    let r = h
+        .call_as(&first.secret, Method::POST, "/v1/audit/verify", None)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = h
+        .call_as(&rotated.secret, Method::POST, "/v1/audit/verify", None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = h
+        .call_as(
+            &h.admin,
+            Method::POST,
+            &format!("/v1/tokens/{}/rotate", first.token.id),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "a revoked token cannot be rotated"
+    );
+
+    // the step-up window closes five minutes after login
+    h.clock.advance(time::Duration::minutes(6));
+    let r = h
+        .call_as(
+            &session,
+            Method::PUT,
+            "/v1/roles/billing-lite",
+            Some(json!({"name": "billing-lite"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.problem().detail.contains("recent login"));
+    let ev = h.audit().await.last().unwrap().event().unwrap();
+    assert_eq!(ev.reason.as_deref(), Some("deny:step_up_required"));
+}
+
+#[tokio::test]
+async fn record_operations_need_a_purpose_of_use() {
+    let h = harness().await;
+    h.create_patients().await;
+    let r = h
+        .call(
+            Method::POST,
+            "/v1/collections/patients/records",
+            Some(json!({"subject": "subj-1", "data": {"name": "Synthetic Person"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let uri = format!(
+        "/v1/collections/patients/records/{}",
+        r.json()["id"].as_str().unwrap()
+    );
+    for (method, path, body) in [
+        (Method::GET, uri.clone(), None),
+        (Method::GET, format!("{uri}/versions"), None),
+        (
+            Method::POST,
+            "/v1/collections/patients/search".to_owned(),
+            Some(json!({"field": "name", "value": "Synthetic Person"})),
+        ),
+        (
+            Method::POST,
+            "/v1/collections/patients/records".to_owned(),
+            Some(json!({"subject": "subj-1", "data": {"name": "Synthetic Two"}})),
+        ),
+        (Method::GET, "/v1/subjects/subj-1/records".to_owned(), None),
+    ] {
+        let before = h.audit_count().await;
+        let r = h.call_as(&h.token, method.clone(), &path, body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{method} {path}");
+        let p = r.problem();
+        assert_eq!(p.code, "purpose_required", "{method} {path}");
+        assert!(p.detail.contains("X-Purpose-Of-Use"));
+        let entries = h.audit().await;
+        assert_eq!(entries.len(), before + 1, "{method} {path}");
+        let ev = entries.last().unwrap().event().unwrap();
+        assert_eq!(ev.reason.as_deref(), Some("purpose_required"));
+    }
+    // a purpose the role's grants do not cover is refused by policy
+    let r = h
+        .raw(
+            h.request_as(&h.token, Method::GET, &uri)
+                .header("x-purpose-of-use", "HPAYMT")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let ev = h.audit().await.last().unwrap().event().unwrap();
+    assert_eq!(ev.reason.as_deref(), Some("deny:purpose_not_permitted"));
+    assert_eq!(ev.purpose.as_deref(), Some("HPAYMT"));
+    // codes are case-sensitive HL7 codes
+    let r = h
+        .raw(
+            h.request_as(&h.token, Method::GET, &uri)
+                .header("x-purpose-of-use", "treat")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.problem().code, "invalid_purpose_of_use");
+}
+
+#[tokio::test]
+async fn care_relationships_and_break_glass_over_http() {
+    let h = harness().await;
+    let uri = create_admin_user(&h).await;
+    h.create_patients().await;
+    let mut records = Vec::new();
+    for subject in ["subj-a", "subj-b"] {
+        let r = h
+            .call(
+                Method::POST,
+                "/v1/collections/patients/records",
+                Some(json!({"subject": subject, "data": {"name": "Synthetic Person"}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        records.push(format!(
+            "/v1/collections/patients/records/{}",
+            r.json()["id"].as_str().unwrap()
+        ));
+    }
+    let clin = service_token(&h.vault, "svc-clin", &["clinician", "breakglass"]).await;
+    let read = |purpose: &'static str, path: String| {
+        let req = h
+            .request_as(&clin, Method::GET, &path)
+            .header("x-purpose-of-use", purpose)
+            .body(Body::empty())
+            .unwrap();
+        h.raw(req)
+    };
+    assert_eq!(
+        read("TREAT", records[0].clone()).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    // a care relationship opens the assigned subject's records
+    let session = admin_session(&h, &uri).await;
+    let link = json!({"username": "svc-clin", "subject": "subj-a"});
+    let r = h
+        .call_as(
+            &session,
+            Method::POST,
+            "/v1/care-relationships",
+            Some(link.clone()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(
+        read("TREAT", records[0].clone()).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        read("TREAT", records[1].clone()).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let r = h
+        .call_as(
+            &session,
+            Method::DELETE,
+            "/v1/care-relationships",
+            Some(link.clone()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    assert_eq!(
+        read("TREAT", records[0].clone()).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let r = h
+        .call_as(
+            &session,
+            Method::DELETE,
+            "/v1/care-relationships",
+            Some(link),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // break-glass: a reason, a bounded time, ETREAT reads, then review
+    let r = h
+        .call_as(
+            &clin,
+            Method::POST,
+            "/v1/break-glass",
+            Some(json!({"subject": "subj-b", "reason": "too short", "duration_minutes": 60})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.problem().code, "breakglass_reason_length");
+    let reason = "Unresponsive patient in the emergency department, chart needed";
+    let r = h
+        .call_as(
+            &clin,
+            Method::POST,
+            "/v1/break-glass",
+            Some(json!({"subject": "subj-b", "reason": reason, "duration_minutes": 60})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let episode: api::BreakGlassEpisode = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(episode.subject, "subj-b");
+    assert_eq!(
+        episode.expires_at - episode.opened_at,
+        time::Duration::hours(1)
+    );
+    assert!(!format!("{episode:?}").contains("Unresponsive"));
+    assert_eq!(
+        read("ETREAT", records[1].clone()).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        read("TREAT", records[1].clone()).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // the data token holds no breakglass scope
+    let r = h
+        .call_as(
+            &h.token,
+            Method::POST,
+            "/v1/break-glass",
+            Some(json!({"subject": "subj-b", "reason": reason, "duration_minutes": 60})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // the auditor's review queue
+    let r = h
+        .call_as(&h.admin, Method::GET, "/v1/break-glass?open=true", None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let queue: api::BreakGlassList = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(queue.items.len(), 1);
+    assert_eq!(queue.items[0].reason, reason);
+    let review = format!("/v1/break-glass/{}/review", episode.id);
+    let r = h
+        .call_as(
+            &h.admin,
+            Method::POST,
+            &review,
+            Some(json!({"note": "Confirmed with the ED attending."})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let reviewed: api::BreakGlassEpisode = serde_json::from_slice(&r.body).unwrap();
+    assert!(reviewed.reviewed_at.is_some());
+    assert_eq!(
+        reviewed.review_note.as_deref(),
+        Some("Confirmed with the ED attending.")
+    );
+    let r = h
+        .call_as(
+            &h.admin,
+            Method::POST,
+            &review,
+            Some(json!({"note": "again"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = h
+        .call_as(&h.admin, Method::GET, "/v1/break-glass?open=true", None)
+        .await;
+    assert_eq!(r.json()["items"].as_array().unwrap().len(), 0);
+    let r = h
+        .call_as(&h.admin, Method::GET, "/v1/break-glass", None)
+        .await;
+    assert_eq!(r.json()["items"].as_array().unwrap().len(), 1);
+    let r = h
+        .call_as(&h.admin, Method::GET, "/v1/break-glass?CANARY=1", None)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.problem().code, "invalid_query");
 }

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod identity;
 mod schema;
 mod tx;
 mod writer;

@@ -89,6 +89,103 @@ const MIGRATIONS: &[&str] = &[
         hash       BLOB NOT NULL
     ) STRICT;
     "#,
+    // 2: the RFC 9162 Merkle tree over audit events and its signed tree heads.
+    r#"
+    -- Perfect subtree hashes, written as entries are appended (level 0 = leaf hashes), so
+    -- roots and proofs need O(log n) reads and no append rehashes the log.
+    CREATE TABLE audit_nodes (
+        level INTEGER NOT NULL,
+        idx   INTEGER NOT NULL,
+        hash  BLOB NOT NULL,
+        PRIMARY KEY (level, idx)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE audit_tree_heads (
+        tree_size    INTEGER PRIMARY KEY,
+        timestamp_ms INTEGER NOT NULL,
+        root_hash    BLOB NOT NULL,
+        signature    BLOB NOT NULL
+    ) STRICT;
+    "#,
+    // 3: identity and access (users, sessions, login failures, recovery codes, custom
+    // roles, care relationships, break glass); tokens gain an owner, roles and last use.
+    r#"
+    -- roles: a JSON array of role names. No foreign keys to users in this migration: the
+    -- contract defines no ordering between writes, and users are never deleted.
+    CREATE TABLE users (
+        id              TEXT PRIMARY KEY NOT NULL,
+        username        TEXT NOT NULL UNIQUE,
+        kind            TEXT NOT NULL,
+        password_phc    TEXT,
+        totp_sealed     BLOB,
+        totp_last_step  INTEGER,
+        roles           TEXT NOT NULL,
+        allow_admin_phi INTEGER NOT NULL CHECK (allow_admin_phi IN (0, 1)),
+        disabled        INTEGER NOT NULL CHECK (disabled IN (0, 1)),
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE sessions (
+        id           TEXT PRIMARY KEY NOT NULL,
+        user_id      TEXT NOT NULL,
+        secret_hash  BLOB NOT NULL UNIQUE,
+        created_at   INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL,
+        revoked_at   INTEGER
+    ) STRICT;
+    -- Serves revoke_user_sessions.
+    CREATE INDEX sessions_by_user ON sessions (user_id);
+
+    -- One row per failed login; key is a normalised login name, known or not.
+    CREATE TABLE login_failures (
+        key TEXT NOT NULL,
+        at  INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX login_failures_by_key ON login_failures (key, at);
+
+    CREATE TABLE recovery_codes (
+        user_id   TEXT NOT NULL,
+        code_hash BLOB NOT NULL,
+        used_at   INTEGER,
+        PRIMARY KEY (user_id, code_hash)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE roles (
+        name            TEXT PRIMARY KEY NOT NULL,
+        definition_json TEXT NOT NULL,
+        updated_at      INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE care_relationships (
+        principal_id TEXT NOT NULL,
+        subject      TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER,
+        PRIMARY KEY (principal_id, subject)
+    ) STRICT, WITHOUT ROWID;
+
+    -- reason_sealed and review_sealed are sealed under the opener's data key.
+    CREATE TABLE break_glass (
+        id            TEXT PRIMARY KEY NOT NULL,
+        principal_id  TEXT NOT NULL,
+        subject       TEXT NOT NULL,
+        reason_sealed BLOB NOT NULL,
+        opened_at     INTEGER NOT NULL,
+        expires_at    INTEGER NOT NULL,
+        reviewed_at   INTEGER,
+        reviewer      TEXT,
+        review_sealed BLOB
+    ) STRICT;
+    -- Serves active_break_glass.
+    CREATE INDEX break_glass_active ON break_glass (principal_id, subject, expires_at);
+
+    -- Existing tokens keep their scope names as role names and get no owner ('').
+    ALTER TABLE tokens RENAME COLUMN scopes TO roles;
+    ALTER TABLE tokens ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+    ALTER TABLE tokens ADD COLUMN last_used_at INTEGER;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -2,7 +2,7 @@
 //! parameters and cached preparation, plus the decoders that turn columns back into core
 //! row types and report a malformed column as [`StoreError::Corrupt`].
 
-use phivault_core::audit::{AuditEntry, Hash};
+use phivault_core::audit::{AuditEntry, Hash, SignedTreeHead};
 use phivault_core::store::{
     CollectionRow, IndexEntry, ReadTx, RecordHead, RecordVersionRow, SubjectKeyRow, TokenRow,
     WriteTx,
@@ -26,7 +26,7 @@ impl<'c> SqlTx<'c> {
     }
 
     /// Runs a query and decodes every row.
-    fn rows<T>(
+    pub(crate) fn rows<T>(
         &self,
         sql: &str,
         params: impl rusqlite::Params,
@@ -42,7 +42,7 @@ impl<'c> SqlTx<'c> {
     }
 
     /// Runs a query expected to return at most one row.
-    fn row<T>(
+    pub(crate) fn row<T>(
         &self,
         sql: &str,
         params: impl rusqlite::Params,
@@ -57,7 +57,11 @@ impl<'c> SqlTx<'c> {
     }
 
     /// Runs a statement and returns how many rows it changed.
-    fn exec(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
+    pub(crate) fn exec(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<usize, StoreError> {
         let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
         stmt.execute(params).map_err(map_err)
     }
@@ -65,12 +69,12 @@ impl<'c> SqlTx<'c> {
 
 // ---- encoding ----
 
-fn nanos(t: OffsetDateTime) -> Result<i64, StoreError> {
+pub(crate) fn nanos(t: OffsetDateTime) -> Result<i64, StoreError> {
     // i64 nanoseconds cover 1677..2262, far beyond any record or token lifetime.
     i64::try_from(t.unix_timestamp_nanos()).map_err(|_| out_of_range("timestamp"))
 }
 
-fn int(v: u64, what: &'static str) -> Result<i64, StoreError> {
+pub(crate) fn int(v: u64, what: &'static str) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| out_of_range(what))
 }
 
@@ -78,33 +82,33 @@ fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-fn uuid_text(u: &Uuid) -> String {
+pub(crate) fn uuid_text(u: &Uuid) -> String {
     // Lowercase hyphenated text sorts like the UUID's bytes, so SQL order = RecordId order.
     u.hyphenated().to_string()
 }
 
 // ---- decoding: each failure names the column, never its content ----
 
-fn corrupt(what: &'static str) -> StoreError {
+pub(crate) fn corrupt(what: &'static str) -> StoreError {
     StoreError::Corrupt(what.into())
 }
 
-fn col<'r>(row: &'r Row<'_>, i: usize) -> Result<ValueRef<'r>, StoreError> {
+pub(crate) fn col<'r>(row: &'r Row<'_>, i: usize) -> Result<ValueRef<'r>, StoreError> {
     row.get_ref(i).map_err(map_err)
 }
 
-fn get_i64(row: &Row<'_>, i: usize, what: &'static str) -> Result<i64, StoreError> {
+pub(crate) fn get_i64(row: &Row<'_>, i: usize, what: &'static str) -> Result<i64, StoreError> {
     match col(row, i)? {
         ValueRef::Integer(v) => Ok(v),
         _ => Err(corrupt(what)),
     }
 }
 
-fn get_u64(row: &Row<'_>, i: usize, what: &'static str) -> Result<u64, StoreError> {
+pub(crate) fn get_u64(row: &Row<'_>, i: usize, what: &'static str) -> Result<u64, StoreError> {
     u64::try_from(get_i64(row, i, what)?).map_err(|_| corrupt(what))
 }
 
-fn get_bool(row: &Row<'_>, i: usize, what: &'static str) -> Result<bool, StoreError> {
+pub(crate) fn get_bool(row: &Row<'_>, i: usize, what: &'static str) -> Result<bool, StoreError> {
     match get_i64(row, i, what)? {
         0 => Ok(false),
         1 => Ok(true),
@@ -112,7 +116,7 @@ fn get_bool(row: &Row<'_>, i: usize, what: &'static str) -> Result<bool, StoreEr
     }
 }
 
-fn get_text(row: &Row<'_>, i: usize, what: &'static str) -> Result<String, StoreError> {
+pub(crate) fn get_text(row: &Row<'_>, i: usize, what: &'static str) -> Result<String, StoreError> {
     match col(row, i)? {
         ValueRef::Text(b) => std::str::from_utf8(b)
             .map(str::to_owned)
@@ -121,21 +125,25 @@ fn get_text(row: &Row<'_>, i: usize, what: &'static str) -> Result<String, Store
     }
 }
 
-fn get_blob(row: &Row<'_>, i: usize, what: &'static str) -> Result<Vec<u8>, StoreError> {
+pub(crate) fn get_blob(row: &Row<'_>, i: usize, what: &'static str) -> Result<Vec<u8>, StoreError> {
     match col(row, i)? {
         ValueRef::Blob(b) => Ok(b.to_vec()),
         _ => Err(corrupt(what)),
     }
 }
 
-fn get_hash(row: &Row<'_>, i: usize, what: &'static str) -> Result<Hash, StoreError> {
+pub(crate) fn get_hash(row: &Row<'_>, i: usize, what: &'static str) -> Result<Hash, StoreError> {
     match col(row, i)? {
         ValueRef::Blob(b) => <[u8; 32]>::try_from(b).map_err(|_| corrupt(what)),
         _ => Err(corrupt(what)),
     }
 }
 
-fn get_time(row: &Row<'_>, i: usize, what: &'static str) -> Result<OffsetDateTime, StoreError> {
+pub(crate) fn get_time(
+    row: &Row<'_>,
+    i: usize,
+    what: &'static str,
+) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(get_i64(row, i, what)?))
         .map_err(|_| corrupt(what))
 }
@@ -202,24 +210,30 @@ fn decode_version(row: &Row<'_>) -> Result<RecordVersionRow, StoreError> {
 
 macro_rules! token_columns {
     () => {
-        "id, name, secret_hash, scopes, created_at, expires_at, revoked_at"
+        "id, name, secret_hash, roles, created_at, expires_at, revoked_at, owner, last_used_at"
     };
 }
 
 fn decode_token(row: &Row<'_>) -> Result<TokenRow, StoreError> {
-    let scopes = get_text(row, 3, "tokens.scopes")?;
+    let roles = get_text(row, 3, "tokens.roles")?;
     let revoked_at = match col(row, 6)? {
         ValueRef::Null => None,
         _ => Some(get_time(row, 6, "tokens.revoked_at")?),
+    };
+    let last_used_at = match col(row, 8)? {
+        ValueRef::Null => None,
+        _ => Some(get_time(row, 8, "tokens.last_used_at")?),
     };
     Ok(TokenRow {
         id: TokenId(get_uuid(row, 0, "tokens.id")?),
         name: get_text(row, 1, "tokens.name")?,
         secret_hash: get_hash(row, 2, "tokens.secret_hash")?,
-        scopes: serde_json::from_str(&scopes).map_err(|_| corrupt("tokens.scopes"))?,
+        owner: get_text(row, 7, "tokens.owner")?,
+        roles: serde_json::from_str(&roles).map_err(|_| corrupt("tokens.roles"))?,
         created_at: get_time(row, 4, "tokens.created_at")?,
         expires_at: get_time(row, 5, "tokens.expires_at")?,
         revoked_at,
+        last_used_at,
     })
 }
 
@@ -445,6 +459,79 @@ impl ReadTx for SqlTx<'_> {
             decode_audit,
         )
     }
+
+    fn audit_node(&mut self, level: u32, index: u64) -> Result<Option<Hash>, StoreError> {
+        let Ok(index) = i64::try_from(index) else {
+            return Ok(None);
+        };
+        self.row(
+            "SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2",
+            params![level, index],
+            |r| get_hash(r, 0, "audit_nodes.hash"),
+        )
+    }
+
+    fn audit_nodes(
+        &mut self,
+        level: u32,
+        from: u64,
+        limit_n: usize,
+    ) -> Result<Vec<(u64, Hash)>, StoreError> {
+        let Ok(from) = i64::try_from(from) else {
+            return Ok(Vec::new());
+        };
+        self.rows(
+            "SELECT idx, hash FROM audit_nodes WHERE level = ?1 AND idx >= ?2 \
+             ORDER BY idx LIMIT ?3",
+            params![level, from, limit(limit_n)],
+            |r| {
+                Ok((
+                    get_u64(r, 0, "audit_nodes.idx")?,
+                    get_hash(r, 1, "audit_nodes.hash")?,
+                ))
+            },
+        )
+    }
+
+    fn latest_tree_head(&mut self) -> Result<Option<SignedTreeHead>, StoreError> {
+        self.row(
+            "SELECT tree_size, timestamp_ms, root_hash, signature FROM audit_tree_heads \
+             ORDER BY tree_size DESC LIMIT 1",
+            [],
+            decode_tree_head,
+        )
+    }
+
+    fn tree_heads(
+        &mut self,
+        after: u64,
+        limit_n: usize,
+    ) -> Result<Vec<SignedTreeHead>, StoreError> {
+        let Ok(after) = i64::try_from(after) else {
+            return Ok(Vec::new());
+        };
+        self.rows(
+            "SELECT tree_size, timestamp_ms, root_hash, signature FROM audit_tree_heads \
+             WHERE tree_size > ?1 ORDER BY tree_size LIMIT ?2",
+            params![after, limit(limit_n)],
+            decode_tree_head,
+        )
+    }
+}
+
+fn decode_tree_head(row: &Row<'_>) -> Result<SignedTreeHead, StoreError> {
+    let signature = match col(row, 3)? {
+        ValueRef::Blob(b) => {
+            <[u8; 64]>::try_from(b).map_err(|_| corrupt("audit_tree_heads.signature"))?
+        }
+        _ => return Err(corrupt("audit_tree_heads.signature")),
+    };
+    Ok(SignedTreeHead {
+        tree_size: get_u64(row, 0, "audit_tree_heads.tree_size")?,
+        timestamp_ms: get_u64(row, 1, "audit_tree_heads.timestamp_ms")?,
+        root_hash: get_hash(row, 2, "audit_tree_heads.root_hash")?,
+        signature,
+    })
 }
 
 impl WriteTx for SqlTx<'_> {
@@ -579,23 +666,26 @@ impl WriteTx for SqlTx<'_> {
     }
 
     fn insert_token(&mut self, row: &TokenRow) -> Result<(), StoreError> {
-        let scopes = serde_json::to_string(&row.scopes)
-            .map_err(|_| StoreError::Unavailable("token scopes could not be encoded".into()))?;
+        let roles = serde_json::to_string(&row.roles)
+            .map_err(|_| StoreError::Unavailable("token roles could not be encoded".into()))?;
         let revoked_at = row.revoked_at.map(nanos).transpose()?;
+        let last_used_at = row.last_used_at.map(nanos).transpose()?;
         self.exec(
             concat!(
                 "INSERT INTO tokens (",
                 token_columns!(),
-                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ),
             params![
                 uuid_text(&row.id.0),
                 row.name,
                 &row.secret_hash[..],
-                scopes,
+                roles,
                 nanos(row.created_at)?,
                 nanos(row.expires_at)?,
-                revoked_at
+                revoked_at,
+                row.owner,
+                last_used_at
             ],
         )
         .map(drop)
@@ -617,6 +707,30 @@ impl WriteTx for SqlTx<'_> {
                 &entry.prev_hash[..],
                 entry.event_json,
                 &entry.hash[..]
+            ],
+        )
+        .map(drop)
+    }
+
+    fn put_audit_nodes(&mut self, nodes: &[(u32, u64, Hash)]) -> Result<(), StoreError> {
+        for (level, index, hash) in nodes {
+            self.exec(
+                "INSERT INTO audit_nodes (level, idx, hash) VALUES (?1, ?2, ?3)",
+                params![level, int(*index, "merkle node index")?, &hash[..]],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn insert_tree_head(&mut self, head: &SignedTreeHead) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO audit_tree_heads (tree_size, timestamp_ms, root_hash, signature) \
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                int(head.tree_size, "tree size")?,
+                int(head.timestamp_ms, "tree head timestamp")?,
+                &head.root_hash[..],
+                &head.signature[..]
             ],
         )
         .map(drop)

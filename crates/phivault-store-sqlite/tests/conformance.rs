@@ -319,3 +319,59 @@ async fn a_record_needs_its_collection() {
         "{outcome:?}"
     );
 }
+
+/// Migration 3 keeps tokens issued before it: their scope names become role names, they
+/// have no owner (`''`) and were never used.
+#[tokio::test]
+async fn tokens_survive_the_identity_migration() {
+    let (_dir, path) = temp_db();
+    let created = datetime!(2026-03-01 08:30:00.123456789 UTC);
+    {
+        // The tokens table as migration 1 created it, in a file at schema version 2.
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.execute_batch(
+            "CREATE TABLE tokens (
+                id          TEXT PRIMARY KEY NOT NULL,
+                name        TEXT NOT NULL,
+                secret_hash BLOB NOT NULL UNIQUE,
+                scopes      TEXT NOT NULL,
+                created_at  INTEGER NOT NULL,
+                expires_at  INTEGER NOT NULL,
+                revoked_at  INTEGER
+            ) STRICT;
+            PRAGMA user_version = 2;",
+        )
+        .unwrap();
+        let nanos = i64::try_from(created.unix_timestamp_nanos()).unwrap();
+        raw.execute(
+            "INSERT INTO tokens VALUES (?1, 'legacy', ?2, '[\"records:read\"]', ?3, ?4, NULL)",
+            rusqlite::params![
+                Uuid::from_u128(7).hyphenated().to_string(),
+                &[7u8; 32][..],
+                nanos,
+                nanos + 1_000
+            ],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+    let got = Arc::new(std::sync::Mutex::new(None));
+    let slot = got.clone();
+    store
+        .read(Box::new(move |tx| {
+            *slot.lock().unwrap() = tx.get_token_by_hash(&[7; 32])?;
+            Ok(())
+        }))
+        .await
+        .unwrap();
+    let token = got.lock().unwrap().take().unwrap();
+    assert_eq!(token.id, phivault_core::TokenId(Uuid::from_u128(7)));
+    assert_eq!(token.roles, vec!["records:read".to_owned()]);
+    assert_eq!(token.owner, "");
+    assert_eq!(token.created_at, created);
+    assert_eq!(token.last_used_at, None);
+    assert_eq!(token.revoked_at, None);
+}
+
+#[path = "audit/tamper.rs"]
+mod audit_tamper;

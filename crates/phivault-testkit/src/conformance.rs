@@ -19,6 +19,9 @@ use std::task::Poll;
 use std::time::Duration as StdDuration;
 
 use phivault_core::audit::{AuditEntry, GENESIS_HASH, Hash};
+use phivault_core::identity_store::{
+    BreakGlassRow, CareRelationshipRow, RoleRow, SessionRow, UserRow,
+};
 use phivault_core::store::{
     CollectionRow, IndexEntry, ReadTx, RecordHead, RecordVersionRow, Store, SubjectKeyRow,
     TokenRow, WriteTx, read_tx, write_tx,
@@ -67,10 +70,34 @@ impl Fixture {
 /// }
 /// phivault_testkit::store_conformance_tests!(fresh);
 /// ```
+///
+/// With `optional` first, the maker takes the check's name (`&'static str`) and its future
+/// yields `Option<Fixture>`; a check whose fixture is `None` returns at once (a backend
+/// whose server is absent; the maker prints why): `store_conformance_tests!(optional fresh_or_skip)`.
 #[macro_export]
 macro_rules! store_conformance_tests {
+    (optional $make:expr) => {
+        $crate::__store_conformance_cases!(__store_conformance_emit_optional_tests { $make });
+    };
     ($make:expr) => {
         $crate::__store_conformance_cases!(__store_conformance_emit_tests { $make });
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_conformance_emit_optional_tests {
+    ({ $make:expr } $($case:ident)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let fixture: Option<$crate::conformance::Fixture> =
+                    ($make)(stringify!($case)).await;
+                if let Some(fixture) = fixture {
+                    $crate::conformance::$case(fixture.store()).await;
+                }
+            }
+        )*
     };
 }
 
@@ -88,7 +115,15 @@ macro_rules! __store_conformance_cases {
             index_replace_and_find
             subject_records_live_and_paginated
             tokens_lifecycle
+            users_insert_get_update_list
+            sessions_lifecycle
+            login_failures_count_and_clear
+            recovery_codes_replace_and_use
+            roles_upsert_list_delete
+            care_relationships_lifecycle
+            break_glass_lifecycle
             audit_append_and_read
+            audit_merkle_nodes_and_tree_heads
             failed_closure_is_rolled_back_alone
             store_error_inside_closure_rolls_it_back
             concurrent_mixed_outcomes_commit_exactly_the_successes
@@ -196,15 +231,81 @@ fn version_row(head: &RecordHead, version: u64, sealed: Vec<u8>) -> RecordVersio
     }
 }
 
-fn token(n: u128, secs: i64, scopes: &[&str]) -> TokenRow {
+fn token(n: u128, secs: i64, roles: &[&str]) -> TokenRow {
     TokenRow {
         id: tid(n),
         name: format!("token {n}"),
         secret_hash: tag(u8::try_from(n).unwrap()),
-        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        owner: "svc-1".to_owned(),
+        roles: strings(roles),
         created_at: at(secs),
         expires_at: at(secs + 86_400),
         revoked_at: None,
+        last_used_at: None,
+    }
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn user(id: &str, username: &str, kind: &str, roles: &[&str]) -> UserRow {
+    UserRow {
+        id: id.to_owned(),
+        username: username.to_owned(),
+        kind: kind.to_owned(),
+        password_phc: (kind == "human")
+            .then(|| format!("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA${username}")),
+        totp_sealed: None,
+        totp_last_step: None,
+        roles: strings(roles),
+        allow_admin_phi: false,
+        disabled: false,
+        created_at: at(1),
+        updated_at: at(1),
+    }
+}
+
+fn session(id: &str, user_id: &str, hash: u8, secs: i64) -> SessionRow {
+    SessionRow {
+        id: id.to_owned(),
+        user_id: user_id.to_owned(),
+        secret_hash: tag(hash),
+        created_at: at(secs),
+        last_seen_at: at(secs),
+        expires_at: at(secs + 3_600),
+        revoked_at: None,
+    }
+}
+
+fn role(name: &str, secs: i64) -> RoleRow {
+    RoleRow {
+        name: name.to_owned(),
+        definition_json: format!(r#"{{"name":"{name}","grants":[]}}"#),
+        updated_at: at(secs),
+    }
+}
+
+fn care(principal: &str, subject: &str, expires: Option<i64>) -> CareRelationshipRow {
+    CareRelationshipRow {
+        principal_id: principal.to_owned(),
+        subject: subject.to_owned(),
+        created_at: at(0),
+        expires_at: expires.map(at),
+    }
+}
+
+fn break_glass(id: &str, principal: &str, subject: &str, opened: i64, ends: i64) -> BreakGlassRow {
+    BreakGlassRow {
+        id: id.to_owned(),
+        principal_id: principal.to_owned(),
+        subject: subject.to_owned(),
+        reason_sealed: format!("sealed reason of {id}").into_bytes(),
+        opened_at: at(opened),
+        expires_at: at(ends),
+        reviewed_at: None,
+        reviewer: None,
+        review_sealed: None,
     }
 }
 
@@ -247,6 +348,26 @@ where
     if let Err(e) = write(store, f).await {
         panic!("{what}: write failed: {e}");
     }
+}
+
+/// Runs a write closure that must succeed and returns its value.
+async fn write_value<T, F>(store: &dyn Store, what: &str, f: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce(&mut dyn WriteTx) -> Result<T, StoreError> + Send + 'static,
+{
+    let slot = Arc::new(Mutex::new(None));
+    let inner = slot.clone();
+    write_ok(store, what, move |tx| {
+        let v = f(tx)?;
+        *inner.lock().unwrap() = Some(v);
+        Ok(())
+    })
+    .await;
+    slot.lock()
+        .unwrap()
+        .take()
+        .expect("write closure produced no value")
 }
 
 /// Runs a read closure that must succeed and returns its value.
@@ -676,10 +797,13 @@ pub async fn subject_records_live_and_paginated(store: &dyn Store) {
     );
 }
 
-/// Tokens: insert, get by secret hash, list newest first, revoke once, duplicates refused.
+/// Tokens: insert (owner, roles and last use kept), get by secret hash, list newest
+/// first, revoke once, duplicates refused, `touch_token` records the last use only.
 pub async fn tokens_lifecycle(store: &dyn Store) {
-    let t1 = token(1, 1, &["records:read", "records:write"]);
-    let t2 = token(2, 3, &["audit:read"]);
+    let t1 = token(1, 1, &["clinician", "records-writer"]);
+    let mut t2 = token(2, 3, &["auditor"]);
+    t2.owner = "svc-2".into();
+    t2.last_used_at = Some(at(4));
     let mut t3 = token(3, 2, &[]);
     t3.revoked_at = Some(at(5));
     let rows = [t1.clone(), t2.clone(), t3.clone()];
@@ -753,6 +877,36 @@ pub async fn tokens_lifecycle(store: &dyn Store) {
     })
     .await;
     assert_eq!(*again.lock().unwrap(), Some(false));
+
+    // touch_token sets last_used_at (and nothing else); the latest touch wins; an unknown
+    // id is not an error.
+    write_ok(store, "touch tokens", |tx| {
+        tx.touch_token(&tid(2), at(30))?;
+        tx.touch_token(&tid(2), at(31))?;
+        tx.touch_token(&tid(3), at(32))?;
+        tx.touch_token(&tid(99), at(33))
+    })
+    .await;
+    let mut t2_touched = t2.clone();
+    t2_touched.last_used_at = Some(at(31));
+    assert_eq!(
+        read(store, |tx| tx.get_token_by_hash(&tag(2))).await,
+        Some(t2_touched)
+    );
+    let t3_touched = read(store, |tx| tx.get_token_by_hash(&tag(3)))
+        .await
+        .unwrap();
+    assert_eq!(t3_touched.last_used_at, Some(at(32)));
+    assert_eq!(t3_touched.revoked_at, Some(at(5)));
+    let t1_after = read(store, |tx| tx.get_token_by_hash(&tag(1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        t1_after.last_used_at, None,
+        "touching other tokens leaves it"
+    );
+    assert_eq!(t1_after.owner, "svc-1");
+    assert_eq!(t1_after.roles, t1.roles);
 }
 
 /// The audit log: empty head, appends, head, ordered ranges, duplicate sequence refused.
@@ -791,6 +945,85 @@ pub async fn audit_append_and_read(store: &dyn Store) {
     assert_eq!(
         read(store, |tx| tx.audit_head()).await,
         Some((6, chain[5].hash))
+    );
+}
+
+/// The audit Merkle nodes and signed tree heads: point and range reads, duplicates
+/// refused, heads ordered by size, and a failed closure leaving no node behind.
+pub async fn audit_merkle_nodes_and_tree_heads(store: &dyn Store) {
+    use phivault_core::audit::SignedTreeHead;
+    assert_eq!(read(store, |tx| tx.audit_node(0, 0)).await, None);
+    assert_eq!(read(store, |tx| tx.latest_tree_head()).await, None);
+    assert!(read(store, |tx| tx.tree_heads(0, 10)).await.is_empty());
+
+    let nodes: Vec<(u32, u64, Hash)> = vec![
+        (0, 0, [1; 32]),
+        (0, 1, [2; 32]),
+        (1, 0, [3; 32]),
+        (0, 2, [4; 32]),
+        (0, u64::from(u32::MAX) + 5, [5; 32]),
+    ];
+    let n = nodes.clone();
+    write_ok(store, "put nodes", move |tx| tx.put_audit_nodes(&n)).await;
+    assert_eq!(read(store, |tx| tx.audit_node(1, 0)).await, Some([3; 32]));
+    assert_eq!(read(store, |tx| tx.audit_node(0, 2)).await, Some([4; 32]));
+    assert_eq!(read(store, |tx| tx.audit_node(2, 0)).await, None);
+    assert_eq!(
+        read(store, |tx| tx.audit_node(0, u64::from(u32::MAX) + 5)).await,
+        Some([5; 32])
+    );
+    assert_eq!(
+        read(store, |tx| tx.audit_nodes(0, 1, 2)).await,
+        vec![(1, [2; 32]), (2, [4; 32])]
+    );
+    assert_eq!(
+        read(store, |tx| tx.audit_nodes(0, 0, 100)).await.len(),
+        4,
+        "level 0 only"
+    );
+    assert!(read(store, |tx| tx.audit_nodes(1, 1, 100)).await.is_empty());
+    assert_duplicate(
+        write(store, |tx| tx.put_audit_nodes(&[(0, 1, [9; 32])])).await,
+        "put_audit_nodes over an existing node",
+    );
+    assert_eq!(read(store, |tx| tx.audit_node(0, 1)).await, Some([2; 32]));
+    // A failing closure takes its nodes with it.
+    let r = write(store, |tx| {
+        tx.put_audit_nodes(&[(0, 3, [6; 32])])?;
+        Err(StoreError::Aborted)
+    })
+    .await;
+    assert!(r.is_err());
+    assert_eq!(read(store, |tx| tx.audit_node(0, 3)).await, None);
+
+    let head = |size: u64, b: u8| SignedTreeHead {
+        tree_size: size,
+        timestamp_ms: 1_700_000_000_000 + size,
+        root_hash: [b; 32],
+        signature: [b; 64],
+    };
+    for h in [head(8, 1), head(2, 2), head(16, 3)] {
+        write_ok(store, "insert head", move |tx| tx.insert_tree_head(&h)).await;
+    }
+    assert_eq!(
+        read(store, |tx| tx.latest_tree_head()).await,
+        Some(head(16, 3))
+    );
+    assert_eq!(
+        read(store, |tx| tx.tree_heads(0, 10)).await,
+        vec![head(2, 2), head(8, 1), head(16, 3)]
+    );
+    assert_eq!(
+        read(store, |tx| tx.tree_heads(2, 1)).await,
+        vec![head(8, 1)]
+    );
+    assert_duplicate(
+        write(store, move |tx| tx.insert_tree_head(&head(8, 9))).await,
+        "insert_tree_head with a used size",
+    );
+    assert_eq!(
+        read(store, |tx| tx.tree_heads(7, 1)).await,
+        vec![head(8, 1)]
     );
 }
 
@@ -984,5 +1217,537 @@ pub async fn read_sees_one_snapshot(store: &dyn Store) {
     assert_eq!(
         read(store, |tx| tx.get_meta("snap")).await.as_deref(),
         Some("after")
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// identity checks
+
+/// Users: insert, get by id and by name, list by name, duplicates (id or name) refused,
+/// update by id (every field round-trips, a rename frees the old name), unknown id false.
+pub async fn users_insert_get_update_list(store: &dyn Store) {
+    assert_eq!(read(store, |tx| tx.get_user("u-1")).await, None);
+    assert!(read(store, |tx| tx.list_users()).await.is_empty());
+
+    let alice = user("u-1", "alice", "human", &["clinician"]);
+    let mut etl = user("u-2", "etl-bot", "service", &[]);
+    etl.created_at = at(2);
+    etl.updated_at = at(2);
+    let rows = [etl.clone(), alice.clone()];
+    write_ok(store, "insert users", move |tx| {
+        rows.iter().try_for_each(|r| tx.insert_user(r))
+    })
+    .await;
+    assert_eq!(
+        read(store, |tx| tx.get_user("u-1")).await,
+        Some(alice.clone())
+    );
+    assert_eq!(
+        read(store, |tx| tx.get_user_by_name("etl-bot")).await,
+        Some(etl.clone())
+    );
+    assert_eq!(read(store, |tx| tx.get_user_by_name("bob")).await, None);
+    assert_eq!(
+        read(store, |tx| tx.list_users()).await,
+        vec![alice.clone(), etl.clone()]
+    );
+
+    let same_id = user("u-1", "mallory", "human", &["admin"]);
+    assert_duplicate(
+        write(store, move |tx| tx.insert_user(&same_id)).await,
+        "insert_user with a known id",
+    );
+    let same_name = user("u-9", "alice", "human", &["admin"]);
+    assert_duplicate(
+        write(store, move |tx| tx.insert_user(&same_name)).await,
+        "insert_user with a known username",
+    );
+    assert_eq!(
+        read(store, |tx| tx.get_user("u-1")).await,
+        Some(alice.clone())
+    );
+    assert_eq!(read(store, |tx| tx.get_user("u-9")).await, None);
+
+    // Every field changes and round-trips, including the largest TOTP step.
+    let mut changed = alice.clone();
+    changed.username = "alice.smith".into();
+    changed.password_phc = Some("$argon2id$v=19$m=19456,t=2,p=1$bmV3$new".into());
+    changed.totp_sealed = Some((0..=255u8).collect());
+    changed.totp_last_step = Some(i64::MAX as u64);
+    changed.roles = strings(&["clinician", "admin"]);
+    changed.allow_admin_phi = true;
+    changed.disabled = true;
+    changed.updated_at = at(50);
+    let mut ghost = user("u-404", "ghost", "human", &[]);
+    ghost.updated_at = at(50);
+    let (c, g) = (changed.clone(), ghost);
+    let outcome = write_value(store, "update users", move |tx| {
+        Ok((tx.update_user(&c)?, tx.update_user(&g)?))
+    })
+    .await;
+    assert_eq!(outcome, (true, false));
+    assert_eq!(
+        read(store, |tx| tx.get_user("u-1")).await,
+        Some(changed.clone())
+    );
+    assert_eq!(
+        read(store, |tx| tx.get_user_by_name("alice.smith")).await,
+        Some(changed.clone())
+    );
+    assert_eq!(
+        read(store, |tx| tx.get_user_by_name("alice")).await,
+        None,
+        "a rename frees the old name"
+    );
+    assert_eq!(read(store, |tx| tx.get_user("u-404")).await, None);
+
+    // Back to no TOTP and no password: the optional columns clear.
+    let mut cleared = changed.clone();
+    cleared.password_phc = None;
+    cleared.totp_sealed = None;
+    cleared.totp_last_step = Some(0);
+    let c = cleared.clone();
+    assert!(write_value(store, "clear user fields", move |tx| tx.update_user(&c)).await);
+    assert_eq!(
+        read(store, |tx| tx.get_user("u-1")).await,
+        Some(cleared.clone())
+    );
+
+    // Renaming onto another user's name is refused like an insert.
+    let mut clash = etl.clone();
+    clash.username = "alice.smith".into();
+    assert_duplicate(
+        write(store, move |tx| tx.update_user(&clash).map(drop)).await,
+        "update_user onto a known username",
+    );
+    assert_eq!(
+        read(store, |tx| tx.list_users()).await,
+        vec![cleared, etl],
+        "listed by username"
+    );
+}
+
+/// Sessions: insert, duplicates (id or secret hash) refused, get by hash, touch, revoke
+/// once, and revoking a user's sessions touches only that user's live ones.
+pub async fn sessions_lifecycle(store: &dyn Store) {
+    assert_eq!(
+        read(store, |tx| tx.get_session_by_hash(&tag(1))).await,
+        None
+    );
+    let s1 = session("s-1", "u-1", 1, 0);
+    let s2 = session("s-2", "u-1", 2, 1);
+    let s3 = session("s-3", "u-2", 3, 2);
+    let mut s4 = session("s-4", "u-1", 4, 3);
+    s4.revoked_at = Some(at(4));
+    let rows = [s1.clone(), s2.clone(), s3.clone(), s4.clone()];
+    write_ok(store, "insert sessions", move |tx| {
+        rows.iter().try_for_each(|r| tx.insert_session(r))
+    })
+    .await;
+    assert_eq!(
+        read(store, |tx| tx.get_session_by_hash(&tag(1))).await,
+        Some(s1.clone())
+    );
+    assert_eq!(
+        read(store, |tx| tx.get_session_by_hash(&tag(4))).await,
+        Some(s4.clone()),
+        "a revoked session is still found (callers check revoked_at)"
+    );
+    assert_eq!(
+        read(store, |tx| tx.get_session_by_hash(&tag(9))).await,
+        None
+    );
+
+    let mut same_id = session("s-1", "u-2", 7, 5);
+    same_id.expires_at = at(9_999);
+    assert_duplicate(
+        write(store, move |tx| tx.insert_session(&same_id)).await,
+        "insert_session with a known id",
+    );
+    let same_hash = session("s-7", "u-2", 1, 5);
+    assert_duplicate(
+        write(store, move |tx| tx.insert_session(&same_hash)).await,
+        "insert_session with a known secret hash",
+    );
+    assert_eq!(
+        read(store, |tx| tx.get_session_by_hash(&tag(1))).await,
+        Some(s1.clone())
+    );
+
+    // touch_session moves last_seen_at only; an unknown id is not an error.
+    write_ok(store, "touch sessions", |tx| {
+        tx.touch_session("s-1", at(60))?;
+        tx.touch_session("s-1", at(61))?;
+        tx.touch_session("s-404", at(62))
+    })
+    .await;
+    let mut s1_seen = s1.clone();
+    s1_seen.last_seen_at = at(61);
+    assert_eq!(
+        read(store, |tx| tx.get_session_by_hash(&tag(1))).await,
+        Some(s1_seen.clone())
+    );
+    assert_eq!(
+        read(store, |tx| tx.get_session_by_hash(&tag(2))).await,
+        Some(s2.clone())
+    );
+
+    let revoked = write_value(store, "revoke session", |tx| {
+        Ok((
+            tx.revoke_session("s-2", at(70))?,
+            tx.revoke_session("s-2", at(71))?,
+            tx.revoke_session("s-4", at(72))?,
+            tx.revoke_session("s-404", at(73))?,
+        ))
+    })
+    .await;
+    assert_eq!(revoked, (true, false, false, false));
+    let mut s2_revoked = s2.clone();
+    s2_revoked.revoked_at = Some(at(70));
+    assert_eq!(
+        read(store, |tx| tx.get_session_by_hash(&tag(2))).await,
+        Some(s2_revoked.clone()),
+        "the first revocation time stays"
+    );
+
+    // Of u-1's sessions only s-1 is still live; s-2 and s-4 keep their revocation times.
+    let counts = write_value(store, "revoke user sessions", |tx| {
+        Ok((
+            tx.revoke_user_sessions("u-1", at(80))?,
+            tx.revoke_user_sessions("u-1", at(81))?,
+            tx.revoke_user_sessions("u-404", at(82))?,
+        ))
+    })
+    .await;
+    assert_eq!(counts, (1, 0, 0));
+    let mut s1_revoked = s1_seen;
+    s1_revoked.revoked_at = Some(at(80));
+    let now = read(store, |tx| {
+        Ok((
+            tx.get_session_by_hash(&tag(1))?,
+            tx.get_session_by_hash(&tag(2))?,
+            tx.get_session_by_hash(&tag(3))?,
+            tx.get_session_by_hash(&tag(4))?,
+        ))
+    })
+    .await;
+    assert_eq!(now.0, Some(s1_revoked));
+    assert_eq!(now.1, Some(s2_revoked));
+    assert_eq!(now.2, Some(s3), "another user's session stays live");
+    assert_eq!(now.3, Some(s4));
+}
+
+/// Login failures: counted per key from `since` (inclusive) with the latest time; the
+/// same instant twice counts twice; clearing one key leaves the others.
+pub async fn login_failures_count_and_clear(store: &dyn Store) {
+    assert_eq!(
+        read(store, |tx| tx.login_failures_since("alice", at(0))).await,
+        (0, None)
+    );
+    write_ok(store, "record failures", |tx| {
+        tx.insert_login_failure("alice", at(1))?;
+        tx.insert_login_failure("alice", at(5))?;
+        tx.insert_login_failure("alice", at(5))?;
+        tx.insert_login_failure("alice", at(3))?;
+        tx.insert_login_failure("nobody-known", at(10))
+    })
+    .await;
+    let since = |key: &'static str, secs: i64| {
+        read(store, move |tx| tx.login_failures_since(key, at(secs)))
+    };
+    assert_eq!(since("alice", -100).await, (4, Some(at(5))));
+    assert_eq!(
+        since("alice", 3).await,
+        (3, Some(at(5))),
+        "since is inclusive"
+    );
+    assert_eq!(since("alice", 4).await, (2, Some(at(5))));
+    assert_eq!(since("alice", 6).await, (0, None));
+    assert_eq!(since("nobody-known", 0).await, (1, Some(at(10))));
+    assert_eq!(since("bob", 0).await, (0, None));
+
+    write_ok(store, "clear failures", |tx| {
+        tx.clear_login_failures("alice")?;
+        tx.clear_login_failures("never-failed")
+    })
+    .await;
+    assert_eq!(since("alice", -100).await, (0, None));
+    assert_eq!(since("nobody-known", 0).await, (1, Some(at(10))));
+    write_ok(store, "fail again", |tx| {
+        tx.insert_login_failure("alice", at(20))
+    })
+    .await;
+    assert_eq!(since("alice", -100).await, (1, Some(at(20))));
+}
+
+/// Recovery codes: a replace sets a user's whole set, each code works once, per user.
+pub async fn recovery_codes_replace_and_use(store: &dyn Store) {
+    assert!(!read(store, |tx| tx.has_recovery_code("u-1", &tag(1))).await);
+    write_ok(store, "set codes", |tx| {
+        tx.replace_recovery_codes("u-1", &[tag(1), tag(2), tag(3)])?;
+        tx.replace_recovery_codes("u-2", &[tag(1)])
+    })
+    .await;
+    let has =
+        |user: &'static str, t: u8| read(store, move |tx| tx.has_recovery_code(user, &tag(t)));
+    assert!(has("u-1", 1).await);
+    assert!(has("u-1", 3).await);
+    assert!(!has("u-1", 9).await);
+    assert!(!has("u-3", 1).await);
+
+    let used = write_value(store, "use codes", |tx| {
+        Ok((
+            tx.use_recovery_code("u-1", &tag(1), at(10))?,
+            tx.use_recovery_code("u-1", &tag(1), at(11))?,
+            tx.use_recovery_code("u-1", &tag(9), at(12))?,
+            tx.use_recovery_code("u-3", &tag(1), at(13))?,
+        ))
+    })
+    .await;
+    assert_eq!(used, (true, false, false, false));
+    assert!(!has("u-1", 1).await, "a used code is gone");
+    assert!(has("u-1", 2).await);
+    assert!(has("u-2", 1).await, "codes are per user");
+    // Used in a later transaction: still refused.
+    let again = write_value(store, "reuse code", |tx| {
+        tx.use_recovery_code("u-1", &tag(1), at(20))
+    })
+    .await;
+    assert!(!again);
+
+    // A replace drops the old set (used or not); a repeated hash is one code.
+    write_ok(store, "regenerate codes", |tx| {
+        tx.replace_recovery_codes("u-1", &[tag(1), tag(4), tag(4)])
+    })
+    .await;
+    assert!(has("u-1", 1).await, "a regenerated code is unused");
+    assert!(!has("u-1", 2).await);
+    assert!(!has("u-1", 3).await);
+    assert!(has("u-1", 4).await);
+    let used = write_value(store, "use regenerated", |tx| {
+        Ok((
+            tx.use_recovery_code("u-1", &tag(4), at(30))?,
+            tx.use_recovery_code("u-1", &tag(4), at(31))?,
+        ))
+    })
+    .await;
+    assert_eq!(used, (true, false));
+
+    write_ok(store, "drop codes", |tx| {
+        tx.replace_recovery_codes("u-1", &[])
+    })
+    .await;
+    assert!(!has("u-1", 1).await);
+    assert!(has("u-2", 1).await);
+}
+
+/// Custom roles: upsert adds or replaces, listed by name, delete once.
+pub async fn roles_upsert_list_delete(store: &dyn Store) {
+    assert_eq!(read(store, |tx| tx.get_role("nurse")).await, None);
+    assert!(read(store, |tx| tx.list_roles()).await.is_empty());
+    let (nurse, billing) = (role("nurse", 1), role("billing", 2));
+    let rows = [nurse.clone(), billing.clone()];
+    write_ok(store, "add roles", move |tx| {
+        rows.iter().try_for_each(|r| tx.upsert_role(r))
+    })
+    .await;
+    assert_eq!(
+        read(store, |tx| tx.get_role("nurse")).await,
+        Some(nurse.clone())
+    );
+    assert_eq!(
+        read(store, |tx| tx.list_roles()).await,
+        vec![billing.clone(), nurse.clone()]
+    );
+
+    let mut nurse2 = role("nurse", 9);
+    nurse2.definition_json = r#"{"name":"nurse","grants":["records:read"]}"#.into();
+    let n = nurse2.clone();
+    write_ok(store, "replace role", move |tx| tx.upsert_role(&n)).await;
+    assert_eq!(
+        read(store, |tx| tx.get_role("nurse")).await,
+        Some(nurse2.clone())
+    );
+    assert_eq!(
+        read(store, |tx| tx.list_roles()).await,
+        vec![billing.clone(), nurse2]
+    );
+
+    let deleted = write_value(store, "delete roles", |tx| {
+        Ok((
+            tx.delete_role("nurse")?,
+            tx.delete_role("nurse")?,
+            tx.delete_role("unknown")?,
+        ))
+    })
+    .await;
+    assert_eq!(deleted, (true, false, false));
+    assert_eq!(read(store, |tx| tx.get_role("nurse")).await, None);
+    assert_eq!(read(store, |tx| tx.list_roles()).await, vec![billing]);
+}
+
+/// Care relationships: in force until `expires_at` (exclusive) or for ever, per
+/// (principal, subject); upsert replaces; listed by subject; delete once.
+pub async fn care_relationships_lifecycle(store: &dyn Store) {
+    let active = |p: &'static str, s: &'static str, secs: i64| {
+        read(store, move |tx| tx.care_relationship_active(p, s, at(secs)))
+    };
+    assert!(!active("p-1", "subj-1", 0).await);
+    let forever = care("p-1", "subj-1", None);
+    let ending = care("p-1", "subj-2", Some(100));
+    let other = care("p-2", "subj-1", Some(50));
+    let rows = [ending.clone(), other.clone(), forever.clone()];
+    write_ok(store, "add care relationships", move |tx| {
+        rows.iter().try_for_each(|r| tx.upsert_care_relationship(r))
+    })
+    .await;
+    assert!(active("p-1", "subj-1", 1_000_000).await);
+    assert!(active("p-1", "subj-2", 99).await);
+    assert!(
+        !active("p-1", "subj-2", 100).await,
+        "expires_at is exclusive"
+    );
+    assert!(!active("p-1", "subj-2", 101).await);
+    assert!(active("p-2", "subj-1", 10).await);
+    assert!(!active("p-2", "subj-2", 10).await, "per subject");
+    assert!(!active("p-3", "subj-1", 10).await, "per principal");
+
+    assert_eq!(
+        read(store, |tx| tx.list_care_relationships("p-1")).await,
+        vec![forever.clone(), ending.clone()],
+        "expired ones are listed too, by subject"
+    );
+    assert!(
+        read(store, |tx| tx.list_care_relationships("p-9"))
+            .await
+            .is_empty()
+    );
+
+    // Upsert replaces: the ended relationship becomes permanent.
+    let mut renewed = care("p-1", "subj-2", None);
+    renewed.created_at = at(200);
+    let r = renewed.clone();
+    write_ok(store, "renew", move |tx| tx.upsert_care_relationship(&r)).await;
+    assert!(active("p-1", "subj-2", 1_000).await);
+    assert_eq!(
+        read(store, |tx| tx.list_care_relationships("p-1")).await,
+        vec![forever, renewed]
+    );
+
+    let deleted = write_value(store, "end care", |tx| {
+        Ok((
+            tx.delete_care_relationship("p-1", "subj-1")?,
+            tx.delete_care_relationship("p-1", "subj-1")?,
+            tx.delete_care_relationship("p-9", "subj-1")?,
+        ))
+    })
+    .await;
+    assert_eq!(deleted, (true, false, false));
+    assert!(!active("p-1", "subj-1", 0).await);
+    assert!(active("p-2", "subj-1", 10).await);
+}
+
+/// Break glass: the latest episode in force for (principal, subject) between opened_at
+/// (inclusive) and expires_at (exclusive); listed newest first; reviewed once.
+pub async fn break_glass_lifecycle(store: &dyn Store) {
+    assert_eq!(
+        read(store, |tx| tx.active_break_glass("p-1", "subj-1", at(0))).await,
+        None
+    );
+    assert!(
+        read(store, |tx| tx.list_break_glass(false))
+            .await
+            .is_empty()
+    );
+    let first = break_glass("bg-1", "p-1", "subj-1", 0, 100);
+    let second = break_glass("bg-2", "p-1", "subj-1", 50, 200);
+    let other = break_glass("bg-3", "p-2", "subj-2", 10, 20);
+    let rows = [second.clone(), first.clone(), other.clone()];
+    write_ok(store, "open break glass", move |tx| {
+        rows.iter().try_for_each(|r| tx.insert_break_glass(r))
+    })
+    .await;
+
+    let active = |p: &'static str, s: &'static str, secs: i64| {
+        read(store, move |tx| tx.active_break_glass(p, s, at(secs)))
+    };
+    assert_eq!(active("p-1", "subj-1", 0).await, Some(first.clone()));
+    assert_eq!(active("p-1", "subj-1", 10).await, Some(first.clone()));
+    assert_eq!(
+        active("p-1", "subj-1", 60).await,
+        Some(second.clone()),
+        "the latest opened episode wins"
+    );
+    assert_eq!(active("p-1", "subj-1", 150).await, Some(second.clone()));
+    assert_eq!(
+        active("p-1", "subj-1", 200).await,
+        None,
+        "expires_at is exclusive"
+    );
+    assert_eq!(
+        active("p-1", "subj-1", -1).await,
+        None,
+        "not before it opens"
+    );
+    assert_eq!(active("p-1", "subj-2", 60).await, None, "per subject");
+    assert_eq!(active("p-2", "subj-1", 60).await, None, "per principal");
+    assert_eq!(active("p-2", "subj-2", 15).await, Some(other.clone()));
+
+    let mut dup = break_glass("bg-1", "p-9", "subj-9", 0, 1);
+    dup.reason_sealed = vec![1];
+    assert_duplicate(
+        write(store, move |tx| tx.insert_break_glass(&dup)).await,
+        "insert_break_glass with a known id",
+    );
+    assert_eq!(
+        read(store, |tx| tx.get_break_glass("bg-1")).await,
+        Some(first.clone())
+    );
+    assert_eq!(read(store, |tx| tx.get_break_glass("bg-9")).await, None);
+    let newest_first = vec![second.clone(), other.clone(), first.clone()];
+    assert_eq!(
+        read(store, |tx| tx.list_break_glass(false)).await,
+        newest_first
+    );
+    assert_eq!(
+        read(store, |tx| tx.list_break_glass(true)).await,
+        newest_first
+    );
+
+    let reviewed = write_value(store, "review", |tx| {
+        Ok((
+            tx.review_break_glass("bg-3", "auditor-1", &[7, 8, 9], at(300))?,
+            tx.review_break_glass("bg-3", "auditor-2", &[1], at(301))?,
+            tx.review_break_glass("bg-9", "auditor-1", &[1], at(302))?,
+        ))
+    })
+    .await;
+    assert_eq!(reviewed, (true, false, false));
+    let mut other_reviewed = other.clone();
+    other_reviewed.reviewed_at = Some(at(300));
+    other_reviewed.reviewer = Some("auditor-1".into());
+    other_reviewed.review_sealed = Some(vec![7, 8, 9]);
+    assert_eq!(
+        read(store, |tx| tx.get_break_glass("bg-3")).await,
+        Some(other_reviewed.clone()),
+        "the first review stays"
+    );
+    assert_eq!(
+        read(store, |tx| tx.list_break_glass(true)).await,
+        vec![second.clone(), first.clone()]
+    );
+    assert_eq!(
+        read(store, |tx| tx.list_break_glass(false)).await,
+        vec![second, other_reviewed.clone(), first]
+    );
+    // Reviewed in a later transaction: still refused, and nothing changes.
+    let again = write_value(store, "review again", |tx| {
+        tx.review_break_glass("bg-3", "auditor-3", &[], at(400))
+    })
+    .await;
+    assert!(!again);
+    assert_eq!(
+        read(store, |tx| tx.get_break_glass("bg-3")).await,
+        Some(other_reviewed)
     );
 }

@@ -10,7 +10,10 @@ use phivault_client::Client;
 use phivault_core::audit::AuditEntry;
 use phivault_core::crypto::Keyring;
 use phivault_core::store::read_tx;
-use phivault_core::{ManualClock, Principal, RequestMeta, Scope, Vault, VaultConfig};
+use phivault_core::{
+    Alert, AlertSink, DataAction, Grant, ManualClock, Principal, PurposeOfUse, RequestMeta, Role, SubjectScope, Vault,
+    VaultConfig,
+};
 use phivault_store_sqlite::{SqliteOptions, SqliteStore};
 use time::{Duration, OffsetDateTime};
 use tokio::sync::oneshot;
@@ -21,14 +24,18 @@ pub struct TestVault {
     pub vault: Arc<Vault>,
     /// The clock the vault reads; advance it to expire tokens.
     pub clock: Arc<ManualClock>,
+    /// Every alert the vault raised.
+    pub alerts: Arc<CapturedAlerts>,
     /// The store, for looking underneath the API (tamper tests).
     pub store: Arc<SqliteStore>,
     /// The server's address on loopback.
     pub addr: SocketAddr,
     /// The PEM certificate the server presents (trust it in clients).
     pub ca_pem: Vec<u8>,
-    /// A token holding every scope.
+    /// A token of the `test-admin` service account (role `admin`: no PHI).
     pub admin_token: String,
+    /// A token of the `test-app` service account (role [`RECORDS_ALL`]: every record).
+    pub app_token: String,
     dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
 }
@@ -61,22 +68,34 @@ impl TestVault {
                 .expect("open store"),
         );
         let clock = Arc::new(ManualClock::new(test_epoch()));
-        let vault = Arc::new(Vault::new(
-            store.clone(),
-            Keyring::generate().expect("keyring"),
-            clock.clone(),
-            config,
-        ));
-        let (_, secret) = vault
-            .create_token(
-                &RequestMeta::default(),
-                &Principal::local_operator(),
-                "test-admin",
-                &Scope::ALL,
-                Duration::days(30),
+        let alerts = Arc::new(CapturedAlerts::default());
+        let vault = Arc::new(
+            Vault::new(
+                store.clone(),
+                Keyring::generate().expect("keyring"),
+                clock.clone(),
+                config,
             )
+            .with_alerts(alerts.clone()),
+        );
+        let op = Principal::local_operator();
+        let meta = RequestMeta::default();
+        vault
+            .put_role(&meta, &op, records_all_role())
             .await
-            .expect("bootstrap token");
+            .expect("records-all role");
+        let mut tokens = Vec::new();
+        for (account, role) in [("test-admin", "admin"), ("test-app", RECORDS_ALL)] {
+            vault
+                .create_service_account(&meta, &op, account, &[role.to_owned()], false)
+                .await
+                .expect("service account");
+            let (_, secret) = vault
+                .create_token(&meta, &op, account, "test", &[role.to_owned()], Duration::days(30))
+                .await
+                .expect("token");
+            tokens.push(secret.expose_secret().to_owned());
+        }
         let cert = rcgen::generate_simple_self_signed(vec![
             "localhost".to_owned(),
             "127.0.0.1".to_owned(),
@@ -102,10 +121,12 @@ impl TestVault {
         TestVault {
             vault,
             clock,
+            alerts,
             store,
             addr,
             ca_pem,
-            admin_token: secret.expose_secret().to_owned(),
+            admin_token: tokens[0].clone(),
+            app_token: tokens[1].clone(),
             dir,
             shutdown: Some(tx),
         }
@@ -116,30 +137,37 @@ impl TestVault {
         format!("https://{}", self.addr)
     }
 
-    /// A client holding the admin token.
+    /// A client of the `test-app` service account, stating purpose TREAT.
     #[allow(clippy::expect_used)]
     pub fn client(&self) -> Client {
+        self.client_with(Some(&self.app_token)).with_purpose("TREAT")
+    }
+
+    /// A client of the `test-admin` service account.
+    pub fn admin_client(&self) -> Client {
         self.client_with(Some(&self.admin_token))
     }
 
-    /// A client holding `token` (or none).
+    /// A client holding `token` (or none), stating no purpose.
     #[allow(clippy::expect_used)]
     pub fn client_with(&self, token: Option<&str>) -> Client {
         Client::new(&self.base_url(), token.map(str::to_owned), &self.ca_pem).expect("client")
     }
 
-    /// Issues a token with `scopes`, valid for `ttl`.
+    /// Creates a service account holding `roles` and issues it a token valid for `ttl`.
     #[allow(clippy::expect_used)]
-    pub async fn token(&self, scopes: &[Scope], ttl: Duration) -> String {
+    pub async fn token(&self, roles: &[&str], ttl: Duration) -> String {
+        let op = Principal::local_operator();
+        let meta = RequestMeta::default();
+        let account = format!("svc-{}", uuid::Uuid::new_v4().simple());
+        let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
+        self.vault
+            .create_service_account(&meta, &op, &account, &roles, false)
+            .await
+            .expect("service account");
         let (_, secret) = self
             .vault
-            .create_token(
-                &RequestMeta::default(),
-                &Principal::local_operator(),
-                "test",
-                scopes,
-                ttl,
-            )
+            .create_token(&meta, &op, &account, "test", &roles, ttl)
             .await
             .expect("token");
         secret.expose_secret().to_owned()
@@ -163,6 +191,47 @@ impl Drop for TestVault {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+    }
+}
+
+/// The custom role the `test-app` account holds.
+pub const RECORDS_ALL: &str = "records-all";
+
+/// Every action on every record of every subject, for treatment and emergencies.
+pub fn records_all_role() -> Role {
+    Role {
+        name: RECORDS_ALL.to_owned(),
+        description: "Every record, for tests.".to_owned(),
+        scopes: Default::default(),
+        grants: vec![Grant {
+            collections: vec!["*".to_owned()],
+            actions: DataAction::ALL.into_iter().collect(),
+            fields: vec!["*".to_owned()],
+            masked: Default::default(),
+            subjects: SubjectScope::All,
+            purposes: [PurposeOfUse::Treat, PurposeOfUse::Etreat].into_iter().collect(),
+        }],
+    }
+}
+
+/// An alert sink that keeps what it receives, for assertions.
+#[derive(Debug, Default)]
+pub struct CapturedAlerts {
+    seen: std::sync::Mutex<Vec<Alert>>,
+}
+
+impl CapturedAlerts {
+    /// The alerts raised so far.
+    pub fn all(&self) -> Vec<Alert> {
+        self.seen.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+impl AlertSink for CapturedAlerts {
+    fn alert(&self, alert: &Alert) {
+        if let Ok(mut v) = self.seen.lock() {
+            v.push(alert.clone());
         }
     }
 }

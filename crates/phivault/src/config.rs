@@ -15,7 +15,9 @@ pub(crate) const CONFIG_FILE: &str = "phivault.toml";
 pub(crate) struct Config {
     /// Address and port of the HTTPS listener (there is no plaintext listener).
     pub(crate) listen: String,
-    /// Storage URL: `sqlite:PATH` (relative to the data directory).
+    /// Storage URL: `sqlite:PATH` (relative to the data directory) or
+    /// `postgres://USER@HOST:PORT/DB[?schema=NAME&sslmode=verify-full&sslrootcert=PATH]`
+    /// (several nodes may share one PostgreSQL database).
     pub(crate) storage: String,
     /// The passphrase-sealed keyring file.
     pub(crate) keyring: String,
@@ -90,8 +92,12 @@ impl Config {
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
             bail!("listen must be ADDR:PORT");
         }
-        if !self.storage.starts_with("sqlite:") {
-            bail!("storage must be a sqlite:PATH URL");
+        if !self.storage.starts_with("sqlite:") && !self.is_postgres() {
+            bail!("storage must be a sqlite:PATH or postgres:// URL");
+        }
+        if self.is_postgres() {
+            phivault_store_postgres::PgUrl::parse(&self.storage)
+                .map_err(|e| anyhow::anyhow!("storage: {e}"))?;
         }
         if !(1024..=64 * 1024 * 1024).contains(&self.body_limit_bytes) {
             bail!("body_limit_bytes must be between 1 KiB and 64 MiB");
@@ -106,6 +112,11 @@ impl Config {
             bail!("log_format must be text or json");
         }
         Ok(())
+    }
+
+    /// Whether the storage URL names a PostgreSQL database.
+    pub(crate) fn is_postgres(&self) -> bool {
+        self.storage.starts_with("postgres://") || self.storage.starts_with("postgresql://")
     }
 
     /// The SQLite database path.

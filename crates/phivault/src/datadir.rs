@@ -11,7 +11,9 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use phivault_core::crypto::{KdfParams, Keyring};
+use phivault_core::store::Store;
 use phivault_core::{SystemClock, Vault, VaultConfig};
+use phivault_store_postgres::{PgOptions, PgStore};
 use phivault_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
 use crate::config::{CONFIG_FILE, Config};
@@ -87,8 +89,17 @@ pub(crate) struct Opened {
     pub(crate) vault: Arc<Vault>,
 }
 
+/// Connects to the PostgreSQL database named by the storage URL (applying migrations).
+pub(crate) fn connect_postgres(url: &str) -> Result<PgStore> {
+    // The URL may carry a password: errors name the backend, never the URL.
+    PgStore::connect(url, PgOptions::default()).context("connecting to PostgreSQL")
+}
+
 /// Opens the store alone (no keys): for commands that only read hashes and ids.
-pub(crate) fn open_store(dir: &Path, config: &Config) -> Result<Arc<SqliteStore>> {
+pub(crate) fn open_store(dir: &Path, config: &Config) -> Result<Arc<dyn Store>> {
+    if config.is_postgres() {
+        return Ok(Arc::new(connect_postgres(&config.storage)?));
+    }
     let synchronous = if config.sqlite_synchronous == "normal" {
         Synchronous::Normal
     } else {
@@ -160,10 +171,36 @@ pub(crate) async fn init(
     passphrase: &str,
     tls: Option<(PathBuf, PathBuf)>,
 ) -> Result<()> {
-    if dir.join(CONFIG_FILE).exists() {
-        bail!("{} already holds a vault", dir.display());
+    // A keyring or database without a config is still a vault (one whose config was lost,
+    // or whose init was interrupted): a fresh keyring over it would orphan every stored key.
+    let mut existing = vec![dir.join(CONFIG_FILE), dir.join(&config.keyring)];
+    if !config.is_postgres() {
+        existing.push(config.sqlite_path(dir));
+    }
+    if let Some(found) = existing.iter().find(|p| p.exists()) {
+        bail!(
+            "{} already holds a vault ({} exists); refusing to overwrite it",
+            dir.display(),
+            found.display()
+        );
     }
     config.check()?;
+    // A PostgreSQL database is checked before any file is written: one database holds
+    // one vault, whose nodes share a copy of the first node's data directory.
+    let postgres = if config.is_postgres() {
+        let store = connect_postgres(&config.storage)?;
+        let existing =
+            phivault_core::store::read_tx(&store, |tx| Ok(tx.get_meta("vault_id")?)).await?;
+        if existing.is_some() {
+            bail!(
+                "the PostgreSQL database already holds a vault; to add a node, copy the data \
+                 directory of an existing node instead of running init"
+            );
+        }
+        Some(store)
+    } else {
+        None
+    };
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
     let keyring = Keyring::generate()?;
@@ -187,9 +224,12 @@ pub(crate) async fn init(
     }
     let text = toml::to_string(config)?;
     write_private(&dir.join(CONFIG_FILE), text.as_bytes())?;
-    let store = open_store_creating(dir, config)?;
+    let store: Box<dyn Store> = match postgres {
+        Some(store) => Box::new(store),
+        None => Box::new(open_store_creating(dir, config)?),
+    };
     let vault_id = uuid::Uuid::new_v4().to_string();
-    phivault_core::store::write_tx(&store, move |tx| Ok(tx.set_meta("vault_id", &vault_id)?))
+    phivault_core::store::write_tx(&*store, move |tx| Ok(tx.set_meta("vault_id", &vault_id)?))
         .await?;
     Ok(())
 }

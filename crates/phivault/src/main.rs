@@ -2,18 +2,23 @@
 //! commands (init, tokens, audit verification, key rotation) against a data directory.
 #![forbid(unsafe_code)]
 
+mod audit_cmd;
 mod config;
 mod datadir;
+mod deid;
+mod identity_cmd;
+mod migrate;
+mod qr;
 mod serve;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration as StdDuration;
 
-use phivault_core::{Principal, RequestMeta, Scope, TokenId};
+use phivault_core::{Principal, RequestMeta};
 
 use crate::config::Config;
 
@@ -45,6 +50,10 @@ enum Command {
         /// The PEM private key for --tls-cert.
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Storage URL written to the config: sqlite:PATH (default sqlite:phivault.db) or
+        /// postgres://… (an empty database; further nodes copy this data directory).
+        #[arg(long, env = "PHIVAULT_STORAGE")]
+        storage: Option<String>,
     },
     /// Serve the vault over HTTPS.
     Serve {
@@ -56,51 +65,60 @@ enum Command {
         #[arg(long)]
         dev: bool,
     },
-    /// Manage API tokens.
+    /// Manage API tokens of service accounts.
     Token {
         #[command(subcommand)]
-        command: TokenCommand,
+        command: identity_cmd::TokenCommand,
+    },
+    /// Manage people's accounts, their roles, sessions and care relationships.
+    User {
+        #[command(subcommand)]
+        command: identity_cmd::UserCommand,
+    },
+    /// Manage service accounts (non-human identities holding API tokens).
+    ServiceAccount {
+        #[command(subcommand)]
+        command: identity_cmd::ServiceAccountCommand,
+    },
+    /// List and define roles.
+    Role {
+        #[command(subcommand)]
+        command: identity_cmd::RoleCommand,
+    },
+    /// Add data grants to custom roles.
+    Grant {
+        #[command(subcommand)]
+        command: identity_cmd::GrantCommand,
     },
     /// Inspect the audit log.
     Audit {
         #[command(subcommand)]
-        command: AuditCommand,
+        command: audit_cmd::AuditCommand,
+    },
+    /// De-identify text (HIPAA Safe Harbor) and score the scrubber on a labelled corpus.
+    Deid {
+        #[command(subcommand)]
+        command: deid::DeidCommand,
     },
     /// Manage encryption keys.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
     },
-}
-
-#[derive(Debug, Subcommand)]
-enum TokenCommand {
-    /// Issue a token; its secret is printed once.
-    Create {
-        /// A label for the token.
+    /// Copy a SQLite vault into an empty PostgreSQL database and verify the copy (row
+    /// counts, audit chain, records byte for byte, sample decrypts with the keyring of
+    /// --data-dir). Exit 1 if verification fails.
+    Migrate {
+        /// The source: sqlite:PATH (relative to the current directory).
         #[arg(long)]
-        name: String,
-        /// A scope to grant (repeatable): collections:manage, records:read, records:write,
-        /// tokens:manage, audit:read.
-        #[arg(long = "scope", required = true)]
-        scopes: Vec<String>,
-        /// Lifetime, e.g. 30d, 12h, 90m (at most the configured maximum).
-        #[arg(long, default_value = "30d")]
-        ttl: String,
+        from: String,
+        /// The target: postgres://USER@HOST:PORT/DB[?schema=NAME&sslmode=…]; must hold no vault.
+        #[arg(long)]
+        to: String,
+        /// How many record versions to decrypt as a check.
+        #[arg(long, default_value_t = 100)]
+        samples: usize,
     },
-    /// List tokens (never their secrets).
-    List,
-    /// Revoke a token by id.
-    Revoke {
-        /// The token id.
-        id: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum AuditCommand {
-    /// Walk the hash chain and name the first broken entry; exit 1 if there is one.
-    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,29 +148,47 @@ fn main() -> ExitCode {
     }
 }
 
-fn local_meta(action: &str) -> RequestMeta {
+/// Request metadata for an operator command, so its audit events are recognisable.
+pub(crate) fn local_meta(action: &str) -> RequestMeta {
     RequestMeta {
         request_id: format!("cli-{action}-{}", uuid::Uuid::new_v4()),
         source: Some("local".to_owned()),
     }
 }
 
-/// Parses `30d`, `12h`, `90m` or `3600s`.
-fn parse_ttl(s: &str) -> Result<time::Duration> {
-    let (n, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: i64 = n.parse().with_context(|| format!("bad duration {s:?}"))?;
-    Ok(match unit {
-        "d" => time::Duration::days(n),
-        "h" => time::Duration::hours(n),
-        "m" => time::Duration::minutes(n),
-        "s" => time::Duration::seconds(n),
-        _ => bail!("bad duration {s:?}: use a number and d, h, m or s"),
-    })
+/// Parses `30d`, `12h`, `90m` or `3600s`. Any other input, including a non-ASCII unit or a
+/// number too large to represent, is an error (never a panic).
+pub(crate) fn parse_ttl(s: &str) -> Result<time::Duration> {
+    let bad = || anyhow::anyhow!("bad duration {s:?}: use a number and d, h, m or s");
+    let unit = s.chars().last().ok_or_else(bad)?;
+    let n: i64 = s
+        .strip_suffix(unit)
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(bad)?;
+    let seconds_per_unit: i64 = match unit {
+        'd' => 86_400,
+        'h' => 3_600,
+        'm' => 60,
+        's' => 1,
+        _ => return Err(bad()),
+    };
+    let seconds = n.checked_mul(seconds_per_unit).ok_or_else(bad)?;
+    Ok(time::Duration::seconds(seconds))
+}
+
+/// A time as RFC 3339 (`2026-01-02T03:04:05.123Z`), the form `--json` output promises
+/// to scripts; `Display` of `OffsetDateTime` is neither standard nor stable.
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::Serve { listen, dev } = cli.command {
         return serve::run(cli.data_dir, listen, dev, cli.json).await;
+    }
+    if let Command::Deid { command } = cli.command {
+        return deid::run(command, cli.json);
     }
     let data_dir = cli
         .data_dir
@@ -162,22 +198,27 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             listen,
             tls_cert,
             tls_key,
+            storage,
         } => {
             let mut config = Config::default();
             if let Some(l) = listen {
                 config.listen = l;
             }
+            if let Some(s) = storage {
+                config.storage = s;
+            }
             let pass = datadir::passphrase(true)?;
             let tls = tls_cert.zip(tls_key);
             datadir::init(&data_dir, &config, &pass, tls).await?;
             let opened = datadir::open(&data_dir, &pass)?;
-            let (info, secret) = bootstrap_token(&opened, "bootstrap-admin").await?;
+            let (info, secret) =
+                bootstrap_token(&opened, "bootstrap-admin", &["admin".to_owned()], false).await?;
             if cli.json {
                 println!(
                     "{}",
                     json!({"data_dir": data_dir, "listen": opened.config.listen,
                            "token_id": info.id.to_string(), "token": secret.expose_secret(),
-                           "expires_at": info.expires_at.to_string()})
+                           "expires_at": rfc3339(info.expires_at)})
                 );
             } else {
                 println!("Initialised a vault in {}", data_dir.display());
@@ -188,39 +229,30 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve { .. } => Ok(ExitCode::SUCCESS),
+        Command::Deid { .. } => Ok(ExitCode::SUCCESS),
         Command::Token { command } => {
-            let pass = datadir::passphrase(false)?;
-            let opened = datadir::open(&data_dir, &pass)?;
-            token_command(&opened, command, cli.json).await
+            let opened = datadir::open(&data_dir, &datadir::passphrase(false)?)?;
+            identity_cmd::token(&opened, command, cli.json).await
         }
-        Command::Audit {
-            command: AuditCommand::Verify,
-        } => {
-            let config = Config::load(&data_dir)?;
-            let store = datadir::open_store(&data_dir, &config)?;
-            let report = phivault_core::vault::verify_chain(&*store).await?;
-            let ok = report.first_break.is_none();
-            if cli.json {
-                println!(
-                    "{}",
-                    json!({"ok": ok, "entries": report.entries, "head_hash": report.head_hash,
-                           "first_break": report.first_break.as_ref().map(|(seq, problem)|
-                               json!({"seq": seq, "problem": problem}))})
-                );
-            } else if let Some((seq, problem)) = &report.first_break {
-                println!("audit log BROKEN at entry {seq}: {problem}");
-                println!("{} entries before it verified", report.entries);
-            } else {
-                println!("audit log OK: {} entries verified", report.entries);
-                if let Some(h) = &report.head_hash {
-                    println!("head hash {h}");
-                }
-            }
-            Ok(if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+        Command::User { command } => {
+            let opened = datadir::open(&data_dir, &datadir::passphrase(false)?)?;
+            identity_cmd::user(&opened, command, cli.json).await
+        }
+        Command::ServiceAccount { command } => {
+            let opened = datadir::open(&data_dir, &datadir::passphrase(false)?)?;
+            identity_cmd::service_account(&opened, command, cli.json).await
+        }
+        Command::Role { command } => {
+            let opened = datadir::open(&data_dir, &datadir::passphrase(false)?)?;
+            identity_cmd::role(&opened, command, cli.json).await
+        }
+        Command::Grant { command } => {
+            let opened = datadir::open(&data_dir, &datadir::passphrase(false)?)?;
+            identity_cmd::grant(&opened, command, cli.json).await
+        }
+        Command::Audit { command } => audit_cmd::run(command, &data_dir, cli.json).await,
+        Command::Migrate { from, to, samples } => {
+            migrate::run(&data_dir, &from, &to, samples, cli.json).await
         }
         Command::Keys {
             command: KeysCommand::Rotate,
@@ -232,105 +264,33 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Issues a token with every scope, for the operator's first steps, valid for the
+/// Creates the service account `name` holding `roles` and issues it a token valid for the
 /// configured maximum token lifetime.
 pub(crate) async fn bootstrap_token(
     opened: &datadir::Opened,
     name: &str,
+    roles: &[String],
+    allow_admin_phi: bool,
 ) -> Result<(phivault_core::TokenInfo, phivault_core::crypto::TokenSecret)> {
     let ttl = time::Duration::days(i64::from(opened.config.max_token_ttl_days));
+    let op = Principal::local_operator();
+    let meta = local_meta("bootstrap");
+    let exists = opened
+        .vault
+        .list_users(&meta, &op)
+        .await?
+        .iter()
+        .any(|u| u.username == name);
+    if !exists {
+        opened
+            .vault
+            .create_service_account(&meta, &op, name, roles, allow_admin_phi)
+            .await?;
+    }
     Ok(opened
         .vault
-        .create_token(
-            &local_meta("bootstrap"),
-            &Principal::local_operator(),
-            name,
-            &Scope::ALL,
-            ttl,
-        )
+        .create_token(&meta, &op, name, name, roles, ttl)
         .await?)
-}
-
-async fn token_command(
-    opened: &datadir::Opened,
-    command: TokenCommand,
-    as_json: bool,
-) -> Result<ExitCode> {
-    let op = Principal::local_operator();
-    match command {
-        TokenCommand::Create { name, scopes, ttl } => {
-            let scopes = scopes
-                .iter()
-                .map(|s| Scope::parse(s).with_context(|| format!("unknown scope {s:?}")))
-                .collect::<Result<Vec<_>>>()?;
-            let ttl = parse_ttl(&ttl)?;
-            let (info, secret) = opened
-                .vault
-                .create_token(&local_meta("token-create"), &op, &name, &scopes, ttl)
-                .await?;
-            if as_json {
-                println!(
-                    "{}",
-                    json!({"id": info.id.to_string(), "name": info.name, "scopes": info.scopes,
-                           "expires_at": info.expires_at.to_string(),
-                           "token": secret.expose_secret()})
-                );
-            } else {
-                println!("{}", secret.expose_secret());
-                eprintln!(
-                    "token {} expires at {} (shown once)",
-                    info.id, info.expires_at
-                );
-            }
-        }
-        TokenCommand::List => {
-            let tokens = opened
-                .vault
-                .list_tokens(&local_meta("token-list"), &op)
-                .await?;
-            if as_json {
-                let items: Vec<_> = tokens
-                    .iter()
-                    .map(|t| {
-                        json!({"id": t.id.to_string(), "name": t.name, "scopes": t.scopes,
-                               "created_at": t.created_at.to_string(),
-                               "expires_at": t.expires_at.to_string(),
-                               "revoked_at": t.revoked_at.map(|r| r.to_string())})
-                    })
-                    .collect();
-                println!("{}", serde_json::Value::Array(items));
-            } else {
-                for t in tokens {
-                    let state = if t.revoked_at.is_some() {
-                        "revoked"
-                    } else {
-                        "active"
-                    };
-                    println!(
-                        "{}  {:<20} {:<8} expires {}  {}",
-                        t.id,
-                        t.name,
-                        state,
-                        t.expires_at,
-                        t.scopes.join(",")
-                    );
-                }
-            }
-        }
-        TokenCommand::Revoke { id } => {
-            let id = TokenId::parse(&id)?;
-            opened
-                .vault
-                .revoke_token(&local_meta("token-revoke"), &op, id)
-                .await?;
-            if as_json {
-                println!("{}", json!({"revoked": id.to_string()}));
-            } else {
-                println!("revoked {id}");
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 async fn rotate_keys(opened: &datadir::Opened, pass: &str, as_json: bool) -> Result<ExitCode> {

@@ -15,9 +15,11 @@ use crate::datadir::{self, DEV_DATA_DIR, DEV_PASSPHRASE_FILE};
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PHIVAULT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour codes only for a terminal: in a log file or journal they garble every line.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     // A second initialisation (tests in one process) is harmless, so its error is ignored.
     let _ = if format == "json" {
         builder.json().try_init()
@@ -62,6 +64,33 @@ fn dev_banner(dir: &Path, pass: &str, token: &str, listen: &str) {
     eprintln!("{line}");
 }
 
+/// The development token: administration plus every record, which in production needs
+/// the explicit admin-and-PHI exception that compliance reports flag.
+async fn dev_token(
+    opened: &crate::datadir::Opened,
+) -> Result<(phivault_core::TokenInfo, phivault_core::crypto::TokenSecret)> {
+    use phivault_core::{DataAction, Grant, Principal, PurposeOfUse, Role, SubjectScope};
+    let role = Role {
+        name: "dev-all-access".to_owned(),
+        description: "Development only: every record, every purpose.".to_owned(),
+        scopes: Default::default(),
+        grants: vec![Grant {
+            collections: vec!["*".to_owned()],
+            actions: DataAction::ALL.into_iter().collect(),
+            fields: vec!["*".to_owned()],
+            masked: Default::default(),
+            subjects: SubjectScope::All,
+            purposes: PurposeOfUse::ALL.into_iter().collect(),
+        }],
+    };
+    opened
+        .vault
+        .put_role(&crate::local_meta("dev"), &Principal::local_operator(), role)
+        .await?;
+    let roles = ["admin".to_owned(), "dev-all-access".to_owned()];
+    crate::bootstrap_token(opened, "dev", &roles, true).await
+}
+
 /// Runs the server.
 pub(crate) async fn run(
     data_dir: Option<PathBuf>,
@@ -90,7 +119,7 @@ pub(crate) async fn run(
     init_logging(&opened.config.log_format);
 
     if dev {
-        let (_, secret) = crate::bootstrap_token(&opened, "dev").await?;
+        let (_, secret) = dev_token(&opened).await?;
         if as_json {
             println!(
                 "{}",
@@ -113,11 +142,12 @@ pub(crate) async fn run(
         .await
         .with_context(|| format!("binding {}", opened.config.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, backend = "sqlite", "phivault listening (HTTPS only)");
+    tracing::info!(%addr, backend = opened.vault.store().backend(), "phivault listening (HTTPS only)");
     if !as_json {
         eprintln!("phivault listening on https://{addr}");
     }
 
+    crate::audit_cmd::spawn_tree_head_signer(opened.vault.clone(), &dir);
     tokio::spawn(watch_keyring(
         dir.join(&opened.config.keyring),
         pass.clone(),

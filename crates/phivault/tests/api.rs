@@ -4,9 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use phivault_api::{Collection, Scope as ApiScope};
+use phivault_api::Collection;
 use phivault_client::ClientError;
-use phivault_core::Scope;
 use phivault_core::audit::{AuditEntry, Outcome};
 use phivault_testkit::TestVault;
 use phivault_testkit::synthetic::{Synth, patient_schema};
@@ -23,7 +22,7 @@ fn status_code(err: ClientError) -> (u16, String) {
 async fn with_patients() -> TestVault {
     let tv = TestVault::start().await;
     let schema: Collection = serde_json::from_value(patient_schema("patients")).unwrap();
-    tv.client().create_collection(&schema).await.unwrap();
+    tv.admin_client().create_collection(&schema).await.unwrap();
     tv
 }
 
@@ -228,28 +227,24 @@ async fn unauthenticated_requests_are_refused_alike_and_audited() {
     }
 
     // Expiry is tested by moving the clock, not by sleeping.
-    let short = tv.token(&[Scope::RecordsRead], Duration::hours(1)).await;
-    tv.client_with(Some(&short))
-        .list_collections()
-        .await
-        .unwrap();
+    let short = tv.token(&["records-all"], Duration::hours(1)).await;
+    tv.client_with(Some(&short)).list_collections().await.unwrap();
     tv.clock.advance(Duration::minutes(61));
-    let err = tv
-        .client_with(Some(&short))
-        .list_collections()
-        .await
-        .unwrap_err();
+    let err = tv.client_with(Some(&short)).list_collections().await.unwrap_err();
     assert_eq!(status_code(err).0, 401);
 
-    // Revocation through the API takes effect at once.
-    let admin = tv.client();
-    let created = admin
-        .create_token("reader", &[ApiScope::RecordsRead], 3600)
-        .await
-        .unwrap();
-    let reader = tv.client_with(Some(&created.secret));
+    // Revocation takes effect at once.
+    let reader_secret = tv.token(&["records-all"], Duration::hours(1)).await;
+    let reader = tv.client_with(Some(&reader_secret));
     reader.list_collections().await.unwrap();
-    admin.revoke_token(created.token.id).await.unwrap();
+    let tokens = tv.admin_client().list_tokens().await.unwrap();
+    let newest = tokens
+        .items
+        .iter()
+        .filter(|t| t.revoked_at.is_none())
+        .max_by_key(|t| t.created_at)
+        .unwrap();
+    tv.admin_client().revoke_token(newest.id).await.unwrap();
     let err = reader.list_collections().await.unwrap_err();
     assert_eq!(status_code(err).0, 401);
 
@@ -274,43 +269,49 @@ async fn unauthenticated_requests_are_refused_alike_and_audited() {
 }
 
 #[tokio::test]
-async fn scopes_are_enforced_and_denials_audited_with_their_rule() {
+async fn roles_and_purposes_are_enforced_and_denials_audited_with_their_rule() {
     let tv = with_patients().await;
-    let reader = tv.client_with(Some(
-        &tv.token(&[Scope::RecordsRead], Duration::days(1)).await,
-    ));
-    let err = reader
+    // The admin role administers but reads no PHI.
+    let err = tv
+        .admin_client()
+        .with_purpose("TREAT")
         .create_record("patients", "subj-1", Synth::new(4).patient())
         .await
         .unwrap_err();
     assert_eq!(status_code(err), (403, "forbidden".into()));
-    // No privilege escalation: a token cannot mint a broader one.
-    let manager = tv.client_with(Some(
-        &tv.token(&[Scope::TokensManage], Duration::days(1)).await,
-    ));
-    let err = manager
-        .create_token("wide", &[ApiScope::RecordsWrite], 3600)
+    // A data role without a stated purpose is refused; with a purpose outside its grants too.
+    let app = tv.client_with(Some(&tv.app_token));
+    let err = app
+        .create_record("patients", "subj-1", Synth::new(4).patient())
         .await
         .unwrap_err();
-    assert_eq!(status_code(err).0, 403);
-    let err = tv
-        .client()
-        .create_token("long", &[ApiScope::RecordsRead], 91 * 86400)
+    assert_eq!(status_code(err), (400, "purpose_required".into()));
+    let err = app
+        .clone()
+        .with_purpose("HPAYMT")
+        .create_record("patients", "subj-1", Synth::new(4).patient())
         .await
         .unwrap_err();
-    assert_eq!(status_code(err).0, 400, "token lifetime is capped");
+    assert_eq!(status_code(err), (403, "forbidden".into()));
 
     let denied: Vec<_> = events(&tv.audit_entries().await)
         .into_iter()
-        .filter(|e| e.outcome == Outcome::Denied && e.action != "auth.authenticate")
+        .filter(|e| e.action == "record.create" && e.outcome != Outcome::Success)
         .collect();
-    assert_eq!(denied.len(), 2);
-    assert_eq!(denied[0].action, "record.create");
+    let reasons: Vec<_> = denied.iter().map(|e| e.reason.clone().unwrap()).collect();
     assert_eq!(
-        denied[0].reason.as_deref(),
-        Some("deny:missing_scope:records:write")
+        reasons,
+        ["deny:no_grant", "purpose_required", "deny:purpose_not_permitted"]
     );
-    assert_eq!(denied[1].reason.as_deref(), Some("deny:scope_escalation"));
+    assert_eq!(denied[2].purpose.as_deref(), Some("HPAYMT"));
+    // An allowed action records the grant that allowed it.
+    tv.client()
+        .create_record("patients", "subj-1", Synth::new(4).patient())
+        .await
+        .unwrap();
+    let last = events(&tv.audit_entries().await).pop().unwrap();
+    assert_eq!(last.reason.as_deref(), Some("grant:records-all#0"));
+    assert_eq!(last.purpose.as_deref(), Some("TREAT"));
 }
 
 #[tokio::test]
@@ -459,7 +460,8 @@ async fn an_edited_audit_row_is_named_by_verify() {
             .await
             .unwrap();
     }
-    let ok = c.verify_audit().await.unwrap();
+    let auditor = tv.client_with(Some(&tv.token(&["auditor"], Duration::days(1)).await));
+    let ok = auditor.verify_audit().await.unwrap();
     assert!(ok.ok && ok.first_break.is_none());
     assert!(ok.entries >= 6);
 
@@ -468,7 +470,7 @@ async fn an_edited_audit_row_is_named_by_verify() {
         "UPDATE audit_log SET event_json = replace(event_json, '\"outcome\":\"success\"', \
          '\"outcome\":\"denied\"') WHERE seq = 4",
     );
-    let broken = c.verify_audit().await.unwrap();
+    let broken = auditor.verify_audit().await.unwrap();
     assert!(!broken.ok);
     assert_eq!(broken.first_break.unwrap().seq, 4);
 
@@ -533,11 +535,14 @@ async fn concurrent_writes_share_commits_and_keep_the_chain_whole() {
     let commits = after.commits - before.commits;
     assert!(writes >= 64);
     assert!(commits <= writes, "{commits} commits for {writes} writes");
-    let report = tv.client().verify_audit().await.unwrap();
-    assert!(report.ok);
+    let report = phivault_core::vault::verify_chain(&*tv.store).await.unwrap();
+    assert!(report.first_break.is_none());
     let creates = events(&tv.audit_entries().await)
         .into_iter()
         .filter(|e| e.action == "record.create" && e.outcome == Outcome::Success)
         .count();
     assert_eq!(creates, 64);
 }
+
+#[path = "api/audit_log.rs"]
+mod audit_log;

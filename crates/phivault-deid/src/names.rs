@@ -1,0 +1,435 @@
+//! Person-name detection: a token pass using dictionaries of given and family names plus
+//! context cues (titles, credentials, labels such as "Patient:", relations such as "wife").
+
+use std::collections::HashSet;
+
+/// Given names (lower case), one a line.
+const GIVEN: &str = include_str!("../data/given.txt");
+/// Family names (lower case), one a line.
+const FAMILY: &str = include_str!("../data/family.txt");
+/// Names that are also ordinary English words: accepted only with context.
+const AMBIGUOUS: &str = include_str!("../data/ambiguous.txt");
+
+/// Capitalised words that are never taken as names on their own.
+const STOP: &str = "a an the this that these those he she his her hers him they them their we our us i it its you your my me \
+patient pt dr mr mrs ms miss plan assessment history exam impression note notes date name admission discharge follow \
+return today yesterday tomorrow monday tuesday wednesday thursday friday saturday sunday january february march april may \
+june july august september october november december mon tue wed thu fri sat sun please per and or but if of in on at to \
+for from with by as no not yes is was be has had have will would should could can did does do denies reports states \
+admitted discharged seen signed dictated cc hpi ros pmh psh meds medications allergies labs vitals pe general neuro heart \
+lungs abdomen extremities skin heent cv resp gi gu musculoskeletal psych social family physical hospital clinic center \
+medical health care unit floor room bed service emergency department er ed icu ccu or pacu md do rn np pa phd dds \
+chief complaint present illness course condition diagnosis diagnoses procedure procedures instructions disposition \
+alert oriented awake stable normal negative positive left right bilateral mild moderate severe acute chronic \
+also then there here when where what which who why how after before during since until while again still very \
+blood pressure pulse temperature weight height oxygen saturation
+aspirin lasix coumadin tylenol motrin advil insulin heparin metformin lisinopril";
+
+/// Titles that precede a name.
+const TITLES: &[&str] = &[
+    "mr", "mrs", "ms", "miss", "mx", "dr", "doctor", "prof", "professor", "mister", "sr", "nurse",
+];
+
+/// Labels that, followed by a colon, introduce a name.
+const LABELS: &[&str] = &[
+    "name", "patient", "pt", "attending", "resident", "intern", "fellow", "pcp", "physician",
+    "surgeon", "provider", "nurse", "rn", "np", "caller", "visitor", "contact", "signed",
+    "by", "consultant", "referring", "author", "guardian", "proxy", "hcp", "spouse", "mother",
+    "father", "wife", "husband", "son", "daughter", "to", "from", "attn", "re", "dear", "md",
+    "dictated", "transcribed", "cosigned", "witness", "interpreter", "sw", "cm", "pharmacist",
+    "bedside", "with", "for", "patients", "member", "subscriber", "insured", "responsible",
+    "parent", "emergency", "nok", "kin", "pcp", "doctor", "dr", "dentist", "therapist",
+];
+
+/// Words that, without a colon, precede a name that the dictionaries confirm.
+const CUES: &[&str] = &[
+    "patient", "pt", "with", "by", "to", "and", "pcp", "attending", "resident", "intern",
+    "colleague", "sincerely", "regards", "thanks", "cc", "from", "for", "saw", "called",
+    "referring", "refer", "regarding", "re", "about", "contacted", "paged", "notified", "messaged",
+];
+
+/// Relations and roles that precede a name: any capitalised word after them is taken.
+const RELATIONS: &[&str] = &[
+    "wife", "husband", "son", "daughter", "mother", "father", "sister", "brother", "friend",
+    "spouse", "partner", "niece", "nephew", "aunt", "uncle", "grandson", "granddaughter",
+    "cousin", "neighbor", "neighbour", "roommate", "fiance", "fiancee", "boyfriend",
+    "girlfriend", "officer", "caregiver", "named", "dear", "stepson", "stepdaughter",
+    "grandmother", "grandfather", "mom", "dad", "sibling", "companion", "landlord", "boss",
+];
+
+/// Lower-case particles inside names ("van der Berg", "da Silva").
+const PARTICLES: &[&str] = &[
+    "van", "der", "den", "de", "da", "das", "do", "dos", "del", "della", "di", "du", "von", "la",
+    "le", "y", "bin", "ibn", "al", "el", "ten", "ter", "st",
+];
+
+/// Credentials that follow a name.
+const CREDENTIALS: &[&str] = &[
+    "md", "do", "rn", "np", "pa", "phd", "dds", "dmd", "cnm", "crna", "lpn", "licsw", "lcsw",
+    "msw", "fnp", "anp", "pac", "mph", "facp", "facs", "pharmd", "od", "dpm", "dnp", "aprn",
+    "bsn", "msn", "mba", "facc", "dc", "pt", "ot", "slp", "rd", "lmft", "pa-c", "m.d",
+];
+
+/// The name dictionaries.
+pub(crate) struct Names {
+    given: HashSet<&'static str>,
+    family: HashSet<&'static str>,
+    ambiguous: HashSet<&'static str>,
+    stop: HashSet<&'static str>,
+}
+
+#[derive(Clone, Copy)]
+struct Tok {
+    start: usize,
+    end: usize,
+    /// Title case ("Smith") or all capitals ("SMITH").
+    cap: bool,
+    /// One capital letter followed by a full stop ("J.").
+    initial: bool,
+}
+
+fn lower<'a>(word: &str, buf: &'a mut [u8; 32]) -> Option<&'a str> {
+    let mut n = 0;
+    for c in word.chars() {
+        let a = if c.is_ascii() { c.to_ascii_lowercase() } else { fold(c)? };
+        *buf.get_mut(n)? = u8::try_from(a).ok()?;
+        n += 1;
+    }
+    std::str::from_utf8(&buf[..n]).ok()
+}
+
+/// Folds an accented Latin letter to its ASCII base letter (lower case).
+fn fold(c: char) -> Option<char> {
+    let l = c.to_lowercase().next()?;
+    Some(match l {
+        'á' | 'à' | 'â' | 'ä' | 'ã' | 'å' | 'ą' | 'ā' => 'a',
+        'é' | 'è' | 'ê' | 'ë' | 'ę' | 'ē' | 'ė' => 'e',
+        'í' | 'ì' | 'î' | 'ï' | 'ī' => 'i',
+        'ó' | 'ò' | 'ô' | 'ö' | 'õ' | 'ø' | 'ō' | 'ő' => 'o',
+        'ú' | 'ù' | 'û' | 'ü' | 'ū' | 'ű' => 'u',
+        'ñ' | 'ń' => 'n',
+        'ç' | 'ć' | 'č' => 'c',
+        'ł' => 'l',
+        'ś' | 'š' | 'ş' => 's',
+        'ź' | 'ż' | 'ž' => 'z',
+        'ý' | 'ÿ' => 'y',
+        'ř' => 'r',
+        'ğ' => 'g',
+        'đ' | 'ď' => 'd',
+        _ => return None,
+    })
+}
+
+fn is_cap(w: &str) -> bool {
+    let mut chars = w.chars();
+    match chars.next() {
+        Some(c) if c.is_uppercase() => {
+            let rest = chars.as_str();
+            // "Smith", "McDonald", "O'Brien", "SMITH"; not "CT" or "BP" (two capitals).
+            rest.chars().any(char::is_lowercase)
+                || (rest.chars().count() >= 2 && !rest.chars().any(char::is_lowercase))
+        }
+        _ => false,
+    }
+}
+
+impl Names {
+    pub(crate) fn new() -> Names {
+        let set = |s: &'static str| -> HashSet<&'static str> {
+            s.split_ascii_whitespace().filter(|w| !w.is_empty()).collect()
+        };
+        Names {
+            given: set(GIVEN),
+            family: set(FAMILY),
+            ambiguous: set(AMBIGUOUS),
+            stop: set(STOP),
+        }
+    }
+
+    fn tokens(text: &str) -> Vec<Tok> {
+        let b = text.as_bytes();
+        let mut out = Vec::new();
+        let mut it = text.char_indices().peekable();
+        while let Some((start, ch)) = it.next() {
+            if !ch.is_alphabetic() {
+                continue;
+            }
+            let mut end = start + ch.len_utf8();
+            while let Some(&(j, c)) = it.peek() {
+                if c.is_alphabetic() {
+                    end = j + c.len_utf8();
+                    it.next();
+                } else if (c == '\'' || c == '-' || c == '\u{2019}')
+                    && text[j + c.len_utf8()..].chars().next().is_some_and(char::is_alphabetic)
+                {
+                    it.next();
+                } else {
+                    break;
+                }
+            }
+            // Words glued to digits ("x1234", "2mg") are not names.
+            let glued = (start > 0 && b[start - 1].is_ascii_digit())
+                || b.get(end).is_some_and(u8::is_ascii_digit);
+            if glued {
+                continue;
+            }
+            let w = &text[start..end];
+            let mut chars = w.chars();
+            let first = chars.next().unwrap_or(' ');
+            let single = chars.next().is_none();
+            // "J." or, between capitalised words, "J" ("Owen M Gallagher").
+            let bare = b.get(end) == Some(&b' ')
+                && b.get(end + 1).is_some_and(u8::is_ascii_uppercase)
+                && start > 0
+                && b[start - 1] == b' '
+                && start > 1
+                && b[start - 2].is_ascii_lowercase()
+                && first != 'I'
+                && first != 'A';
+            let initial = single && first.is_uppercase() && (b.get(end) == Some(&b'.') || bare);
+            out.push(Tok {
+                start,
+                end,
+                cap: is_cap(w),
+                initial,
+            });
+        }
+        out
+    }
+
+    /// Appends the name spans found in `text` to `out` as byte ranges.
+    pub(crate) fn find(&self, text: &str, out: &mut Vec<(usize, usize)>) {
+        let toks = Self::tokens(text);
+        let b = text.as_bytes();
+        let mut buf = [0u8; 32];
+        let word = |t: &Tok| &text[t.start..t.end];
+        // Per-token classification.
+        #[derive(Clone, Copy, Default)]
+        struct Class {
+            given: bool,
+            family: bool,
+            ambiguous: bool,
+            stop: bool,
+        }
+        let classes: Vec<Class> = toks
+            .iter()
+            .map(|t| {
+                if !t.cap && !t.initial {
+                    // Lower-case words are still needed for cue checks, not as names.
+                    return Class::default();
+                }
+                match lower(word(t), &mut buf) {
+                    Some(l) if l.contains('-') => {
+                        // "Reyes-Villalobos": a known part that is not an ordinary word.
+                        let known = |p: &str| (self.given.contains(p) || self.family.contains(p)) && !self.ambiguous.contains(p);
+                        let any = l.split('-').any(known);
+                        Class {
+                            given: false,
+                            family: any,
+                            ambiguous: false,
+                            stop: false,
+                        }
+                    }
+                    Some(l) => Class {
+                        given: self.given.contains(l),
+                        family: self.family.contains(l),
+                        ambiguous: self.ambiguous.contains(l),
+                        stop: self.stop.contains(l),
+                    },
+                    None => Class::default(),
+                }
+            })
+            .collect();
+        let gap = |i: usize| -> &str {
+            // The text between token i-1 and token i.
+            let s = if i == 0 { 0 } else { toks[i - 1].end };
+            &text[s..toks[i].start]
+        };
+        let same_line_space = |g: &str| -> bool {
+            !g.contains('\n') && g.len() <= 3 && g.bytes().all(|c| c == b' ' || c == b'.' || c == b'\t')
+        };
+        let lower_is = |t: &Tok, list: &[&str]| -> bool {
+            let w = &text[t.start..t.end];
+            list.iter().any(|x| w.eq_ignore_ascii_case(x))
+        };
+        let particle = |i: usize| -> bool {
+            let t = &toks[i];
+            let w = &text[t.start..t.end];
+            PARTICLES.contains(&w)
+                && i + 1 < toks.len()
+                && gap(i + 1) == " "
+                && (toks[i + 1].cap
+                    || (PARTICLES.contains(&&text[toks[i + 1].start..toks[i + 1].end])
+                        && i + 2 < toks.len()
+                        && toks[i + 2].cap))
+        };
+        let name_like = |i: usize| -> bool {
+            let t = &toks[i];
+            let w = &text[t.start..t.end];
+            // Short all-capital words are acronyms (PCP, MRN) unless a dictionary knows them.
+            let acronym = w.len() <= 4 && !w.chars().any(char::is_lowercase) && !(classes[i].given || classes[i].family);
+            t.initial || (t.cap && !classes[i].stop && !acronym) || particle(i)
+        };
+        // Extends a name from token `i` over following name-like tokens on the same line.
+        let extend = |i: usize, max: usize| -> usize {
+            let mut j = i;
+            while j + 1 < toks.len()
+                && j + 1 - i < max
+                && name_like(j + 1)
+                && same_line_space(gap(j + 1))
+                && (toks[j].initial || !gap(j + 1).contains('.'))
+                && gap(j + 1) != "  "
+            {
+                j += 1;
+            }
+            j
+        };
+        let push = |from: usize, to: usize, out: &mut Vec<(usize, usize)>| {
+            // Trim leading/trailing initials only if the span is just an initial.
+            if from == to && toks[from].initial {
+                return;
+            }
+            out.push((toks[from].start, toks[to].end));
+        };
+        let sentence_start = |i: usize| -> bool {
+            if i > 0 && toks[i - 1].initial && toks[i - 1].end + 3 > toks[i].start {
+                return false;
+            }
+            let s = toks[i].start;
+            let before = b[..s].iter().rev().find(|c| !matches!(c, b' ' | b'\t' | b'"' | b'(' | b'-' | b'*'));
+            matches!(before, None | Some(b'\n' | b'.' | b'!' | b'?' | b':' | b';' | b'#'))
+        };
+        let mut i = 0;
+        while i < toks.len() {
+            let t = toks[i];
+            let c = classes[i];
+            let next_gap = if i + 1 < toks.len() { gap(i + 1) } else { "" };
+            // 0. An initial before a known name: "J. Smith".
+            if t.initial && i + 1 < toks.len() && same_line_space(next_gap) && toks[i + 1].cap && (classes[i + 1].given || classes[i + 1].family) && !classes[i + 1].stop {
+                let j = extend(i + 1, 5);
+                push(i, j, out);
+                i = j + 1;
+                continue;
+            }
+            // 0b. A relation: "his wife Mary", "officer Ize Baker".
+            if i + 1 < toks.len() && lower_is(&t, RELATIONS) && toks[i + 1].cap && !classes[i + 1].stop && (next_gap == " " || next_gap == ", ") {
+                let j = extend(i + 1, 5);
+                push(i + 1, j, out);
+                i = j + 1;
+                continue;
+            }
+            // 0c. A line of only name-like words, one of them a known name (signatures).
+            if name_like(i) && (i == 0 || gap(i).contains('\n')) {
+                let j = extend(i, 5);
+                let line_ends = j + 1 >= toks.len() || gap(j + 1).contains('\n');
+                let tail = &text[toks[j].end..];
+                let tail_ok = tail.starts_with('\n') || tail.is_empty() || tail.starts_with(",\n") || tail.starts_with(".\n");
+                let known = (i..=j).any(|k| (classes[k].given || classes[k].family) && !classes[k].stop);
+                if line_ends && tail_ok && known {
+                    push(i, j, out);
+                    i = j + 1;
+                    continue;
+                }
+            }
+            // 0d. A name before a relation in parentheses: "Wessel (roommate)".
+            if name_like(i) && t.cap {
+                let j = extend(i, 5);
+                let tail = &text[toks[j].end..];
+                if let Some(rest) = tail.strip_prefix(" (").or_else(|| tail.strip_prefix(", ")) {
+                    let word: String = rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+                    if !word.is_empty() && RELATIONS.iter().any(|r| word.eq_ignore_ascii_case(r)) && !classes[i].stop {
+                        push(i, j, out);
+                        i = j + 1;
+                        continue;
+                    }
+                }
+            }
+            // 1. Titles: "Dr. Smith", "Mrs. Jane Doe".
+            if lower_is(&t, TITLES) && i + 1 < toks.len() && name_like(i + 1) && same_line_space(next_gap) {
+                let j = extend(i + 1, 5);
+                push(i + 1, j, out);
+                i = j + 1;
+                continue;
+            }
+            // 2. Labels with a colon: "Patient: Jane Doe", "Attending: Doe, Jane".
+            if lower_is(&t, LABELS)
+                && next_gap.trim_start().starts_with(':')
+                && !next_gap.contains('\n')
+                && i + 1 < toks.len()
+                && name_like(i + 1)
+            {
+                {
+                    let mut j = extend(i + 1, 5);
+                    // "Doe, Jane A."
+                    if j + 1 < toks.len() && gap(j + 1) == ", " && name_like(j + 1) && !toks[j + 1].initial && !lower_is(&toks[j + 1], CREDENTIALS) {
+                        j = extend(j + 1, 5);
+                    }
+                    push(i + 1, j, out);
+                    i = j + 1;
+                    continue;
+                }
+            }
+            if (t.cap || t.initial) && name_like(i) {
+                // 3. Credentials after a name: "Jane Doe, MD", "JANE DOE RN".
+                let mut j = i;
+                while j + 1 < toks.len() && j - i < 3 && name_like(j + 1) && same_line_space(gap(j + 1)) && !lower_is(&toks[j + 1], CREDENTIALS) {
+                    j += 1;
+                }
+                if j + 1 < toks.len() {
+                    let g = gap(j + 1);
+                    let cred = &toks[j + 1];
+                    let w = &text[cred.start..cred.end];
+                    let upper_cred = w.bytes().next().is_some_and(|c| c.is_ascii_uppercase());
+                    if upper_cred && lower_is(cred, CREDENTIALS) && !g.contains('\n') && (g == ", " || g == "," || (g == " " && (w == "MD" || w == "RN" || w == "NP"))) {
+                        push(i, j, out);
+                        i = j + 2;
+                        continue;
+                    }
+                    if (w == "M" || w == "m") && text[cred.end..].starts_with(".D") && (g == ", " || g == " ") {
+                        push(i, j, out);
+                        i = j + 2;
+                        continue;
+                    }
+                }
+                // 4. Dictionary: a given name (possibly followed by initials and a surname).
+                let strong_given = c.given && !c.ambiguous;
+                let strong_family = c.family && !c.ambiguous;
+                let next_name = i + 1 < toks.len() && name_like(i + 1) && same_line_space(next_gap);
+                let next_dict = next_name && (classes[i + 1].family || classes[i + 1].given) && !classes[i + 1].stop;
+                if (c.given || c.family) && next_dict && !(c.ambiguous && classes[i + 1].ambiguous) {
+                    let j = extend(i, 5);
+                    push(i, j, out);
+                    i = j + 1;
+                    continue;
+                }
+                if strong_given {
+                    let j = if next_name { extend(i, 5) } else { i };
+                    push(i, j, out);
+                    i = j + 1;
+                    continue;
+                }
+                // "Doe, Jane"
+                if (next_gap == ", " || next_gap == ",") && i + 1 < toks.len() && toks[i + 1].cap && !classes[i + 1].stop && (classes[i + 1].given && (c.family || c.given || next_gap == ",")) {
+                    let j = extend(i + 1, 5);
+                    push(i, j, out);
+                    i = j + 1;
+                    continue;
+                }
+                if strong_family && (!sentence_start(i) || next_name) {
+                    push(i, i, out);
+                    i += 1;
+                    continue;
+                }
+                // 5. Weak cue words: "his wife Mary", "seen with Smith".
+                let next_known = i + 1 < toks.len() && name_like(i + 1) && same_line_space(next_gap) && (classes[i + 1].given || classes[i + 1].family);
+                if i > 0 && (c.given || c.family || next_known) && lower_is(&toks[i - 1], CUES) && same_line_space(gap(i)) {
+                    let j = extend(i, 5);
+                    push(i, j, out);
+                    i = j + 1;
+                    continue;
+                }
+            }
+            i += 1;
+        }
+    }
+}

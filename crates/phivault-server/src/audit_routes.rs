@@ -1,0 +1,291 @@
+//! The auditor's API: signed tree heads, inclusion and consistency proofs (RFC 9162),
+//! filtered queries with cursor pagination, and CSV/JSONL exports. Every route needs the
+//! `audit:read` scope and is itself audited.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{Uri, header};
+use axum::response::{IntoResponse, Response};
+use phivault_api::Problem;
+use phivault_core::VaultError;
+use phivault_core::audit::{Hash, Outcome, SignedTreeHead};
+use phivault_core::audit_log::{AuditQuery, ExportFormat};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::IntoParams;
+
+use crate::call::{Call, Ctx};
+use crate::error::{ApiError, codes};
+use crate::state::AppState;
+
+fn hex(h: &[u8]) -> String {
+    h.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn head_json(h: &SignedTreeHead) -> Value {
+    serde_json::to_value(h).unwrap_or(Value::Null)
+}
+
+fn path_json(p: &[Hash]) -> Value {
+    Value::Array(p.iter().map(|h| Value::String(hex(h))).collect())
+}
+
+async fn query<T: serde::de::DeserializeOwned>(call: &Call, uri: &Uri) -> Result<T, ApiError> {
+    match Query::<T>::try_from_uri(uri) {
+        Ok(Query(q)) => Ok(q),
+        Err(_) => {
+            call.reject(VaultError::BadRequest(codes::INVALID_QUERY))
+                .await
+        }
+    }
+}
+
+/// The query of `/v1/audit/tree-head`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct TreeHeadQuery {
+    /// Sign a new head over the whole log now instead of returning the latest one.
+    fresh: Option<bool>,
+}
+
+/// The latest signed tree head (Ed25519 over size, time and RFC 9162 root), with the key.
+#[utoipa::path(
+    get, path = "/v1/audit/tree-head", tag = "audit", params(TreeHeadQuery),
+    responses(
+        (status = 200, description = "The signed tree head and the audit verifying key", content_type = "application/json"),
+        (status = "default", description = "A problem", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn tree_head(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    uri: Uri,
+) -> Result<Json<Value>, ApiError> {
+    let call = ctx.begin(&state, "audit.tree_head").await?;
+    let q: TreeHeadQuery = query(&call, &uri).await?;
+    let head = call.done(
+        call.vault()
+            .tree_head(&call.meta, &call.principal, q.fresh.unwrap_or(false))
+            .await,
+    )?;
+    Ok(Json(json!({
+        "head": head_json(&head),
+        "public_key": hex(&call.vault().audit_public_key()),
+    })))
+}
+
+/// The query of an inclusion proof.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct InclusionQuery {
+    /// The entry's sequence number.
+    seq: u64,
+    /// The tree size (default: the latest signed head's).
+    tree_size: Option<u64>,
+}
+
+/// The RFC 9162 inclusion proof of one entry.
+#[utoipa::path(
+    get, path = "/v1/audit/proof/inclusion", tag = "audit", params(InclusionQuery),
+    responses(
+        (status = 200, description = "The audit path, leaf, root and signed head", content_type = "application/json"),
+        (status = "default", description = "A problem", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn inclusion(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    uri: Uri,
+) -> Result<Json<Value>, ApiError> {
+    let call = ctx.begin(&state, "audit.proof.inclusion").await?;
+    let q: InclusionQuery = query(&call, &uri).await?;
+    let p = call.done(
+        call.vault()
+            .inclusion_proof(&call.meta, &call.principal, q.seq, q.tree_size)
+            .await,
+    )?;
+    Ok(Json(json!({
+        "seq": p.seq,
+        "leaf_index": p.seq - 1,
+        "tree_size": p.tree_size,
+        "leaf_hash": hex(&p.leaf_hash),
+        "event_json": p.event_json,
+        "path": path_json(&p.path),
+        "root_hash": hex(&p.root_hash),
+        "signed_head": p.signed_head.as_ref().map(head_json),
+    })))
+}
+
+/// The query of a consistency proof.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ConsistencyQuery {
+    /// The older tree size.
+    from: u64,
+    /// The newer tree size (default: the latest signed head's).
+    to: Option<u64>,
+}
+
+/// The RFC 9162 consistency proof between two tree sizes.
+#[utoipa::path(
+    get, path = "/v1/audit/proof/consistency", tag = "audit", params(ConsistencyQuery),
+    responses(
+        (status = 200, description = "The proof, both roots and the signed head", content_type = "application/json"),
+        (status = "default", description = "A problem", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn consistency(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    uri: Uri,
+) -> Result<Json<Value>, ApiError> {
+    let call = ctx.begin(&state, "audit.proof.consistency").await?;
+    let q: ConsistencyQuery = query(&call, &uri).await?;
+    let p = call.done(
+        call.vault()
+            .consistency_proof(&call.meta, &call.principal, q.from, q.to)
+            .await,
+    )?;
+    Ok(Json(json!({
+        "from": p.from,
+        "to": p.to,
+        "from_root": hex(&p.from_root),
+        "to_root": hex(&p.to_root),
+        "path": path_json(&p.path),
+        "signed_head": p.signed_head.as_ref().map(head_json),
+    })))
+}
+
+/// Filters of an auditor query or export.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct EventsQuery {
+    /// The actor id (token or user id).
+    actor: Option<String>,
+    /// The subject id.
+    subject: Option<String>,
+    /// The action (`record.read`), or a prefix ending in `.` (`record.`).
+    action: Option<String>,
+    /// `success`, `denied`, `invalid` or `error`.
+    outcome: Option<String>,
+    /// The declared purpose of use.
+    purpose: Option<String>,
+    /// RFC 3339: events at or after this time.
+    since: Option<String>,
+    /// RFC 3339: events before this time.
+    until: Option<String>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<u64>,
+    /// The most events to return (default 100).
+    limit: Option<usize>,
+    /// Export only: `csv` or `jsonl` (default).
+    format: Option<String>,
+}
+
+async fn to_query(call: &Call, q: &EventsQuery) -> Result<AuditQuery, ApiError> {
+    let time = |s: &Option<String>| -> Result<Option<OffsetDateTime>, ()> {
+        s.as_deref()
+            .map(|t| OffsetDateTime::parse(t, &Rfc3339).map_err(|_| ()))
+            .transpose()
+    };
+    let outcome = match q.outcome.as_deref() {
+        None => None,
+        Some("success") => Some(Outcome::Success),
+        Some("denied") => Some(Outcome::Denied),
+        Some("invalid") => Some(Outcome::Invalid),
+        Some("error") => Some(Outcome::Error),
+        Some(_) => {
+            return call
+                .reject(VaultError::BadRequest(codes::INVALID_QUERY))
+                .await;
+        }
+    };
+    let (Ok(since), Ok(until)) = (time(&q.since), time(&q.until)) else {
+        return call
+            .reject(VaultError::BadRequest(codes::INVALID_QUERY))
+            .await;
+    };
+    Ok(AuditQuery {
+        actor: q.actor.clone(),
+        subject: q.subject.clone(),
+        action: q.action.clone(),
+        outcome,
+        purpose: q.purpose.clone(),
+        since,
+        until,
+    })
+}
+
+/// Audit events matching the filters, in log order, with a cursor to the next page.
+#[utoipa::path(
+    get, path = "/v1/audit/events", tag = "audit", params(EventsQuery),
+    responses(
+        (status = 200, description = "A page of events and the next cursor", content_type = "application/json"),
+        (status = "default", description = "A problem", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    uri: Uri,
+) -> Result<Json<Value>, ApiError> {
+    let call = ctx.begin(&state, "audit.query").await?;
+    let q: EventsQuery = query(&call, &uri).await?;
+    let filter = to_query(&call, &q).await?;
+    let page = call.done(
+        call.vault()
+            .query_audit(
+                &call.meta,
+                &call.principal,
+                &filter,
+                q.cursor.unwrap_or(0),
+                q.limit.unwrap_or(100),
+            )
+            .await,
+    )?;
+    let items: Vec<Value> = page
+        .events
+        .iter()
+        .map(|(seq, ev)| json!({"seq": seq, "event": ev}))
+        .collect();
+    Ok(Json(json!({"items": items, "next_cursor": page.next})))
+}
+
+/// Every matching event as CSV or JSONL; the export is itself audited.
+#[utoipa::path(
+    get, path = "/v1/audit/export", tag = "audit", params(EventsQuery),
+    responses(
+        (status = 200, description = "text/csv or application/jsonl", content_type = "text/csv"),
+        (status = "default", description = "A problem", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn export(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let call = ctx.begin(&state, "audit.export").await?;
+    let q: EventsQuery = query(&call, &uri).await?;
+    let filter = to_query(&call, &q).await?;
+    let (format, mime) = match q.format.as_deref() {
+        None | Some("jsonl") => (ExportFormat::Jsonl, "application/jsonl"),
+        Some("csv") => (ExportFormat::Csv, "text/csv; charset=utf-8"),
+        Some(_) => {
+            return call
+                .reject(VaultError::BadRequest(codes::INVALID_QUERY))
+                .await;
+        }
+    };
+    let body = call.done(
+        call.vault()
+            .export_audit(&call.meta, &call.principal, &filter, format)
+            .await,
+    )?;
+    Ok(([(header::CONTENT_TYPE, mime)], body).into_response())
+}

@@ -1,0 +1,198 @@
+//! The store conformance suite against [`PgStore`] (the very checks the SQLite backend
+//! runs), plus what only a shared server can show: two stores (two nodes) on one schema
+//! appending to one audit chain, migrations run once, a newer schema refused.
+//!
+//! PostgreSQL is found through `PHIVAULT_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`). Each test works in its own fresh schema
+//! (dropped afterwards), so tests run in parallel. If the server is unreachable, each test
+//! prints a `SKIP` line and passes, unless `PHIVAULT_REQUIRE_POSTGRES=1` (as in CI), which
+//! makes it fail.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use phivault_core::audit::{AuditEntry, GENESIS_HASH};
+use phivault_core::store::{Store, read_tx, write_tx};
+use phivault_core::{StoreError, VaultError};
+use phivault_store_postgres::testing::TestSchema;
+use phivault_store_postgres::{PgOptions, PgStore, SCHEMA_VERSION};
+use phivault_testkit::conformance::Fixture;
+
+async fn fresh(case: &'static str) -> Option<Fixture> {
+    let schema = TestSchema::create(case).await?;
+    let store = PgStore::connect(&schema.url(), PgOptions::default()).unwrap();
+    Some(Fixture::keeping(store, schema))
+}
+
+mod suite {
+    use super::fresh;
+
+    phivault_testkit::store_conformance_tests!(optional fresh);
+}
+
+/// Connects `n` stores (as `n` nodes would) to one fresh schema, all at once, so that the
+/// migration races too.
+async fn nodes(case: &'static str, n: usize) -> Option<(Vec<Arc<PgStore>>, TestSchema)> {
+    let schema = TestSchema::create(case).await?;
+    let url = schema.url();
+    let handles: Vec<_> = (0..n)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || PgStore::connect(&url, PgOptions::default()))
+        })
+        .collect();
+    let stores = handles
+        .into_iter()
+        .map(|h| Arc::new(h.join().unwrap().unwrap()))
+        .collect();
+    Some((stores, schema))
+}
+
+/// Appends one entry after the current head, as the vault does, inside a write.
+async fn append_next(store: &PgStore, label: String) -> Result<u64, VaultError> {
+    write_tx(store, move |tx| {
+        let (seq, prev) = tx.audit_head()?.unwrap_or((0, GENESIS_HASH));
+        let json = format!(r#"{{"label":"{label}"}}"#);
+        let entry = AuditEntry {
+            seq: seq + 1,
+            prev_hash: prev,
+            hash: AuditEntry::compute_hash(seq + 1, &prev, json.as_bytes()),
+            event_json: json,
+        };
+        tx.append_audit(&entry)?;
+        Ok(seq + 1)
+    })
+    .await
+}
+
+/// Two nodes appending concurrently never fork the chain nor leave a gap, and never hit a
+/// duplicate sequence number: every append is acknowledged and present, in one chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_append_one_gapless_chain() {
+    let Some((stores, _schema)) = nodes("two_nodes_chain", 2).await else {
+        return;
+    };
+    let per_task = 25;
+    let mut tasks = Vec::new();
+    for (node, store) in stores.iter().enumerate() {
+        for t in 0..4 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut acked = Vec::new();
+                for i in 0..per_task {
+                    let label = format!("n{node}-t{t}-{i}");
+                    let seq = append_next(&store, label.clone()).await.unwrap();
+                    acked.push((seq, label));
+                }
+                acked
+            }));
+        }
+    }
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.unwrap());
+    }
+    let total = acked.len();
+    assert_eq!(total, 2 * 4 * per_task);
+
+    // Read back through the other node than the one that wrote most recently.
+    let entries = read_tx(&*stores[1], move |tx| Ok(tx.audit_entries(0, total + 10)?))
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), total, "every acknowledged append is present");
+    let mut prev = GENESIS_HASH;
+    for (i, e) in entries.iter().enumerate() {
+        assert_eq!(e.seq, i as u64 + 1, "no gap");
+        assert_eq!(e.prev_hash, prev, "no fork at {}", e.seq);
+        assert_eq!(
+            e.hash,
+            AuditEntry::compute_hash(e.seq, &e.prev_hash, e.event_json.as_bytes())
+        );
+        prev = e.hash;
+    }
+    for (seq, label) in &acked {
+        assert!(
+            entries[(*seq - 1) as usize]
+                .event_json
+                .contains(label.as_str()),
+            "entry {seq} is the one acknowledged for {label}"
+        );
+    }
+    // Batching happened on at least one node.
+    let (writes, commits) = stores
+        .iter()
+        .map(|s| s.stats())
+        .fold((0, 0), |(w, c), s| (w + s.writes, c + s.commits));
+    assert_eq!(writes as usize, total);
+    assert!(commits as usize <= total);
+}
+
+/// A write on one node is visible to the next read on another, at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_one_node_is_seen_by_another_at_once() {
+    let Some((stores, _schema)) = nodes("seen_at_once", 2).await else {
+        return;
+    };
+    for i in 0..20 {
+        let v = format!("v{i}");
+        write_tx(&*stores[i % 2], move |tx| Ok(tx.set_meta("k", &v)?))
+            .await
+            .unwrap();
+        let seen = read_tx(&*stores[(i + 1) % 2], |tx| Ok(tx.get_meta("k")?))
+            .await
+            .unwrap();
+        assert_eq!(seen, Some(format!("v{i}")));
+    }
+}
+
+/// Migrations ran once for concurrent starters; reconnecting is a no-op; a schema from a
+/// newer build is refused untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_once_and_newer_schema_refused() {
+    let Some((stores, schema)) = nodes("migrations", 3).await else {
+        return;
+    };
+    drop(stores);
+    let again = PgStore::connect(&schema.url(), PgOptions::default()).unwrap();
+    write_tx(&again, |tx| Ok(tx.set_meta("vault_id", "x")?))
+        .await
+        .unwrap();
+    drop(again);
+    let version = i64::from(SCHEMA_VERSION) + 1;
+    let url = schema.url();
+    let name = schema.name().to_owned();
+    let base = phivault_store_postgres::testing::test_url();
+    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .execute(
+            &format!("UPDATE {name}.phivault_schema_version SET version = $1"),
+            &[&version],
+        )
+        .await
+        .unwrap();
+    let err = PgStore::connect(&url, PgOptions::default()).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Unavailable(m) if m.contains("newer")),
+        "{err:?}"
+    );
+}
+
+/// Rows are ciphertext and ids only; the backend reports itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_name_and_unreachable_server() {
+    let Some(schema) = TestSchema::create("backend_name").await else {
+        return;
+    };
+    let store = PgStore::connect(&schema.url(), PgOptions::default()).unwrap();
+    assert_eq!(store.backend(), "postgres");
+    let opts = PgOptions {
+        connect_timeout: std::time::Duration::from_secs(2),
+        ..PgOptions::default()
+    };
+    let err = PgStore::connect("postgres://nobody:pw@127.0.0.1:1/none", opts).unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(!err.to_string().contains("pw@"));
+}
