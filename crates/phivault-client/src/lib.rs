@@ -4,6 +4,8 @@
 //! never appears in `Debug` output.
 #![forbid(unsafe_code)]
 
+pub mod webhook;
+
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,7 +91,7 @@ impl fmt::Debug for Client {
 
 /// A rustls client configuration that trusts only the certificates in `ca_pem`: ring
 /// provider, TLS 1.3 and 1.2, ALPN `h2` then `http/1.1`.
-fn tls_config(ca_pem: &[u8]) -> Result<rustls::ClientConfig, ClientError> {
+pub(crate) fn tls_config(ca_pem: &[u8]) -> Result<rustls::ClientConfig, ClientError> {
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca_pem) {
         let cert = cert.map_err(|_| ClientError::InvalidCertificate)?;
@@ -100,6 +102,13 @@ fn tls_config(ca_pem: &[u8]) -> Result<rustls::ClientConfig, ClientError> {
     if roots.is_empty() {
         return Err(ClientError::InvalidCertificate);
     }
+    tls_config_with_roots(roots)
+}
+
+/// The same configuration over an arbitrary root store (e.g. the public web roots).
+pub(crate) fn tls_config_with_roots(
+    roots: RootCertStore,
+) -> Result<rustls::ClientConfig, ClientError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?

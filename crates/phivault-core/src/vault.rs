@@ -147,7 +147,7 @@ pub struct Vault {
     clock: Arc<dyn Clock>,
     config: VaultConfig,
     schemas: RwLock<HashMap<String, Arc<CollectionSchema>>>,
-    alerts: Arc<dyn crate::identity::AlertSink>,
+    alerts: RwLock<Arc<dyn crate::identity::AlertSink>>,
 }
 
 pub(crate) fn append_audit(tx: &mut dyn WriteTx, event: &AuditEvent) -> Result<(), VaultError> {
@@ -288,19 +288,27 @@ impl Vault {
             clock,
             config,
             schemas: RwLock::new(HashMap::new()),
-            alerts: Arc::new(crate::identity::LogAlerts),
+            alerts: RwLock::new(Arc::new(crate::identity::LogAlerts)),
         }
     }
 
     /// Sends alerts (break-glass and the like) to `sink` instead of the log alone.
-    pub fn with_alerts(mut self, sink: Arc<dyn crate::identity::AlertSink>) -> Self {
-        self.alerts = sink;
+    pub fn with_alerts(self, sink: Arc<dyn crate::identity::AlertSink>) -> Self {
+        self.set_alerts(sink);
         self
     }
 
+    /// Replaces where alerts go.
+    pub fn set_alerts(&self, sink: Arc<dyn crate::identity::AlertSink>) {
+        *self.alerts.write().unwrap_or_else(|e| e.into_inner()) = sink;
+    }
+
     /// Where alerts go.
-    pub fn alerts(&self) -> &Arc<dyn crate::identity::AlertSink> {
-        &self.alerts
+    pub fn alerts(&self) -> Arc<dyn crate::identity::AlertSink> {
+        self.alerts
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The storage backend.

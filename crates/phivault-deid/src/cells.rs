@@ -36,7 +36,11 @@ where
         n += 1;
     }
     let k = classes.values().copied().min().unwrap_or(0);
-    let small: Vec<u64> = classes.values().copied().filter(|&c| c < target_k).collect();
+    let small: Vec<u64> = classes
+        .values()
+        .copied()
+        .filter(|&c| c < target_k)
+        .collect();
     KReport {
         rows: n,
         classes: classes.len() as u64,

@@ -62,22 +62,30 @@ pub fn map_label(label: &str) -> Option<Group> {
         .collect();
     Some(match l.as_str() {
         "NAME" | "NAMES" | "PATIENT" | "DOCTOR" | "PERSON" | "PER" | "PROVIDER" | "USERNAME"
-        | "FIRSTNAME" | "LASTNAME" | "FAMILYNAME" | "GIVENNAME" | "RELATIVE" | "STAFF" => Group::Name,
+        | "FIRSTNAME" | "LASTNAME" | "FAMILYNAME" | "GIVENNAME" | "RELATIVE" | "STAFF" => {
+            Group::Name
+        }
         "DATE" | "DATES" | "DOB" | "BIRTHDATE" | "DATETIME" | "HOLIDAY" => Group::Date,
         "AGE" | "AGES" | "AGEOVER89" => Group::Age,
-        "PHONE" | "FAX" | "TELEPHONE" | "PHONENUMBER" | "FAXNUMBER" | "PAGER" | "TEL" => Group::Contact,
+        "PHONE" | "FAX" | "TELEPHONE" | "PHONENUMBER" | "FAXNUMBER" | "PAGER" | "TEL" => {
+            Group::Contact
+        }
         "EMAIL" | "EMAILADDRESS" | "MAIL" => Group::Email,
         "SSN" | "SOCIALSECURITY" | "SOCIALSECURITYNUMBER" | "USSSN" => Group::Ssn,
-        "MRN" | "MEDICALRECORD" | "MEDICALRECORDNUMBER" | "MEDICALRECORDNUM" | "RECORD" => Group::MedicalRecord,
-        "ID" | "IDNUM" | "IDNUMBER" | "ACCOUNT" | "ACCOUNTNUMBER" | "HEALTHPLAN" | "HEALTHPLANNUMBER"
-        | "LICENSE" | "LICENCE" | "LICENSENUMBER" | "CERTIFICATE" | "DEVICE" | "DEVICEID" | "VEHICLE"
-        | "VEHICLEID" | "VIN" | "PLATE" | "SERIAL" | "BIOID" | "BIOMETRIC" | "PHOTO" | "OTHER"
-        | "OTHERID" | "UNIQUEID" | "IDENTIFIER" | "CODE" | "INSURANCE" | "BANKACCOUNT"
-        | "CREDITCARD" | "DRIVERLICENSE" | "PASSPORT" => Group::Id,
+        "MRN" | "MEDICALRECORD" | "MEDICALRECORDNUMBER" | "MEDICALRECORDNUM" | "RECORD" => {
+            Group::MedicalRecord
+        }
+        "ID" | "IDNUM" | "IDNUMBER" | "ACCOUNT" | "ACCOUNTNUMBER" | "HEALTHPLAN"
+        | "HEALTHPLANNUMBER" | "LICENSE" | "LICENCE" | "LICENSENUMBER" | "CERTIFICATE"
+        | "DEVICE" | "DEVICEID" | "VEHICLE" | "VEHICLEID" | "VIN" | "PLATE" | "SERIAL"
+        | "BIOID" | "BIOMETRIC" | "PHOTO" | "OTHER" | "OTHERID" | "UNIQUEID" | "IDENTIFIER"
+        | "CODE" | "INSURANCE" | "BANKACCOUNT" | "CREDITCARD" | "DRIVERLICENSE" | "PASSPORT" => {
+            Group::Id
+        }
         "URL" | "WEB" | "WEBSITE" | "IP" | "IPADDR" | "IPADDRESS" | "URI" => Group::Web,
-        "STREET" | "ADDRESS" | "LOCATION" | "LOCATIONOTHER" | "CITY" | "ZIP" | "ZIPCODE" | "POSTCODE"
-        | "STATE" | "COUNTY" | "HOSPITAL" | "FACILITY" | "GEO" | "GEOGRAPHIC" | "GPE" | "LOC"
-        | "TOWN" => Group::Location,
+        "STREET" | "ADDRESS" | "LOCATION" | "LOCATIONOTHER" | "CITY" | "ZIP" | "ZIPCODE"
+        | "POSTCODE" | "STATE" | "COUNTY" | "HOSPITAL" | "FACILITY" | "GEO" | "GEOGRAPHIC"
+        | "GPE" | "LOC" | "TOWN" => Group::Location,
         _ => return None,
     })
 }
@@ -153,7 +161,11 @@ fn ratio(a: u64, b: u64) -> f64 {
 }
 
 fn f1(p: f64, r: f64) -> f64 {
-    if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
+    if p + r == 0.0 {
+        0.0
+    } else {
+        2.0 * p * r / (p + r)
+    }
 }
 
 /// Derived scores.
@@ -353,7 +365,11 @@ impl Evaluation {
     }
 
     /// Scores a whole corpus (JSON lines) with `scrubber`.
-    pub fn run(corpus: &str, scrubber: &Scrubber, keep_errors: bool) -> Result<Evaluation, DeidError> {
+    pub fn run(
+        corpus: &str,
+        scrubber: &Scrubber,
+        keep_errors: bool,
+    ) -> Result<Evaluation, DeidError> {
         let mut ev = Evaluation::default();
         for (i, line) in corpus.lines().enumerate() {
             if line.trim().is_empty() {

@@ -27,34 +27,160 @@ aspirin lasix coumadin tylenol motrin advil insulin heparin metformin lisinopril
 
 /// Titles that precede a name.
 const TITLES: &[&str] = &[
-    "mr", "mrs", "ms", "miss", "mx", "dr", "doctor", "prof", "professor", "mister", "sr", "nurse",
+    "mr",
+    "mrs",
+    "ms",
+    "miss",
+    "mx",
+    "dr",
+    "doctor",
+    "prof",
+    "professor",
+    "mister",
+    "sr",
+    "nurse",
 ];
 
 /// Labels that, followed by a colon, introduce a name.
 const LABELS: &[&str] = &[
-    "name", "patient", "pt", "attending", "resident", "intern", "fellow", "pcp", "physician",
-    "surgeon", "provider", "nurse", "rn", "np", "caller", "visitor", "contact", "signed",
-    "by", "consultant", "referring", "author", "guardian", "proxy", "hcp", "spouse", "mother",
-    "father", "wife", "husband", "son", "daughter", "to", "from", "attn", "re", "dear", "md",
-    "dictated", "transcribed", "cosigned", "witness", "interpreter", "sw", "cm", "pharmacist",
-    "bedside", "with", "for", "patients", "member", "subscriber", "insured", "responsible",
-    "parent", "emergency", "nok", "kin", "pcp", "doctor", "dr", "dentist", "therapist",
+    "name",
+    "patient",
+    "pt",
+    "attending",
+    "resident",
+    "intern",
+    "fellow",
+    "pcp",
+    "physician",
+    "surgeon",
+    "provider",
+    "nurse",
+    "rn",
+    "np",
+    "caller",
+    "visitor",
+    "contact",
+    "signed",
+    "by",
+    "consultant",
+    "referring",
+    "author",
+    "guardian",
+    "proxy",
+    "hcp",
+    "spouse",
+    "mother",
+    "father",
+    "wife",
+    "husband",
+    "son",
+    "daughter",
+    "to",
+    "from",
+    "attn",
+    "re",
+    "dear",
+    "md",
+    "dictated",
+    "transcribed",
+    "cosigned",
+    "witness",
+    "interpreter",
+    "sw",
+    "cm",
+    "pharmacist",
+    "bedside",
+    "with",
+    "for",
+    "patients",
+    "member",
+    "subscriber",
+    "insured",
+    "responsible",
+    "parent",
+    "emergency",
+    "nok",
+    "kin",
+    "pcp",
+    "doctor",
+    "dr",
+    "dentist",
+    "therapist",
 ];
 
 /// Words that, without a colon, precede a name that the dictionaries confirm.
 const CUES: &[&str] = &[
-    "patient", "pt", "with", "by", "to", "and", "pcp", "attending", "resident", "intern",
-    "colleague", "sincerely", "regards", "thanks", "cc", "from", "for", "saw", "called",
-    "referring", "refer", "regarding", "re", "about", "contacted", "paged", "notified", "messaged",
+    "patient",
+    "pt",
+    "with",
+    "by",
+    "to",
+    "and",
+    "pcp",
+    "attending",
+    "resident",
+    "intern",
+    "colleague",
+    "sincerely",
+    "regards",
+    "thanks",
+    "cc",
+    "from",
+    "for",
+    "saw",
+    "called",
+    "referring",
+    "refer",
+    "regarding",
+    "re",
+    "about",
+    "contacted",
+    "paged",
+    "notified",
+    "messaged",
 ];
 
 /// Relations and roles that precede a name: any capitalised word after them is taken.
 const RELATIONS: &[&str] = &[
-    "wife", "husband", "son", "daughter", "mother", "father", "sister", "brother", "friend",
-    "spouse", "partner", "niece", "nephew", "aunt", "uncle", "grandson", "granddaughter",
-    "cousin", "neighbor", "neighbour", "roommate", "fiance", "fiancee", "boyfriend",
-    "girlfriend", "officer", "caregiver", "named", "dear", "stepson", "stepdaughter",
-    "grandmother", "grandfather", "mom", "dad", "sibling", "companion", "landlord", "boss",
+    "wife",
+    "husband",
+    "son",
+    "daughter",
+    "mother",
+    "father",
+    "sister",
+    "brother",
+    "friend",
+    "spouse",
+    "partner",
+    "niece",
+    "nephew",
+    "aunt",
+    "uncle",
+    "grandson",
+    "granddaughter",
+    "cousin",
+    "neighbor",
+    "neighbour",
+    "roommate",
+    "fiance",
+    "fiancee",
+    "boyfriend",
+    "girlfriend",
+    "officer",
+    "caregiver",
+    "named",
+    "dear",
+    "stepson",
+    "stepdaughter",
+    "grandmother",
+    "grandfather",
+    "mom",
+    "dad",
+    "sibling",
+    "companion",
+    "landlord",
+    "boss",
 ];
 
 /// Lower-case particles inside names ("van der Berg", "da Silva").
@@ -66,8 +192,8 @@ const PARTICLES: &[&str] = &[
 /// Credentials that follow a name.
 const CREDENTIALS: &[&str] = &[
     "md", "do", "rn", "np", "pa", "phd", "dds", "dmd", "cnm", "crna", "lpn", "licsw", "lcsw",
-    "msw", "fnp", "anp", "pac", "mph", "facp", "facs", "pharmd", "od", "dpm", "dnp", "aprn",
-    "bsn", "msn", "mba", "facc", "dc", "pt", "ot", "slp", "rd", "lmft", "pa-c", "m.d",
+    "msw", "fnp", "anp", "pac", "mph", "facp", "facs", "pharmd", "od", "dpm", "dnp", "aprn", "bsn",
+    "msn", "mba", "facc", "dc", "pt", "ot", "slp", "rd", "lmft", "pa-c", "m.d",
 ];
 
 /// The name dictionaries.
@@ -91,7 +217,11 @@ struct Tok {
 fn lower<'a>(word: &str, buf: &'a mut [u8; 32]) -> Option<&'a str> {
     let mut n = 0;
     for c in word.chars() {
-        let a = if c.is_ascii() { c.to_ascii_lowercase() } else { fold(c)? };
+        let a = if c.is_ascii() {
+            c.to_ascii_lowercase()
+        } else {
+            fold(c)?
+        };
         *buf.get_mut(n)? = u8::try_from(a).ok()?;
         n += 1;
     }
@@ -136,7 +266,9 @@ fn is_cap(w: &str) -> bool {
 impl Names {
     pub(crate) fn new() -> Names {
         let set = |s: &'static str| -> HashSet<&'static str> {
-            s.split_ascii_whitespace().filter(|w| !w.is_empty()).collect()
+            s.split_ascii_whitespace()
+                .filter(|w| !w.is_empty())
+                .collect()
         };
         Names {
             given: set(GIVEN),
@@ -160,7 +292,10 @@ impl Names {
                     end = j + c.len_utf8();
                     it.next();
                 } else if (c == '\'' || c == '-' || c == '\u{2019}')
-                    && text[j + c.len_utf8()..].chars().next().is_some_and(char::is_alphabetic)
+                    && text[j + c.len_utf8()..]
+                        .chars()
+                        .next()
+                        .is_some_and(char::is_alphabetic)
                 {
                     it.next();
                 } else {
@@ -221,7 +356,10 @@ impl Names {
                 match lower(word(t), &mut buf) {
                     Some(l) if l.contains('-') => {
                         // "Reyes-Villalobos": a known part that is not an ordinary word.
-                        let known = |p: &str| (self.given.contains(p) || self.family.contains(p)) && !self.ambiguous.contains(p);
+                        let known = |p: &str| {
+                            (self.given.contains(p) || self.family.contains(p))
+                                && !self.ambiguous.contains(p)
+                        };
                         let any = l.split('-').any(known);
                         Class {
                             given: false,
@@ -246,7 +384,9 @@ impl Names {
             &text[s..toks[i].start]
         };
         let same_line_space = |g: &str| -> bool {
-            !g.contains('\n') && g.len() <= 3 && g.bytes().all(|c| c == b' ' || c == b'.' || c == b'\t')
+            !g.contains('\n')
+                && g.len() <= 3
+                && g.bytes().all(|c| c == b' ' || c == b'.' || c == b'\t')
         };
         let lower_is = |t: &Tok, list: &[&str]| -> bool {
             let w = &text[t.start..t.end];
@@ -267,7 +407,9 @@ impl Names {
             let t = &toks[i];
             let w = &text[t.start..t.end];
             // Short all-capital words are acronyms (PCP, MRN) unless a dictionary knows them.
-            let acronym = w.len() <= 4 && !w.chars().any(char::is_lowercase) && !(classes[i].given || classes[i].family);
+            let acronym = w.len() <= 4
+                && !w.chars().any(char::is_lowercase)
+                && !(classes[i].given || classes[i].family);
             t.initial || (t.cap && !classes[i].stop && !acronym) || particle(i)
         };
         // Extends a name from token `i` over following name-like tokens on the same line.
@@ -296,8 +438,14 @@ impl Names {
                 return false;
             }
             let s = toks[i].start;
-            let before = b[..s].iter().rev().find(|c| !matches!(c, b' ' | b'\t' | b'"' | b'(' | b'-' | b'*'));
-            matches!(before, None | Some(b'\n' | b'.' | b'!' | b'?' | b':' | b';' | b'#'))
+            let before = b[..s]
+                .iter()
+                .rev()
+                .find(|c| !matches!(c, b' ' | b'\t' | b'"' | b'(' | b'-' | b'*'));
+            matches!(
+                before,
+                None | Some(b'\n' | b'.' | b'!' | b'?' | b':' | b';' | b'#')
+            )
         };
         let mut i = 0;
         while i < toks.len() {
@@ -305,14 +453,25 @@ impl Names {
             let c = classes[i];
             let next_gap = if i + 1 < toks.len() { gap(i + 1) } else { "" };
             // 0. An initial before a known name: "J. Smith".
-            if t.initial && i + 1 < toks.len() && same_line_space(next_gap) && toks[i + 1].cap && (classes[i + 1].given || classes[i + 1].family) && !classes[i + 1].stop {
+            if t.initial
+                && i + 1 < toks.len()
+                && same_line_space(next_gap)
+                && toks[i + 1].cap
+                && (classes[i + 1].given || classes[i + 1].family)
+                && !classes[i + 1].stop
+            {
                 let j = extend(i + 1, 5);
                 push(i, j, out);
                 i = j + 1;
                 continue;
             }
             // 0b. A relation: "his wife Mary", "officer Ize Baker".
-            if i + 1 < toks.len() && lower_is(&t, RELATIONS) && toks[i + 1].cap && !classes[i + 1].stop && (next_gap == " " || next_gap == ", ") {
+            if i + 1 < toks.len()
+                && lower_is(&t, RELATIONS)
+                && toks[i + 1].cap
+                && !classes[i + 1].stop
+                && (next_gap == " " || next_gap == ", ")
+            {
                 let j = extend(i + 1, 5);
                 push(i + 1, j, out);
                 i = j + 1;
@@ -323,8 +482,12 @@ impl Names {
                 let j = extend(i, 5);
                 let line_ends = j + 1 >= toks.len() || gap(j + 1).contains('\n');
                 let tail = &text[toks[j].end..];
-                let tail_ok = tail.starts_with('\n') || tail.is_empty() || tail.starts_with(",\n") || tail.starts_with(".\n");
-                let known = (i..=j).any(|k| (classes[k].given || classes[k].family) && !classes[k].stop);
+                let tail_ok = tail.starts_with('\n')
+                    || tail.is_empty()
+                    || tail.starts_with(",\n")
+                    || tail.starts_with(".\n");
+                let known =
+                    (i..=j).any(|k| (classes[k].given || classes[k].family) && !classes[k].stop);
                 if line_ends && tail_ok && known {
                     push(i, j, out);
                     i = j + 1;
@@ -336,8 +499,14 @@ impl Names {
                 let j = extend(i, 5);
                 let tail = &text[toks[j].end..];
                 if let Some(rest) = tail.strip_prefix(" (").or_else(|| tail.strip_prefix(", ")) {
-                    let word: String = rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
-                    if !word.is_empty() && RELATIONS.iter().any(|r| word.eq_ignore_ascii_case(r)) && !classes[i].stop {
+                    let word: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphabetic())
+                        .collect();
+                    if !word.is_empty()
+                        && RELATIONS.iter().any(|r| word.eq_ignore_ascii_case(r))
+                        && !classes[i].stop
+                    {
                         push(i, j, out);
                         i = j + 1;
                         continue;
@@ -345,7 +514,11 @@ impl Names {
                 }
             }
             // 1. Titles: "Dr. Smith", "Mrs. Jane Doe".
-            if lower_is(&t, TITLES) && i + 1 < toks.len() && name_like(i + 1) && same_line_space(next_gap) {
+            if lower_is(&t, TITLES)
+                && i + 1 < toks.len()
+                && name_like(i + 1)
+                && same_line_space(next_gap)
+            {
                 let j = extend(i + 1, 5);
                 push(i + 1, j, out);
                 i = j + 1;
@@ -361,7 +534,12 @@ impl Names {
                 {
                     let mut j = extend(i + 1, 5);
                     // "Doe, Jane A."
-                    if j + 1 < toks.len() && gap(j + 1) == ", " && name_like(j + 1) && !toks[j + 1].initial && !lower_is(&toks[j + 1], CREDENTIALS) {
+                    if j + 1 < toks.len()
+                        && gap(j + 1) == ", "
+                        && name_like(j + 1)
+                        && !toks[j + 1].initial
+                        && !lower_is(&toks[j + 1], CREDENTIALS)
+                    {
                         j = extend(j + 1, 5);
                     }
                     push(i + 1, j, out);
@@ -372,7 +550,12 @@ impl Names {
             if (t.cap || t.initial) && name_like(i) {
                 // 3. Credentials after a name: "Jane Doe, MD", "JANE DOE RN".
                 let mut j = i;
-                while j + 1 < toks.len() && j - i < 3 && name_like(j + 1) && same_line_space(gap(j + 1)) && !lower_is(&toks[j + 1], CREDENTIALS) {
+                while j + 1 < toks.len()
+                    && j - i < 3
+                    && name_like(j + 1)
+                    && same_line_space(gap(j + 1))
+                    && !lower_is(&toks[j + 1], CREDENTIALS)
+                {
                     j += 1;
                 }
                 if j + 1 < toks.len() {
@@ -380,12 +563,21 @@ impl Names {
                     let cred = &toks[j + 1];
                     let w = &text[cred.start..cred.end];
                     let upper_cred = w.bytes().next().is_some_and(|c| c.is_ascii_uppercase());
-                    if upper_cred && lower_is(cred, CREDENTIALS) && !g.contains('\n') && (g == ", " || g == "," || (g == " " && (w == "MD" || w == "RN" || w == "NP"))) {
+                    if upper_cred
+                        && lower_is(cred, CREDENTIALS)
+                        && !g.contains('\n')
+                        && (g == ", "
+                            || g == ","
+                            || (g == " " && (w == "MD" || w == "RN" || w == "NP")))
+                    {
                         push(i, j, out);
                         i = j + 2;
                         continue;
                     }
-                    if (w == "M" || w == "m") && text[cred.end..].starts_with(".D") && (g == ", " || g == " ") {
+                    if (w == "M" || w == "m")
+                        && text[cred.end..].starts_with(".D")
+                        && (g == ", " || g == " ")
+                    {
                         push(i, j, out);
                         i = j + 2;
                         continue;
@@ -395,8 +587,11 @@ impl Names {
                 let strong_given = c.given && !c.ambiguous;
                 let strong_family = c.family && !c.ambiguous;
                 let next_name = i + 1 < toks.len() && name_like(i + 1) && same_line_space(next_gap);
-                let next_dict = next_name && (classes[i + 1].family || classes[i + 1].given) && !classes[i + 1].stop;
-                if (c.given || c.family) && next_dict && !(c.ambiguous && classes[i + 1].ambiguous) {
+                let next_dict = next_name
+                    && (classes[i + 1].family || classes[i + 1].given)
+                    && !classes[i + 1].stop;
+                if (c.given || c.family) && next_dict && !(c.ambiguous && classes[i + 1].ambiguous)
+                {
                     let j = extend(i, 5);
                     push(i, j, out);
                     i = j + 1;
@@ -409,7 +604,12 @@ impl Names {
                     continue;
                 }
                 // "Doe, Jane"
-                if (next_gap == ", " || next_gap == ",") && i + 1 < toks.len() && toks[i + 1].cap && !classes[i + 1].stop && (classes[i + 1].given && (c.family || c.given || next_gap == ",")) {
+                if (next_gap == ", " || next_gap == ",")
+                    && i + 1 < toks.len()
+                    && toks[i + 1].cap
+                    && !classes[i + 1].stop
+                    && (classes[i + 1].given && (c.family || c.given || next_gap == ","))
+                {
                     let j = extend(i + 1, 5);
                     push(i, j, out);
                     i = j + 1;
@@ -421,8 +621,15 @@ impl Names {
                     continue;
                 }
                 // 5. Weak cue words: "his wife Mary", "seen with Smith".
-                let next_known = i + 1 < toks.len() && name_like(i + 1) && same_line_space(next_gap) && (classes[i + 1].given || classes[i + 1].family);
-                if i > 0 && (c.given || c.family || next_known) && lower_is(&toks[i - 1], CUES) && same_line_space(gap(i)) {
+                let next_known = i + 1 < toks.len()
+                    && name_like(i + 1)
+                    && same_line_space(next_gap)
+                    && (classes[i + 1].given || classes[i + 1].family);
+                if i > 0
+                    && (c.given || c.family || next_known)
+                    && lower_is(&toks[i - 1], CUES)
+                    && same_line_space(gap(i))
+                {
                     let j = extend(i, 5);
                     push(i, j, out);
                     i = j + 1;

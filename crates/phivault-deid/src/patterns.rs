@@ -87,53 +87,285 @@ pub(crate) fn patterns() -> Vec<Pattern> {
     let suffix = STREET_SUFFIX;
     vec![
         // Web and mail first: they contain digits and dots the others would take apart.
-        p(C::Email, Post::Whole, r"[A-Za-z0-9._%+\-\x80-\xFF]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}".into()),
-        p(C::Url, Post::Url, r"(?i:https?://|ftp://|www\.)[^\s<>\x22'()\[\]]+".to_owned()),
-        p(C::Url, Post::Url, format!(r"{B}[A-Za-z0-9][A-Za-z0-9\-]*(?:\.[A-Za-z0-9\-]+)*\.(?:com|org|net|edu|gov|io|us|info|health|example)(?:/[^\s<>\x22'()\[\]]*)?{B}")),
-        p(C::Ip, Post::Ipv4, format!(r"{B}\d{{1,3}}\.\d{{1,3}}\.\d{{1,3}}\.\d{{1,3}}{B}")),
-        p(C::Ip, Post::Whole, format!(r"{B}(?:[0-9A-Fa-f]{{1,4}}:){{7}}[0-9A-Fa-f]{{1,4}}{B}")),
+        p(
+            C::Email,
+            Post::Whole,
+            r"[A-Za-z0-9._%+\-\x80-\xFF]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}".into(),
+        ),
+        p(
+            C::Url,
+            Post::Url,
+            r"(?i:https?://|ftp://|www\.)[^\s<>\x22'()\[\]]+".to_owned(),
+        ),
+        p(
+            C::Url,
+            Post::Url,
+            format!(
+                r"{B}[A-Za-z0-9][A-Za-z0-9\-]*(?:\.[A-Za-z0-9\-]+)*\.(?:com|org|net|edu|gov|io|us|info|health|example)(?:/[^\s<>\x22'()\[\]]*)?{B}"
+            ),
+        ),
+        p(
+            C::Ip,
+            Post::Ipv4,
+            format!(r"{B}\d{{1,3}}\.\d{{1,3}}\.\d{{1,3}}\.\d{{1,3}}{B}"),
+        ),
+        p(
+            C::Ip,
+            Post::Whole,
+            format!(r"{B}(?:[0-9A-Fa-f]{{1,4}}:){{7}}[0-9A-Fa-f]{{1,4}}{B}"),
+        ),
         // Context cues: the value after them.
-        p(C::Ssn, Post::Cue, cue(r"ssn|ss#|soc\.? sec\.?|social security(?:\s+(?:number|no\.?|#))?", r"\d{3}[- ]?\d{2}[- ]?\d{4}")),
-        p(C::MedicalRecord, Post::Cue, cue(r"mrn|mr#|mr\s+no\.?|medical\s+record(?:\s+(?:number|no\.?|#))?|med\s+rec(?:\s+(?:no\.?|#))?|chart(?:\s+(?:number|no\.?|#))|unit\s+(?:number|no\.?|#)|hospital\s+(?:number|no\.?|#)|patient\s+id|pt\s+id|record\s+(?:number|no\.?|#)|mrn#", ID_VALUE)),
-        p(C::HealthPlan, Post::Cue, cue(r"member(?:\s+(?:id|number|no\.?|#))|subscriber(?:\s+(?:id|number|no\.?|#))?|policy(?:\s+(?:id|number|no\.?|#))?|group(?:\s+(?:id|number|no\.?|#))|insurance(?:\s+(?:id|number|no\.?|#))?|plan(?:\s+(?:id|number|no\.?|#))|health\s+plan(?:\s+(?:id|number|no\.?|#))?|beneficiary(?:\s+(?:id|number|no\.?|#))?|medicaid(?:\s+(?:id|number|no\.?|#))?|medicare(?:\s+(?:id|number|no\.?|#|mbi))?|mbi|hicn|bcbs(?:\s+(?:id|#))?", ID_VALUE)),
-        p(C::Account, Post::Cue, cue(r"account(?:\s+(?:number|no\.?|#))?|acct\.?(?:\s+(?:number|no\.?|#))?|acc#|billing(?:\s+(?:id|number|no\.?|#))|invoice(?:\s+(?:number|no\.?|#))?|encounter(?:\s+(?:id|number|no\.?|#))|visit(?:\s+(?:id|number|no\.?|#))|fin|csn|har", ID_VALUE)),
-        p(C::Vehicle, Post::Cue, cue(r"vin|vehicle(?:\s+(?:id|identification\s+number|number|#))?|(?:license\s+|licence\s+)?plate(?:\s+(?:number|no\.?|#))?|tag(?:\s+(?:number|no\.?|#))", r"[A-Za-z0-9]*\d[A-Za-z0-9]*(?:[- ][A-Za-z0-9]+)?")),
-        p(C::License, Post::Cue, cue(r"(?:driver'?s\s+)?licen[cs]e(?:\s+(?:number|no\.?|#))?|lic\.?(?:\s+(?:no\.?|#))|dea(?:\s+(?:number|no\.?|#))?|npi(?:\s+(?:number|no\.?|#))?|certificate(?:\s+(?:number|no\.?|#))?|cert\.?(?:\s+(?:number|no\.?|#))?|registration(?:\s+(?:number|no\.?|#))|passport(?:\s+(?:number|no\.?|#))?|upin", ID_VALUE)),
-        p(C::Device, Post::Cue, cue(r"serial(?:\s+(?:number|no\.?|#))?|s/n|sn|device(?:\s+(?:id|number|no\.?|#))?|model(?:\s+(?:number|no\.?|#))|lot(?:\s+(?:number|no\.?|#))?|udi|imei|implant(?:\s+(?:id|number|#))", ID_VALUE)),
-        p(C::Phone, Post::Cue, cue(r"pager|beeper|pgr|page\s+#|ext\.?|extension", r"\d{3,6}")),
-        p(C::OtherId, Post::Cue, cue(r"accession(?:\s+(?:number|no\.?|#))?|specimen(?:\s+(?:id|number|no\.?|#))?|order(?:\s+(?:number|no\.?|#))|case(?:\s+(?:number|no\.?|#))|study\s+id|requisition(?:\s+(?:number|no\.?|#))?|badge(?:\s+(?:number|no\.?|#))?|employee(?:\s+(?:id|number|no\.?|#))|claim(?:\s+(?:number|no\.?|#))?|reference(?:\s+(?:number|no\.?|#))|ref(?:\s+(?:no\.?|#))|ticket(?:\s+(?:number|no\.?|#))?|id(?:\s+(?:number|no\.?|#))?|identifier", ID_VALUE)),
-        p(C::Age, Post::Cue, format!(r"{B}(?i:aged?|at\s+age|age\s+of|ages)\s*:?\s*(?P<v>(?:9\d|1[0-1]\d)){B}")),
-        p(C::City, Post::Cue, format!(r"{B}(?i:lives|living|lived|resides|residing|resident|moved|relocated|born|raised|grew\s+up|visiting|transferred|transfer|returned|returning|travell?ed|home|native)\s+(?:in|to|at|from|of)\s+(?P<v>[A-Z][a-z]+(?:[ \-][A-Z][a-z]+)?)")),
-        p(C::Name, Post::Cue, format!(r"(?m:^)[ \t]*[A-Z]{{2,4}}[:/](?P<v>[a-z]{{2,}}(?:/[a-z]{{2,}})*){B}")),
-        p(C::Name, Post::Cue, format!(r"(?:M\.D\.|{B}MD{B}|{B}RN{B}|{B}NP{B})[ \t]+(?P<v>[A-Z]{{2,3}}\d{{1,3}}){B}")),
-        p(C::Date, Post::Whole, format!(r"{B}(?i:the\s+)?(?i:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|twenty-\w+|thirtieth|thirty-first)\s+of\s+(?:January|February|March|April|May|June|July|August|September|October|November|December){B}(?:,?\s+{year}{B})?")),
+        p(
+            C::Ssn,
+            Post::Cue,
+            cue(
+                r"ssn|ss#|soc\.? sec\.?|social security(?:\s+(?:number|no\.?|#))?",
+                r"\d{3}[- ]?\d{2}[- ]?\d{4}",
+            ),
+        ),
+        p(
+            C::MedicalRecord,
+            Post::Cue,
+            cue(
+                r"mrn|mr#|mr\s+no\.?|medical\s+record(?:\s+(?:number|no\.?|#))?|med\s+rec(?:\s+(?:no\.?|#))?|chart(?:\s+(?:number|no\.?|#))|unit\s+(?:number|no\.?|#)|hospital\s+(?:number|no\.?|#)|patient\s+id|pt\s+id|record\s+(?:number|no\.?|#)|mrn#",
+                ID_VALUE,
+            ),
+        ),
+        p(
+            C::HealthPlan,
+            Post::Cue,
+            cue(
+                r"member(?:\s+(?:id|number|no\.?|#))|subscriber(?:\s+(?:id|number|no\.?|#))?|policy(?:\s+(?:id|number|no\.?|#))?|group(?:\s+(?:id|number|no\.?|#))|insurance(?:\s+(?:id|number|no\.?|#))?|plan(?:\s+(?:id|number|no\.?|#))|health\s+plan(?:\s+(?:id|number|no\.?|#))?|beneficiary(?:\s+(?:id|number|no\.?|#))?|medicaid(?:\s+(?:id|number|no\.?|#))?|medicare(?:\s+(?:id|number|no\.?|#|mbi))?|mbi|hicn|bcbs(?:\s+(?:id|#))?",
+                ID_VALUE,
+            ),
+        ),
+        p(
+            C::Account,
+            Post::Cue,
+            cue(
+                r"account(?:\s+(?:number|no\.?|#))?|acct\.?(?:\s+(?:number|no\.?|#))?|acc#|billing(?:\s+(?:id|number|no\.?|#))|invoice(?:\s+(?:number|no\.?|#))?|encounter(?:\s+(?:id|number|no\.?|#))|visit(?:\s+(?:id|number|no\.?|#))|fin|csn|har",
+                ID_VALUE,
+            ),
+        ),
+        p(
+            C::Vehicle,
+            Post::Cue,
+            cue(
+                r"vin|vehicle(?:\s+(?:id|identification\s+number|number|#))?|(?:license\s+|licence\s+)?plate(?:\s+(?:number|no\.?|#))?|tag(?:\s+(?:number|no\.?|#))",
+                r"[A-Za-z0-9]*\d[A-Za-z0-9]*(?:[- ][A-Za-z0-9]+)?",
+            ),
+        ),
+        p(
+            C::License,
+            Post::Cue,
+            cue(
+                r"(?:driver'?s\s+)?licen[cs]e(?:\s+(?:number|no\.?|#))?|lic\.?(?:\s+(?:no\.?|#))|dea(?:\s+(?:number|no\.?|#))?|npi(?:\s+(?:number|no\.?|#))?|certificate(?:\s+(?:number|no\.?|#))?|cert\.?(?:\s+(?:number|no\.?|#))?|registration(?:\s+(?:number|no\.?|#))|passport(?:\s+(?:number|no\.?|#))?|upin",
+                ID_VALUE,
+            ),
+        ),
+        p(
+            C::Device,
+            Post::Cue,
+            cue(
+                r"serial(?:\s+(?:number|no\.?|#))?|s/n|sn|device(?:\s+(?:id|number|no\.?|#))?|model(?:\s+(?:number|no\.?|#))|lot(?:\s+(?:number|no\.?|#))?|udi|imei|implant(?:\s+(?:id|number|#))",
+                ID_VALUE,
+            ),
+        ),
+        p(
+            C::Phone,
+            Post::Cue,
+            cue(r"pager|beeper|pgr|page\s+#|ext\.?|extension", r"\d{3,6}"),
+        ),
+        p(
+            C::OtherId,
+            Post::Cue,
+            cue(
+                r"accession(?:\s+(?:number|no\.?|#))?|specimen(?:\s+(?:id|number|no\.?|#))?|order(?:\s+(?:number|no\.?|#))|case(?:\s+(?:number|no\.?|#))|study\s+id|requisition(?:\s+(?:number|no\.?|#))?|badge(?:\s+(?:number|no\.?|#))?|employee(?:\s+(?:id|number|no\.?|#))|claim(?:\s+(?:number|no\.?|#))?|reference(?:\s+(?:number|no\.?|#))|ref(?:\s+(?:no\.?|#))|ticket(?:\s+(?:number|no\.?|#))?|id(?:\s+(?:number|no\.?|#))?|identifier",
+                ID_VALUE,
+            ),
+        ),
+        p(
+            C::Age,
+            Post::Cue,
+            format!(r"{B}(?i:aged?|at\s+age|age\s+of|ages)\s*:?\s*(?P<v>(?:9\d|1[0-1]\d)){B}"),
+        ),
+        p(
+            C::City,
+            Post::Cue,
+            format!(
+                r"{B}(?i:lives|living|lived|resides|residing|resident|moved|relocated|born|raised|grew\s+up|visiting|transferred|transfer|returned|returning|travell?ed|home|native)\s+(?:in|to|at|from|of)\s+(?P<v>[A-Z][a-z]+(?:[ \-][A-Z][a-z]+)?)"
+            ),
+        ),
+        p(
+            C::Name,
+            Post::Cue,
+            format!(r"(?m:^)[ \t]*[A-Z]{{2,4}}[:/](?P<v>[a-z]{{2,}}(?:/[a-z]{{2,}})*){B}"),
+        ),
+        p(
+            C::Name,
+            Post::Cue,
+            format!(r"(?:M\.D\.|{B}MD{B}|{B}RN{B}|{B}NP{B})[ \t]+(?P<v>[A-Z]{{2,3}}\d{{1,3}}){B}"),
+        ),
+        p(
+            C::Date,
+            Post::Whole,
+            format!(
+                r"{B}(?i:the\s+)?(?i:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|twenty-\w+|thirtieth|thirty-first)\s+of\s+(?:January|February|March|April|May|June|July|August|September|October|November|December){B}(?:,?\s+{year}{B})?"
+            ),
+        ),
         // Shapes.
-        p(C::Ssn, Post::Whole, format!(r"{B}\d{{3}}-\d{{2}}-\d{{4}}{B}|{B}\d{{3}} \d{{2}} \d{{4}}{B}")),
-        p(C::Date, Post::NumericDate, format!(r"{B}\d{{1,2}}[/\-]\d{{1,2}}[/\-](?:\d{{4}}|\d{{2}}){B}|{B}\d{{1,2}}\.\d{{1,2}}\.{year}{B}")),
-        p(C::Date, Post::Whole, format!(r"{B}{year}[/\-.](?:0?[1-9]|1[0-2])[/\-.](?:0?[1-9]|[12]\d|3[01]){B}")),
-        p(C::Phone, Post::Phone, format!(r"(?:\+?1[ .\-]?)?(?:\(\d{{3}}\)\s?|{B}\d{{3}}[ .\-])\d{{3}}[ .\-]\d{{4}}{B}(?:\s?(?i:x|ext\.?|extension)\s?\d{{1,5}}{B})?")),
-        p(C::Date, Post::Whole, format!(r"{B}{day}-(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)-(?:{year}|\d\d){B}")),
-        p(C::Date, Post::Capitalised, format!(r"{B}{MONTHS}\.?\s+{day}{B}(?:,?\s+{year}{B})?|{B}{MONTHS}\.?,?\s+(?:of\s+)?'?(?:{year}|\d\d){B}")),
-        p(C::Date, Post::Whole, format!(r"{B}{day}\s+(?:of\s+)?{MONTHS}{B}\.?(?:,?\s+{year}{B})?")),
-        p(C::Date, Post::Capitalised, format!(r"{B}(?:January|February|March|April|June|July|August|September|October|November|December|Sept|JANUARY|FEBRUARY|APRIL|JUNE|JULY|AUGUST|SEPTEMBER|OCTOBER|NOVEMBER|DECEMBER){B}")),
-        p(C::Date, Post::Whole, format!(r"{B}(?:Christmas(?:\s+Eve)?|Thanksgiving|Easter|Halloween|New\s+Year'?s(?:\s+(?:Day|Eve))?|Memorial\s+Day|Labor\s+Day|Independence\s+Day|Veterans\s+Day|Valentine'?s\s+Day|Mother'?s\s+Day|Father'?s\s+Day|Yom\s+Kippur|Rosh\s+Hashanah|Ramadan|Passover|Hanukkah){B}")),
-        p(C::Age, Post::Whole, format!(r"{B}(?:9\d|1[0-1]\d)(?:\s*|-)(?i:years?|yrs?|y)(?:\s*|-)(?i:old|o{B})|{B}(?:9\d|1[0-1]\d)\s*(?i:yo{B}|y/o|y\.o\.|yr{B}|years\s+of\s+age|-?year-?old|-?yr-?old|\+\s*years)")),
-        p(C::Date, Post::MonthDay, format!(r"{B}(?:0?[1-9]|1[0-2])/(?:\d\d|\d|(?:19|20)\d\d){B}")),
-        p(C::Street, Post::Whole, format!(r"{B}\d{{1,6}}[A-Za-z]?(?:\s+[NSEW]\.?)?(?:\s+(?:[A-Z][A-Za-z'\-]+|\d+(?:st|nd|rd|th))){{1,4}}\s+(?:{suffix})s?{B}\.?(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Room|Rm|Fl|Floor|Bldg)\.?\s*#?\s*[A-Za-z0-9\-]+|\s+#\s?[A-Za-z0-9\-]+)?")),
-        p(C::Street, Post::Whole, format!(r"{B}(?i:p\.?\s?o\.?\s+box)\s+\d+{B}")),
-        p(C::Street, Post::Whole, format!(r"{B}(?:[A-Z][a-z]+\s+){{1,2}}(?:Street|Avenue|Road|Boulevard|Lane|Drive|Parkway|Turnpike|Highway)(?-u:\b)|{B}(?:Route|Interstate|Highway|I-|Rt\.?|US)\s?\d{{1,3}}{B}")),
-        p(C::City, Post::CityState, format!(r"{B}[A-Z][a-z]+(?:[ \-][A-Z][a-z]+){{0,2}},\s*(?:{STATE_CODES}){B}(?:\s+\d{{5}}(?:-\d{{4}})?{B})?")),
-        p(C::City, Post::Whole, format!(r"{B}[A-Z][a-z]+(?:[ \-][A-Z][a-z]+){{0,2}},\s*(?:{STATE_NAMES}){B}(?:\s+\d{{5}}(?:-\d{{4}})?{B})?")),
-        p(C::Zip, Post::Whole, format!(r"{B}(?:{STATE_CODES}|{STATE_NAMES})\s+\d{{5}}(?:-\d{{4}})?{B}")),
-        p(C::Zip, Post::Cue, cue(r"zip(?:\s*code)?|postal\s+code", r"\d{5}(?:-\d{4})?")),
-        p(C::Facility, Post::Facility, format!(r"{B}(?:(?:[A-Z][A-Za-z'.\-]+|of|the|and|&)\s+){{1,5}}(?:Hospital|Medical\s+Center|Med\s+Ctr|Health\s+Center|Healthcare|Health\s+System|Clinic|Infirmary|Nursing\s+Home|Rehabilitation\s+(?:Center|Hospital)|Rehab|Hospice|Care\s+Center|Surgery\s+Center|Cancer\s+Center|Medical\s+Group|Nursing\s+Facility|Pavilion|HOSPITAL|MEDICAL\s+CENTER|CLINIC|HEALTH\s+CENTER|EMERGENCY\s+(?:DEPT|DEPARTMENT)|Emergency\s+(?:Dept|Department)){B}")),
+        p(
+            C::Ssn,
+            Post::Whole,
+            format!(r"{B}\d{{3}}-\d{{2}}-\d{{4}}{B}|{B}\d{{3}} \d{{2}} \d{{4}}{B}"),
+        ),
+        p(
+            C::Date,
+            Post::NumericDate,
+            format!(
+                r"{B}\d{{1,2}}[/\-]\d{{1,2}}[/\-](?:\d{{4}}|\d{{2}}){B}|{B}\d{{1,2}}\.\d{{1,2}}\.{year}{B}"
+            ),
+        ),
+        p(
+            C::Date,
+            Post::Whole,
+            format!(r"{B}{year}[/\-.](?:0?[1-9]|1[0-2])[/\-.](?:0?[1-9]|[12]\d|3[01]){B}"),
+        ),
+        p(
+            C::Phone,
+            Post::Phone,
+            format!(
+                r"(?:\+?1[ .\-]?)?(?:\(\d{{3}}\)\s?|{B}\d{{3}}[ .\-])\d{{3}}[ .\-]\d{{4}}{B}(?:\s?(?i:x|ext\.?|extension)\s?\d{{1,5}}{B})?"
+            ),
+        ),
+        p(
+            C::Date,
+            Post::Whole,
+            format!(
+                r"{B}{day}-(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)-(?:{year}|\d\d){B}"
+            ),
+        ),
+        p(
+            C::Date,
+            Post::Capitalised,
+            format!(
+                r"{B}{MONTHS}\.?\s+{day}{B}(?:,?\s+{year}{B})?|{B}{MONTHS}\.?,?\s+(?:of\s+)?'?(?:{year}|\d\d){B}"
+            ),
+        ),
+        p(
+            C::Date,
+            Post::Whole,
+            format!(r"{B}{day}\s+(?:of\s+)?{MONTHS}{B}\.?(?:,?\s+{year}{B})?"),
+        ),
+        p(
+            C::Date,
+            Post::Capitalised,
+            format!(
+                r"{B}(?:January|February|March|April|June|July|August|September|October|November|December|Sept|JANUARY|FEBRUARY|APRIL|JUNE|JULY|AUGUST|SEPTEMBER|OCTOBER|NOVEMBER|DECEMBER){B}"
+            ),
+        ),
+        p(
+            C::Date,
+            Post::Whole,
+            format!(
+                r"{B}(?:Christmas(?:\s+Eve)?|Thanksgiving|Easter|Halloween|New\s+Year'?s(?:\s+(?:Day|Eve))?|Memorial\s+Day|Labor\s+Day|Independence\s+Day|Veterans\s+Day|Valentine'?s\s+Day|Mother'?s\s+Day|Father'?s\s+Day|Yom\s+Kippur|Rosh\s+Hashanah|Ramadan|Passover|Hanukkah){B}"
+            ),
+        ),
+        p(
+            C::Age,
+            Post::Whole,
+            format!(
+                r"{B}(?:9\d|1[0-1]\d)(?:\s*|-)(?i:years?|yrs?|y)(?:\s*|-)(?i:old|o{B})|{B}(?:9\d|1[0-1]\d)\s*(?i:yo{B}|y/o|y\.o\.|yr{B}|years\s+of\s+age|-?year-?old|-?yr-?old|\+\s*years)"
+            ),
+        ),
+        p(
+            C::Date,
+            Post::MonthDay,
+            format!(r"{B}(?:0?[1-9]|1[0-2])/(?:\d\d|\d|(?:19|20)\d\d){B}"),
+        ),
+        p(
+            C::Street,
+            Post::Whole,
+            format!(
+                r"{B}\d{{1,6}}[A-Za-z]?(?:\s+[NSEW]\.?)?(?:\s+(?:[A-Z][A-Za-z'\-]+|\d+(?:st|nd|rd|th))){{1,4}}\s+(?:{suffix})s?{B}\.?(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Room|Rm|Fl|Floor|Bldg)\.?\s*#?\s*[A-Za-z0-9\-]+|\s+#\s?[A-Za-z0-9\-]+)?"
+            ),
+        ),
+        p(
+            C::Street,
+            Post::Whole,
+            format!(r"{B}(?i:p\.?\s?o\.?\s+box)\s+\d+{B}"),
+        ),
+        p(
+            C::Street,
+            Post::Whole,
+            format!(
+                r"{B}(?:[A-Z][a-z]+\s+){{1,2}}(?:Street|Avenue|Road|Boulevard|Lane|Drive|Parkway|Turnpike|Highway)(?-u:\b)|{B}(?:Route|Interstate|Highway|I-|Rt\.?|US)\s?\d{{1,3}}{B}"
+            ),
+        ),
+        p(
+            C::City,
+            Post::CityState,
+            format!(
+                r"{B}[A-Z][a-z]+(?:[ \-][A-Z][a-z]+){{0,2}},\s*(?:{STATE_CODES}){B}(?:\s+\d{{5}}(?:-\d{{4}})?{B})?"
+            ),
+        ),
+        p(
+            C::City,
+            Post::Whole,
+            format!(
+                r"{B}[A-Z][a-z]+(?:[ \-][A-Z][a-z]+){{0,2}},\s*(?:{STATE_NAMES}){B}(?:\s+\d{{5}}(?:-\d{{4}})?{B})?"
+            ),
+        ),
+        p(
+            C::Zip,
+            Post::Whole,
+            format!(r"{B}(?:{STATE_CODES}|{STATE_NAMES})\s+\d{{5}}(?:-\d{{4}})?{B}"),
+        ),
+        p(
+            C::Zip,
+            Post::Cue,
+            cue(r"zip(?:\s*code)?|postal\s+code", r"\d{5}(?:-\d{4})?"),
+        ),
+        p(
+            C::Facility,
+            Post::Facility,
+            format!(
+                r"{B}(?:(?:[A-Z][A-Za-z'.\-]+|of|the|and|&)\s+){{1,5}}(?:Hospital|Medical\s+Center|Med\s+Ctr|Health\s+Center|Healthcare|Health\s+System|Clinic|Infirmary|Nursing\s+Home|Rehabilitation\s+(?:Center|Hospital)|Rehab|Hospice|Care\s+Center|Surgery\s+Center|Cancer\s+Center|Medical\s+Group|Nursing\s+Facility|Pavilion|HOSPITAL|MEDICAL\s+CENTER|CLINIC|HEALTH\s+CENTER|EMERGENCY\s+(?:DEPT|DEPARTMENT)|Emergency\s+(?:Dept|Department)){B}"
+            ),
+        ),
         p(C::State, Post::Whole, format!(r"{B}(?:{STATE_NAMES}){B}")),
         p(C::City, Post::Whole, format!(r"{B}(?:{CITIES}){B}")),
         // Identifier shapes without a cue.
-        p(C::HealthPlan, Post::Whole, format!(r"{B}[1-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d[AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d[AC-HJKMNP-RT-Y]{{2}}\d{{2}}{B}")),
-        p(C::Vehicle, Post::Vin, format!(r"{B}[A-HJ-NPR-Z0-9]{{17}}{B}")),
-        p(C::OtherId, Post::Code, format!(r"{B}[A-Z0-9]+(?:-[A-Z0-9]+){{1,4}}{B}|{B}[A-Z]{{1,5}}\d{{4,}}[A-Z0-9]*{B}|{B}\d{{1,5}}[A-Z]{{1,4}}\d{{3,}}[A-Z0-9]*{B}")),
-        p(C::OtherId, Post::Whole, format!(r"{B}\d{{7,}}{B}|{B}\d{{2,}}(?:-\d+){{2,}}{B}|{B}[A-Z]{{1,3}}\d{{2,}}/\d{{3,}}{B}")),
-        p(C::Date, Post::Year, format!(r"{B}(?:19\d\d|20[0-4]\d){B}|'\d\d{B}")),
+        p(
+            C::HealthPlan,
+            Post::Whole,
+            format!(
+                r"{B}[1-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d[AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d[AC-HJKMNP-RT-Y]{{2}}\d{{2}}{B}"
+            ),
+        ),
+        p(
+            C::Vehicle,
+            Post::Vin,
+            format!(r"{B}[A-HJ-NPR-Z0-9]{{17}}{B}"),
+        ),
+        p(
+            C::OtherId,
+            Post::Code,
+            format!(
+                r"{B}[A-Z0-9]+(?:-[A-Z0-9]+){{1,4}}{B}|{B}[A-Z]{{1,5}}\d{{4,}}[A-Z0-9]*{B}|{B}\d{{1,5}}[A-Z]{{1,4}}\d{{3,}}[A-Z0-9]*{B}"
+            ),
+        ),
+        p(
+            C::OtherId,
+            Post::Whole,
+            format!(
+                r"{B}\d{{7,}}{B}|{B}\d{{2,}}(?:-\d+){{2,}}{B}|{B}[A-Z]{{1,3}}\d{{2,}}/\d{{3,}}{B}"
+            ),
+        ),
+        p(
+            C::Date,
+            Post::Year,
+            format!(r"{B}(?:19\d\d|20[0-4]\d){B}|'\d\d{B}"),
+        ),
     ]
 }

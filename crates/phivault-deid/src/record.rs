@@ -118,23 +118,37 @@ pub fn zip3(zip: &str, restricted: &[String]) -> Option<String> {
     let z = zip.trim();
     let digits: String = z.chars().take_while(char::is_ascii_digit).collect();
     let shaped = digits.len() == 5
-        && (z.len() == 5 || (z.len() == 10 && z.as_bytes()[5] == b'-' && z[6..].bytes().all(|c| c.is_ascii_digit())));
+        && (z.len() == 5
+            || (z.len() == 10
+                && z.as_bytes()[5] == b'-'
+                && z[6..].bytes().all(|c| c.is_ascii_digit())));
     if !shaped {
         return None;
     }
     let p = &digits[..3];
-    Some(if restricted.iter().any(|r| r == p) { "000".to_owned() } else { p.to_owned() })
+    Some(if restricted.iter().any(|r| r == p) {
+        "000".to_owned()
+    } else {
+        p.to_owned()
+    })
 }
 
 /// Folds an age: ages over 89 become [`NINETY_OR_OLDER`].
 pub fn fold_age(age: i64) -> Value {
-    if age > 89 { Value::String(NINETY_OR_OLDER.to_owned()) } else { Value::from(age) }
+    if age > 89 {
+        Value::String(NINETY_OR_OLDER.to_owned())
+    } else {
+        Value::from(age)
+    }
 }
 
 /// The year of a `YYYY-MM-DD…` or `MM/DD/YYYY` date.
 pub fn year_of(date: &str) -> Option<i32> {
     let d = date.trim();
-    if d.len() >= 4 && d.as_bytes()[..4].iter().all(u8::is_ascii_digit) && d.as_bytes().get(4).is_none_or(|c| !c.is_ascii_digit()) {
+    if d.len() >= 4
+        && d.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+        && d.as_bytes().get(4).is_none_or(|c| !c.is_ascii_digit())
+    {
         return d[..4].parse().ok();
     }
     let last = d.rsplit(['/', '-', '.', ' ']).next()?;
@@ -209,7 +223,9 @@ pub fn deidentify_record(
         DateMode::Shift { .. } => Method::DateShiftedNotSafeHarbor,
     };
     for rule in rules {
-        let Some(v) = obj.get(&rule.name) else { continue };
+        let Some(v) = obj.get(&rule.name) else {
+            continue;
+        };
         if let Some(nv) = transform_field(v, &rule.name, rule, subject, options, scrubber) {
             out.insert(rule.name.clone(), nv);
         }

@@ -92,14 +92,66 @@ const UNITS: &[&str] = &[
     "meq", "mmol", "iu", "lbs", "lb", "mm", "cm", "ms", "mosm", "ng", "pg",
 ];
 const SCORE_WORDS: &[&str] = &[
-    "pain", "score", "strength", "scale", "rated", "power", "murmur", "grade", "moca", "mmse",
-    "gcs", "apgar", "tab", "tabs", "tablet", "tablets", "cup", "of", "x", "times", "reflexes",
-    "pulses", "motor", "sensation", "ratio", "dose", "doses", "strength", "bp", "vision",
+    "pain",
+    "score",
+    "strength",
+    "scale",
+    "rated",
+    "power",
+    "murmur",
+    "grade",
+    "moca",
+    "mmse",
+    "gcs",
+    "apgar",
+    "tab",
+    "tabs",
+    "tablet",
+    "tablets",
+    "cup",
+    "of",
+    "x",
+    "times",
+    "reflexes",
+    "pulses",
+    "motor",
+    "sensation",
+    "ratio",
+    "dose",
+    "doses",
+    "strength",
+    "bp",
+    "vision",
 ];
 const DATE_CUES: &[&str] = &[
-    "on", "since", "from", "until", "till", "through", "thru", "to", "by", "dated", "date",
-    "before", "after", "starting", "started", "effective", "dos", "last", "next", "and",
-    "admitted", "discharged", "seen", "visit", "surgery", "performed", "done", "drawn",
+    "on",
+    "since",
+    "from",
+    "until",
+    "till",
+    "through",
+    "thru",
+    "to",
+    "by",
+    "dated",
+    "date",
+    "before",
+    "after",
+    "starting",
+    "started",
+    "effective",
+    "dos",
+    "last",
+    "next",
+    "and",
+    "admitted",
+    "discharged",
+    "seen",
+    "visit",
+    "surgery",
+    "performed",
+    "done",
+    "drawn",
 ];
 
 impl Scrubber {
@@ -118,7 +170,11 @@ impl Scrubber {
                     .match_kind(regex_automata::MatchKind::LeftmostFirst)
                     .hybrid_cache_capacity(64 << 20),
             )
-            .syntax(regex_automata::util::syntax::Config::new().unicode(false).utf8(false))
+            .syntax(
+                regex_automata::util::syntax::Config::new()
+                    .unicode(false)
+                    .utf8(false),
+            )
             .build_many(&sources)
             .map_err(|e| DeidError::Pattern(e.to_string()))?;
         let mut cue = Vec::with_capacity(pats.len());
@@ -155,7 +211,9 @@ impl Scrubber {
         let bytes = text.as_bytes();
         for m in self.re.find_iter(bytes) {
             let pid = m.pattern().as_usize();
-            let Some(p) = self.pats.get(pid) else { continue };
+            let Some(p) = self.pats.get(pid) else {
+                continue;
+            };
             if let Some(d) = self.post(text, p, pid, m.start(), m.end()) {
                 raw.push(d);
             }
@@ -300,13 +358,35 @@ impl Scrubber {
                     let lw = w.to_ascii_lowercase();
                     if matches!(
                         lw.as_str(),
-                        "the" | "a" | "an" | "this" | "our" | "his" | "her" | "their" | "to" | "at"
-                            | "from" | "in" | "of" | "and" | "&" | "per" | "your" | "general"
-                            | "community" | "medical" | "regional"
+                        "the"
+                            | "a"
+                            | "an"
+                            | "this"
+                            | "our"
+                            | "his"
+                            | "her"
+                            | "their"
+                            | "to"
+                            | "at"
+                            | "from"
+                            | "in"
+                            | "of"
+                            | "and"
+                            | "&"
+                            | "per"
+                            | "your"
+                            | "general"
+                            | "community"
+                            | "medical"
+                            | "regional"
                     ) && start + w.len() < e
                     {
                         // Leading function words and bare generic words are not a name.
-                        if lw == "general" || lw == "community" || lw == "medical" || lw == "regional" {
+                        if lw == "general"
+                            || lw == "community"
+                            || lw == "medical"
+                            || lw == "regional"
+                        {
                             break;
                         }
                         start += w.len() + 1;
@@ -318,7 +398,18 @@ impl Scrubber {
                 // Something must precede the generic noun ("Mercy Hospital", not "Hospital").
                 rest.contains(' ').then_some(())?;
                 let first = rest.split(' ').next().unwrap_or("");
-                let generic = ["General", "Community", "Medical", "Regional", "Memorial", "County", "State", "University", "Children's", "Veterans"];
+                let generic = [
+                    "General",
+                    "Community",
+                    "Medical",
+                    "Regional",
+                    "Memorial",
+                    "County",
+                    "State",
+                    "University",
+                    "Children's",
+                    "Veterans",
+                ];
                 let words = rest.split_whitespace().count();
                 if words == 2 && generic.contains(&first) {
                     return None;
@@ -332,8 +423,26 @@ impl Scrubber {
                     // Codes that are also clinical abbreviations need a ZIP to count.
                     if matches!(
                         code,
-                        "MD" | "PA" | "DO" | "OR" | "IN" | "ME" | "OK" | "HI" | "ID" | "DE" | "ND"
-                            | "NE" | "SC" | "MS" | "CT" | "MA" | "AL" | "LA" | "MO" | "NC" | "NJ"
+                        "MD" | "PA"
+                            | "DO"
+                            | "OR"
+                            | "IN"
+                            | "ME"
+                            | "OK"
+                            | "HI"
+                            | "ID"
+                            | "DE"
+                            | "ND"
+                            | "NE"
+                            | "SC"
+                            | "MS"
+                            | "CT"
+                            | "MA"
+                            | "AL"
+                            | "LA"
+                            | "MO"
+                            | "NC"
+                            | "NJ"
                     ) {
                         return None;
                     }
@@ -354,7 +463,11 @@ impl Scrubber {
         let mut out = String::with_capacity(text.len() + dets.len() * 4);
         let mut last = 0;
         for d in dets {
-            if d.start < last || d.end > text.len() || !text.is_char_boundary(d.start) || !text.is_char_boundary(d.end) {
+            if d.start < last
+                || d.end > text.len()
+                || !text.is_char_boundary(d.start)
+                || !text.is_char_boundary(d.end)
+            {
                 continue;
             }
             out.push_str(&text[last..d.start]);
@@ -426,11 +539,39 @@ const SURROGATE_GIVEN: &[&str] = &[
     "Reese", "Rowan", "Sage", "Emerson", "Finley", "Harper",
 ];
 const SURROGATE_FAMILY: &[&str] = &[
-    "Ashdown", "Brierley", "Calloway", "Dunmore", "Ellery", "Fairbanks", "Galloway", "Hartwell",
-    "Ingram", "Jessup", "Kingsley", "Lockhart", "Merriman", "Northcott", "Oakley", "Pemberton",
+    "Ashdown",
+    "Brierley",
+    "Calloway",
+    "Dunmore",
+    "Ellery",
+    "Fairbanks",
+    "Galloway",
+    "Hartwell",
+    "Ingram",
+    "Jessup",
+    "Kingsley",
+    "Lockhart",
+    "Merriman",
+    "Northcott",
+    "Oakley",
+    "Pemberton",
 ];
-const SURROGATE_CITY: &[&str] = &["Eastbrook", "Westfield Falls", "Millbrook", "Cedar Hollow", "Ridgeview", "Lakemont"];
-const SURROGATE_STREET: &[&str] = &["Maple Avenue", "Oak Street", "Birch Lane", "Cedar Road", "Elm Court", "Pine Drive"];
+const SURROGATE_CITY: &[&str] = &[
+    "Eastbrook",
+    "Westfield Falls",
+    "Millbrook",
+    "Cedar Hollow",
+    "Ridgeview",
+    "Lakemont",
+];
+const SURROGATE_STREET: &[&str] = &[
+    "Maple Avenue",
+    "Oak Street",
+    "Birch Lane",
+    "Cedar Road",
+    "Elm Court",
+    "Pine Drive",
+];
 
 fn surrogate(key: &[u8; 32], category: Category, value: &str, out: &mut String) {
     let mut h = [0u8; 32];
@@ -463,7 +604,10 @@ fn surrogate(key: &[u8; 32], category: Category, value: &str, out: &mut String) 
             out.push_str(&pick(SURROGATE_GIVEN, 0).to_ascii_lowercase());
             out.push_str(&format!("{:02x}{:02x}@example.org", h[1], h[2]));
         }
-        Category::Url => out.push_str(&format!("https://example.org/{:02x}{:02x}{:02x}", h[0], h[1], h[2])),
+        Category::Url => out.push_str(&format!(
+            "https://example.org/{:02x}{:02x}{:02x}",
+            h[0], h[1], h[2]
+        )),
         Category::Date | Category::Age | Category::State => out.push_str(category.placeholder()),
         _ => {
             // Keep the shape: digits become other digits, letters other letters.

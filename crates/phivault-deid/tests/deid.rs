@@ -47,7 +47,8 @@ fn dev_corpus_scores() {
                 }
             }
             for d in s.detect(&doc.text) {
-                let extra = (d.start..d.end).any(|i| !gold[i] && doc.text.as_bytes()[i].is_ascii_alphanumeric());
+                let extra = (d.start..d.end)
+                    .any(|i| !gold[i] && doc.text.as_bytes()[i].is_ascii_alphanumeric());
                 if extra {
                     eprintln!("OVER {:?} {:?}", d.category, &doc.text[d.start..d.end]);
                 }
@@ -55,10 +56,21 @@ fn dev_corpus_scores() {
         }
         for (g, c) in &ev.groups {
             let sc = c.scores();
-            eprintln!("{:<15} R {:.3} P {:.3} tokR {:.3} tokP {:.3} n={}", g.as_str(), sc.recall, sc.precision, sc.token_recall, sc.token_precision, c.gold_spans);
+            eprintln!(
+                "{:<15} R {:.3} P {:.3} tokR {:.3} tokP {:.3} n={}",
+                g.as_str(),
+                sc.recall,
+                sc.precision,
+                sc.token_recall,
+                sc.token_precision,
+                c.gold_spans
+            );
         }
     }
-    eprintln!("overall span R {:.4} P {:.4} F1 {:.4}; token R {:.4} P {:.4} F1 {:.4}", o.recall, o.precision, o.f1, o.token_recall, o.token_precision, o.token_f1);
+    eprintln!(
+        "overall span R {:.4} P {:.4} F1 {:.4}; token R {:.4} P {:.4} F1 {:.4}",
+        o.recall, o.precision, o.f1, o.token_recall, o.token_precision, o.token_f1
+    );
     assert!(o.recall >= 0.97, "recall {}", o.recall);
     assert!(o.precision >= 0.90, "precision {}", o.precision);
 }
@@ -89,50 +101,136 @@ fn none(s: &Scrubber, text: &str) {
 #[test]
 fn detects_names_with_context() {
     let s = scrubber();
-    has(&s, "Seen today by Dr. Xzavian Tavares for follow-up.", "Xzavian Tavares", Category::Name);
-    has(&s, "Patient: Doe, Janet A.\nMRN: 1234567", "Doe, Janet", Category::Name);
+    has(
+        &s,
+        "Seen today by Dr. Xzavian Tavares for follow-up.",
+        "Xzavian Tavares",
+        Category::Name,
+    );
+    has(
+        &s,
+        "Patient: Doe, Janet A.\nMRN: 1234567",
+        "Doe, Janet",
+        Category::Name,
+    );
     has(&s, "Signed: Kowalczyk, MD", "Kowalczyk", Category::Name);
-    has(&s, "Her husband Wessel accompanies her.", "Wessel", Category::Name);
-    has(&s, "Discharged with Pien (roommate).", "Pien", Category::Name);
-    has(&s, "Mr. Villegas is seen today.", "Villegas", Category::Name);
-    has(&s, "Plan discussed with Margaret Thompson at length.", "Margaret Thompson", Category::Name);
-    has(&s, "Referred by Marisol Ferndale-Ostrowski, NP.", "Marisol Ferndale-Ostrowski", Category::Name);
-    has(&s, "Attending: Léo van der Berg", "van der Berg", Category::Name);
+    has(
+        &s,
+        "Her husband Wessel accompanies her.",
+        "Wessel",
+        Category::Name,
+    );
+    has(
+        &s,
+        "Discharged with Pien (roommate).",
+        "Pien",
+        Category::Name,
+    );
+    has(
+        &s,
+        "Mr. Villegas is seen today.",
+        "Villegas",
+        Category::Name,
+    );
+    has(
+        &s,
+        "Plan discussed with Margaret Thompson at length.",
+        "Margaret Thompson",
+        Category::Name,
+    );
+    has(
+        &s,
+        "Referred by Marisol Ferndale-Ostrowski, NP.",
+        "Marisol Ferndale-Ostrowski",
+        Category::Name,
+    );
+    has(
+        &s,
+        "Attending: Léo van der Berg",
+        "van der Berg",
+        Category::Name,
+    );
     has(&s, "\n\nJOHN SMITH, M.D.\n", "JOHN SMITH", Category::Name);
 }
 
 #[test]
 fn no_names_in_clinical_prose() {
     let s = scrubber();
-    none(&s, "The patient denies chest pain. BP 120/80, HR 72. Continue aspirin 81 mg daily.");
-    none(&s, "HISTORY OF PRESENT ILLNESS: Shortness of breath for three days. CT head negative.");
-    none(&s, "Pain 3/10. Strength 5/5 in all extremities. Take 1/2 tab at night.");
-    none(&s, "Will arrange for carotid ultrasound studies. May return to work.");
+    none(
+        &s,
+        "The patient denies chest pain. BP 120/80, HR 72. Continue aspirin 81 mg daily.",
+    );
+    none(
+        &s,
+        "HISTORY OF PRESENT ILLNESS: Shortness of breath for three days. CT head negative.",
+    );
+    none(
+        &s,
+        "Pain 3/10. Strength 5/5 in all extremities. Take 1/2 tab at night.",
+    );
+    none(
+        &s,
+        "Will arrange for carotid ultrasound studies. May return to work.",
+    );
 }
 
 #[test]
 fn detects_dates_in_numeric_and_written_forms() {
     let s = scrubber();
     for d in [
-        "03/14/2024", "3/14/24", "2024-03-14", "14-Mar-2024", "March 14, 2024", "14 March 2024",
-        "Mar. 14, 2024", "Mar 14 2024", "March 14th", "the 14th of March 2024", "March 2024",
+        "03/14/2024",
+        "3/14/24",
+        "2024-03-14",
+        "14-Mar-2024",
+        "March 14, 2024",
+        "14 March 2024",
+        "Mar. 14, 2024",
+        "Mar 14 2024",
+        "March 14th",
+        "the 14th of March 2024",
+        "March 2024",
         "14.03.2024",
     ] {
-        has(&s, &format!("Admitted on {d} for observation."), d.trim_start_matches("the "), Category::Date);
+        has(
+            &s,
+            &format!("Admitted on {d} for observation."),
+            d.trim_start_matches("the "),
+            Category::Date,
+        );
     }
     has(&s, "Last seen in November.", "November", Category::Date);
     has(&s, "Follow-up on 3/14 in clinic.", "3/14", Category::Date);
-    has(&s, "Family visited over Thanksgiving.", "Thanksgiving", Category::Date);
-    has(&s, "Diagnosed in 1998 with diabetes.", "1998", Category::Date);
+    has(
+        &s,
+        "Family visited over Thanksgiving.",
+        "Thanksgiving",
+        Category::Date,
+    );
+    has(
+        &s,
+        "Diagnosed in 1998 with diabetes.",
+        "1998",
+        Category::Date,
+    );
     none(&s, "Furosemide 2000 mg is not a dose anyone gives.");
 }
 
 #[test]
 fn ages_over_89_only() {
     let s = scrubber();
-    for t in ["A 94-year-old woman", "a 91 year old man", "92 y/o male", "pt is 101 yo", "aged 97", "at age 90,"] {
+    for t in [
+        "A 94-year-old woman",
+        "a 91 year old man",
+        "92 y/o male",
+        "pt is 101 yo",
+        "aged 97",
+        "at age 90,",
+    ] {
         let found = cats(&s, t);
-        assert!(found.iter().any(|(_, c)| *c == Category::Age), "{t}: {found:?}");
+        assert!(
+            found.iter().any(|(_, c)| *c == Category::Age),
+            "{t}: {found:?}"
+        );
     }
     none(&s, "A 64-year-old woman with a 45 year history of smoking");
     assert_eq!(s.scrub("A 94-year-old woman"), "A [AGE>89]-year-old woman");
@@ -141,13 +239,29 @@ fn ages_over_89_only() {
 #[test]
 fn detects_contact_numbers() {
     let s = scrubber();
-    for p in ["(559) 555-0142", "559-555-0142", "559.555.0142", "+1 559 555 0142", "559-555-0142 x204"] {
+    for p in [
+        "(559) 555-0142",
+        "559-555-0142",
+        "559.555.0142",
+        "+1 559 555 0142",
+        "559-555-0142 x204",
+    ] {
         has(&s, &format!("Call {p} after 5."), p, Category::Phone);
     }
     has(&s, "Fax: (312) 555-0198", "(312) 555-0198", Category::Fax);
-    has(&s, "Pharmacy fax 312-555-0198.", "312-555-0198", Category::Fax);
+    has(
+        &s,
+        "Pharmacy fax 312-555-0198.",
+        "312-555-0198",
+        Category::Fax,
+    );
     has(&s, "Pager 45123.", "45123", Category::Phone);
-    has(&s, "Reach her at sunny.tran+labs@corvid.example today.", "sunny.tran+labs@corvid.example", Category::Email);
+    has(
+        &s,
+        "Reach her at sunny.tran+labs@corvid.example today.",
+        "sunny.tran+labs@corvid.example",
+        Category::Email,
+    );
 }
 
 #[test]
@@ -157,50 +271,149 @@ fn detects_ssn_in_every_format() {
         has(&s, &format!("On file {v}."), v, Category::Ssn);
     }
     has(&s, "SSN: 402198877", "402198877", Category::Ssn);
-    has(&s, "social security number 402198877", "402198877", Category::Ssn);
+    has(
+        &s,
+        "social security number 402198877",
+        "402198877",
+        Category::Ssn,
+    );
 }
 
 #[test]
 fn detects_record_numbers_by_context_and_shape() {
     let s = scrubber();
     has(&s, "MRN: 5583920", "5583920", Category::MedicalRecord);
-    has(&s, "Medical record # 04857211", "04857211", Category::MedicalRecord);
+    has(
+        &s,
+        "Medical record # 04857211",
+        "04857211",
+        Category::MedicalRecord,
+    );
     has(&s, "Account #: 6620148833", "6620148833", Category::Account);
-    has(&s, "Member ID HPX-77-40921", "HPX-77-40921", Category::HealthPlan);
-    has(&s, "Medicare 1EG4-TE5-MK73 on file", "1EG4-TE5-MK73", Category::HealthPlan);
+    has(
+        &s,
+        "Member ID HPX-77-40921",
+        "HPX-77-40921",
+        Category::HealthPlan,
+    );
+    has(
+        &s,
+        "Medicare 1EG4-TE5-MK73 on file",
+        "1EG4-TE5-MK73",
+        Category::HealthPlan,
+    );
     has(&s, "MBI 1EG4TE5MK73", "1EG4TE5MK73", Category::HealthPlan);
-    has(&s, "Driver's license S12345678", "S12345678", Category::License);
+    has(
+        &s,
+        "Driver's license S12345678",
+        "S12345678",
+        Category::License,
+    );
     has(&s, "NPI 1841007193", "1841007193", Category::License);
     has(&s, "DEA # AB1234563", "AB1234563", Category::License);
-    has(&s, "VIN 1HGCM82633A004352 registered", "1HGCM82633A004352", Category::Vehicle);
+    has(
+        &s,
+        "VIN 1HGCM82633A004352 registered",
+        "1HGCM82633A004352",
+        Category::Vehicle,
+    );
     has(&s, "license plate 8XYZ432", "8XYZ432", Category::Vehicle);
-    has(&s, "pacemaker serial number SN-CG5-881207X", "SN-CG5-881207X", Category::Device);
+    has(
+        &s,
+        "pacemaker serial number SN-CG5-881207X",
+        "SN-CG5-881207X",
+        Category::Device,
+    );
     has(&s, "Accession: ACC6299168", "ACC6299168", Category::OtherId);
-    has(&s, "stored under 88812345678 in the lab system", "88812345678", Category::OtherId);
+    has(
+        &s,
+        "stored under 88812345678 in the lab system",
+        "88812345678",
+        Category::OtherId,
+    );
 }
 
 #[test]
 fn detects_web_identifiers() {
     let s = scrubber();
-    has(&s, "Portal https://portal.glucosense.example/u/marisol.", "https://portal.glucosense.example/u/marisol", Category::Url);
-    has(&s, "see www.example.org/records", "www.example.org/records", Category::Url);
-    has(&s, "login from 10.34.201.7 at night", "10.34.201.7", Category::Ip);
-    has(&s, "from 2001:0db8:85a3:0000:0000:8a2e:0370:7334", "2001:0db8:85a3:0000:0000:8a2e:0370:7334", Category::Ip);
+    has(
+        &s,
+        "Portal https://portal.glucosense.example/u/marisol.",
+        "https://portal.glucosense.example/u/marisol",
+        Category::Url,
+    );
+    has(
+        &s,
+        "see www.example.org/records",
+        "www.example.org/records",
+        Category::Url,
+    );
+    has(
+        &s,
+        "login from 10.34.201.7 at night",
+        "10.34.201.7",
+        Category::Ip,
+    );
+    has(
+        &s,
+        "from 2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+        "2001:0db8:85a3:0000:0000:8a2e:0370:7334",
+        Category::Ip,
+    );
     none(&s, "version 1.2.3 of the pump firmware");
 }
 
 #[test]
 fn detects_geography() {
     let s = scrubber();
-    has(&s, "Home address 4417 Old Kettle Rd, Fresno, CA 93726.", "4417 Old Kettle Rd", Category::Street);
-    has(&s, "Home address 4417 Old Kettle Rd, Fresno, CA 93726.", "Fresno, CA 93726", Category::City);
-    has(&s, "Lives at 12 Birch Lane Apt. 4 with his wife.", "12 Birch Lane Apt. 4", Category::Street);
-    has(&s, "She lives in Visalia with her son.", "Visalia", Category::City);
-    has(&s, "Transferred from Worcester by ambulance.", "Worcester", Category::City);
-    has(&s, "Admitted to Lakeview Community Hospital overnight.", "Lakeview Community Hospital", Category::Facility);
-    has(&s, "Mail to P.O. Box 4471.", "P.O. Box 4471", Category::Street);
+    has(
+        &s,
+        "Home address 4417 Old Kettle Rd, Fresno, CA 93726.",
+        "4417 Old Kettle Rd",
+        Category::Street,
+    );
+    has(
+        &s,
+        "Home address 4417 Old Kettle Rd, Fresno, CA 93726.",
+        "Fresno, CA 93726",
+        Category::City,
+    );
+    has(
+        &s,
+        "Lives at 12 Birch Lane Apt. 4 with his wife.",
+        "12 Birch Lane Apt. 4",
+        Category::Street,
+    );
+    has(
+        &s,
+        "She lives in Visalia with her son.",
+        "Visalia",
+        Category::City,
+    );
+    has(
+        &s,
+        "Transferred from Worcester by ambulance.",
+        "Worcester",
+        Category::City,
+    );
+    has(
+        &s,
+        "Admitted to Lakeview Community Hospital overnight.",
+        "Lakeview Community Hospital",
+        Category::Facility,
+    );
+    has(
+        &s,
+        "Mail to P.O. Box 4471.",
+        "P.O. Box 4471",
+        Category::Street,
+    );
     has(&s, "zip code 93291", "93291", Category::Zip);
-    let kept = Scrubber::with_options(ScrubOptions { keep_states: true, ..ScrubOptions::default() }).unwrap();
+    let kept = Scrubber::with_options(ScrubOptions {
+        keep_states: true,
+        ..ScrubOptions::default()
+    })
+    .unwrap();
     assert_eq!(kept.scrub("moved from Texas"), "moved from Texas");
 }
 
@@ -208,19 +421,47 @@ fn detects_geography() {
 fn scrubs_with_placeholders() {
     let s = scrubber();
     let out = s.scrub("Mr. Villegas (MRN 5583920) was seen on 03/14/2024; call (559) 555-0142.");
-    assert_eq!(out, "Mr. [NAME] (MRN [MRN]) was seen on [DATE]; call [PHONE].");
+    assert_eq!(
+        out,
+        "Mr. [NAME] (MRN [MRN]) was seen on [DATE]; call [PHONE]."
+    );
 }
 
 #[test]
 fn surrogates_are_consistent_and_keyed() {
-    let a = Scrubber::with_options(ScrubOptions { replacement: Replacement::Surrogate { key: [7; 32] }, ..ScrubOptions::default() }).unwrap();
-    let b = Scrubber::with_options(ScrubOptions { replacement: Replacement::Surrogate { key: [8; 32] }, ..ScrubOptions::default() }).unwrap();
+    let a = Scrubber::with_options(ScrubOptions {
+        replacement: Replacement::Surrogate { key: [7; 32] },
+        ..ScrubOptions::default()
+    })
+    .unwrap();
+    let b = Scrubber::with_options(ScrubOptions {
+        replacement: Replacement::Surrogate { key: [8; 32] },
+        ..ScrubOptions::default()
+    })
+    .unwrap();
     let text = "Dr. Kowalczyk saw MRN 5583920. Later Dr. Kowalczyk called 559-555-0142.";
     let out = a.scrub(text);
-    assert!(!out.contains("Kowalczyk") && !out.contains("5583920") && !out.contains("555-0142"), "{out}");
+    assert!(
+        !out.contains("Kowalczyk") && !out.contains("5583920") && !out.contains("555-0142"),
+        "{out}"
+    );
     assert_eq!(out, a.scrub(text), "deterministic");
-    let first = out.split("Dr. ").nth(1).unwrap().split(' ').next().unwrap().to_owned();
-    let second = out.split("Dr. ").nth(2).unwrap().split(' ').next().unwrap().to_owned();
+    let first = out
+        .split("Dr. ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    let second = out
+        .split("Dr. ")
+        .nth(2)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
     assert_eq!(first, second, "same value, same surrogate: {out}");
     assert_ne!(out, b.scrub(text), "another key, other surrogates");
     assert!(format!("{:?}", a.options()).contains("REDACTED"));
@@ -270,7 +511,8 @@ fn no_labelled_phi_survives_in_dev_corpus() {
             let leaked = out.match_indices(&value).any(|(i, _)| {
                 let before = out[..i].chars().next_back();
                 let after = out[i + value.len()..].chars().next();
-                !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+                !before.is_some_and(char::is_alphanumeric)
+                    && !after.is_some_and(char::is_alphanumeric)
             });
             // Short generic values ("May") can also appear as ordinary words; count them all.
             if leaked {
@@ -280,17 +522,34 @@ fn no_labelled_phi_survives_in_dev_corpus() {
     }
     assert!(checked > 3000, "corpus too small: {checked}");
     let rate = leaks.len() as f64 / checked as f64;
-    assert!(rate <= 0.01, "{} of {checked} labelled values leak: {leaks:?}", leaks.len());
+    assert!(
+        rate <= 0.01,
+        "{} of {checked} labelled values leak: {leaks:?}",
+        leaks.len()
+    );
 }
 
 #[test]
 fn label_mapping() {
     for (l, g) in [
-        ("PATIENT", Group::Name), ("DOCTOR", Group::Name), ("PERSON", Group::Name), ("DATE", Group::Date),
-        ("AGE", Group::Age), ("FAX", Group::Contact), ("email", Group::Email), ("SSN", Group::Ssn),
-        ("MEDICALRECORD", Group::MedicalRecord), ("health_plan", Group::Id), ("IDNUM", Group::Id),
-        ("VEHICLE", Group::Id), ("IPADDR", Group::Web), ("URL", Group::Web), ("STREET", Group::Location),
-        ("ZIP", Group::Location), ("HOSPITAL", Group::Location), ("geo", Group::Location),
+        ("PATIENT", Group::Name),
+        ("DOCTOR", Group::Name),
+        ("PERSON", Group::Name),
+        ("DATE", Group::Date),
+        ("AGE", Group::Age),
+        ("FAX", Group::Contact),
+        ("email", Group::Email),
+        ("SSN", Group::Ssn),
+        ("MEDICALRECORD", Group::MedicalRecord),
+        ("health_plan", Group::Id),
+        ("IDNUM", Group::Id),
+        ("VEHICLE", Group::Id),
+        ("IPADDR", Group::Web),
+        ("URL", Group::Web),
+        ("STREET", Group::Location),
+        ("ZIP", Group::Location),
+        ("HOSPITAL", Group::Location),
+        ("geo", Group::Location),
     ] {
         assert_eq!(map_label(l), Some(g), "{l}");
     }
@@ -331,12 +590,22 @@ fn ages_and_dates_rules() {
     assert_eq!(year_of("2019-05-03T10:00:00Z"), Some(2019));
     assert_eq!(year_of("05/03/2019"), Some(2019));
     assert_eq!(year_of("nonsense"), None);
-    assert_eq!(shift_iso_date("2024-02-28", 2).as_deref(), Some("2024-03-01"));
-    assert_eq!(shift_iso_date("2024-01-01", -1).as_deref(), Some("2023-12-31"));
+    assert_eq!(
+        shift_iso_date("2024-02-28", 2).as_deref(),
+        Some("2024-03-01")
+    );
+    assert_eq!(
+        shift_iso_date("2024-01-01", -1).as_deref(),
+        Some("2023-12-31")
+    );
 }
 
 fn rules() -> Vec<FieldRule> {
-    let r = |n: &str, k: Option<Identifier>, t: bool| FieldRule { name: n.into(), identifier: k, free_text: t };
+    let r = |n: &str, k: Option<Identifier>, t: bool| FieldRule {
+        name: n.into(),
+        identifier: k,
+        free_text: t,
+    };
     vec![
         r("name", Some(Identifier::Name), false),
         r("dob", Some(Identifier::Date), false),
@@ -365,7 +634,14 @@ fn safe_harbor_record_transform() {
         "phone": "559-555-0142", "email": "m@example.org", "plate": "8XYZ432", "photo": "x.jpg",
         "diagnosis": "E11.9", "note": "Seen by Dr. Tavares on 03/14/2024.", "unlisted": "dropped"
     });
-    let (out, method) = deidentify_record(&rec, "subj-1", &rules(), &RecordOptions::safe_harbor(2026), &s).unwrap();
+    let (out, method) = deidentify_record(
+        &rec,
+        "subj-1",
+        &rules(),
+        &RecordOptions::safe_harbor(2026),
+        &s,
+    )
+    .unwrap();
     assert_eq!(method, Method::SafeHarbor);
     assert_eq!(
         serde_json::Value::Object(out),
@@ -373,16 +649,32 @@ fn safe_harbor_record_transform() {
                "diagnosis": "E11.9", "note": "Seen by Dr. [NAME] on [DATE]."})
     );
     let young = json!({"dob": "1990-06-01", "zip": "02118", "age": 35});
-    let (out, _) = deidentify_record(&young, "s", &rules(), &RecordOptions::safe_harbor(2026), &s).unwrap();
-    assert_eq!(serde_json::Value::Object(out), json!({"dob": 1990, "zip": "021", "age": 35}));
-    assert!(deidentify_record(&json!([1]), "s", &rules(), &RecordOptions::safe_harbor(2026), &s).is_err());
+    let (out, _) =
+        deidentify_record(&young, "s", &rules(), &RecordOptions::safe_harbor(2026), &s).unwrap();
+    assert_eq!(
+        serde_json::Value::Object(out),
+        json!({"dob": 1990, "zip": "021", "age": 35})
+    );
+    assert!(
+        deidentify_record(
+            &json!([1]),
+            "s",
+            &rules(),
+            &RecordOptions::safe_harbor(2026),
+            &s
+        )
+        .is_err()
+    );
 }
 
 #[test]
 fn date_shifting_is_consistent_per_subject_and_labelled() {
     let s = scrubber();
     let mut opts = RecordOptions::safe_harbor(2026);
-    opts.dates = DateMode::Shift { key: [3; 32], max_days: 180 };
+    opts.dates = DateMode::Shift {
+        key: [3; 32],
+        max_days: 180,
+    };
     let rec = json!({"admitted": "2024-03-14", "dob": "1990-06-01"});
     let (a, method) = deidentify_record(&rec, "subj-1", &rules(), &opts, &s).unwrap();
     assert_eq!(method, Method::DateShiftedNotSafeHarbor);
@@ -391,7 +683,10 @@ fn date_shifting_is_consistent_per_subject_and_labelled() {
     assert_ne!(a["admitted"], json!("2024-03-14"));
     let d = phivault_deid::date_shift_days(&[3; 32], "subj-1", 180);
     assert!(d != 0 && d.abs() <= 180);
-    assert!(!format!("{:?}", opts.dates).contains('3'), "key never printed");
+    assert!(
+        !format!("{:?}", opts.dates).contains('3'),
+        "key never printed"
+    );
 }
 
 #[test]
@@ -408,26 +703,65 @@ fn pseudonyms_are_stable_keyed_and_opaque() {
 
 #[test]
 fn k_anonymity_report() {
-    let rows = vec![("021", "1950"), ("021", "1950"), ("021", "1950"), ("937", "1980"), ("937", "1981")];
+    let rows = vec![
+        ("021", "1950"),
+        ("021", "1950"),
+        ("021", "1950"),
+        ("937", "1980"),
+        ("937", "1981"),
+    ];
     let r = k_anonymity(rows, 2);
-    assert_eq!((r.rows, r.classes, r.k, r.classes_below_target, r.rows_below_target), (5, 3, 1, 2, 2));
+    assert_eq!(
+        (
+            r.rows,
+            r.classes,
+            r.k,
+            r.classes_below_target,
+            r.rows_below_target
+        ),
+        (5, 3, 1, 2, 2)
+    );
     assert_eq!(k_anonymity(Vec::<(u8, u8)>::new(), 5).k, 0);
 }
 
 #[test]
 fn small_cell_suppression_with_complement() {
     // One small cell: a second cell must go too, or total - shown = the small cell.
-    let cells = suppress(vec![("a", 40, None), ("b", 3, None), ("c", 25, None), ("d", 0, None)], 11);
-    let hidden: Vec<_> = cells.iter().filter(|c| c.suppressed.is_some()).map(|c| c.key).collect();
+    let cells = suppress(
+        vec![
+            ("a", 40, None),
+            ("b", 3, None),
+            ("c", 25, None),
+            ("d", 0, None),
+        ],
+        11,
+    );
+    let hidden: Vec<_> = cells
+        .iter()
+        .filter(|c| c.suppressed.is_some())
+        .map(|c| c.key)
+        .collect();
     assert_eq!(hidden, vec!["b", "c"]);
     assert_eq!(cells[1].suppressed, Some(Suppression::Primary));
     assert_eq!(cells[2].suppressed, Some(Suppression::Complementary));
     assert_eq!(cells[2].count, None);
     assert_eq!(cells[3].count, Some(0), "empty cells reveal no one");
     // Two small cells adding up to less than 11: a third goes.
-    let cells = suppress(vec![("a", 2, Some(1.0)), ("b", 3, Some(2.0)), ("c", 30, Some(3.0)), ("d", 50, Some(4.0))], 11);
+    let cells = suppress(
+        vec![
+            ("a", 2, Some(1.0)),
+            ("b", 3, Some(2.0)),
+            ("c", 30, Some(3.0)),
+            ("d", 50, Some(4.0)),
+        ],
+        11,
+    );
     assert_eq!(cells.iter().filter(|c| c.suppressed.is_some()).count(), 3);
     assert_eq!(cells[3].sum, Some(4.0));
     // Nothing small: nothing hidden.
-    assert!(suppress(vec![("a", 11, None), ("b", 12, None)], 11).iter().all(|c| c.suppressed.is_none()));
+    assert!(
+        suppress(vec![("a", 11, None), ("b", 12, None)], 11)
+            .iter()
+            .all(|c| c.suppressed.is_none())
+    );
 }

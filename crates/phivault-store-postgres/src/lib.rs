@@ -27,6 +27,7 @@ mod tx;
 mod writer;
 
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::Ordering;
@@ -367,7 +368,13 @@ impl Store for PgStore {
                 )
                 .map_err(map_err)?;
                 // The snapshot is taken by the first statement and holds for the closure.
-                let outcome = f(&mut PgTx::new(&client, &rt));
+                // A panicking closure must not return its connection to the pool while
+                // its transaction is still open.
+                let mut tx = PgTx::new(&client, &rt);
+                let outcome = match catch_unwind(AssertUnwindSafe(|| f(&mut tx))) {
+                    Ok(r) => r,
+                    Err(_) => Err(unavailable("read closure panicked")),
+                };
                 if rt.block_on(client.batch_execute("ROLLBACK")).is_err() {
                     // Not reusable in an unknown transaction state: dropped, not pooled.
                     let _ = deadpool_postgres::Object::take(client);

@@ -86,6 +86,9 @@ impl Writer {
             };
             if self.commit_batch(&client, batch) {
                 conn = Some(client);
+            } else {
+                // Its state is unknown (maybe still in a transaction): never pooled again.
+                let _ = Object::take(client);
             }
         }
     }

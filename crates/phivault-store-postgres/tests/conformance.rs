@@ -196,3 +196,85 @@ async fn backend_name_and_unreachable_server() {
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     assert!(!err.to_string().contains("pw@"));
 }
+
+/// PostgreSQL aborts a whole transaction on a failed statement; a closure that swallows
+/// such a failure and returns `Ok` is still failed alone (its savepoint is rolled back),
+/// and the closures batched with it commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swallowed_statement_failure_fails_its_closure_alone() {
+    let Some(schema) = TestSchema::create("swallowed").await else {
+        return;
+    };
+    let store = Arc::new(PgStore::connect(&schema.url(), PgOptions::default()).unwrap());
+    let t = time::OffsetDateTime::UNIX_EPOCH;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .write(Box::new(move |tx| {
+                    if i == 3 {
+                        // No such collection: the foreign key fails the statement.
+                        let _ = tx.insert_record_head(&phivault_core::store::RecordHead {
+                            collection: "missing".into(),
+                            id: phivault_core::RecordId(uuid::Uuid::from_u128(1)),
+                            subject: "s".into(),
+                            version: 1,
+                            deleted: false,
+                            created_at: t,
+                            updated_at: t,
+                        });
+                    }
+                    tx.set_meta(&format!("k{i}"), "v")
+                }))
+                .await
+        }));
+    }
+    for (i, task) in tasks.into_iter().enumerate() {
+        let outcome = task.await.unwrap();
+        assert_eq!(outcome.is_err(), i == 3, "closure {i}: {outcome:?}");
+    }
+    for i in 0..8 {
+        let v = read_tx(&*store, move |tx| Ok(tx.get_meta(&format!("k{i}"))?))
+            .await
+            .unwrap();
+        assert_eq!(v.is_some(), i != 3, "k{i}");
+    }
+}
+
+/// A read closure that panics reports an error and does not poison the pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_read_does_not_poison_the_pool() {
+    let Some(schema) = TestSchema::create("read_panic").await else {
+        return;
+    };
+    let opts = PgOptions {
+        pool_size: 2,
+        ..PgOptions::default()
+    };
+    let store = PgStore::connect(&schema.url(), opts).unwrap();
+    write_tx(&store, |tx| Ok(tx.set_meta("k", "1")?))
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        let r = store
+            .read(Box::new(|tx| {
+                let _ = tx.get_meta("k");
+                panic!("closure bug");
+            }))
+            .await;
+        assert!(matches!(r, Err(StoreError::Unavailable(_))), "{r:?}");
+        write_tx(&store, |tx| Ok(tx.set_meta("k", "2")?))
+            .await
+            .unwrap();
+        let v = read_tx(&store, |tx| Ok(tx.get_meta("k")?)).await.unwrap();
+        assert_eq!(
+            v.as_deref(),
+            Some("2"),
+            "a fresh snapshot, not a stale transaction"
+        );
+        write_tx(&store, |tx| Ok(tx.set_meta("k", "1")?))
+            .await
+            .unwrap();
+    }
+}

@@ -33,6 +33,35 @@ pub(crate) struct Config {
     pub(crate) sqlite_synchronous: String,
     /// `text` or `json` log lines.
     pub(crate) log_format: String,
+    /// Whether people must log in with a second factor. Turning it off is reported as a
+    /// compliance gap (45 CFR 164.312(d)).
+    #[serde(default = "yes")]
+    pub(crate) mfa_required: bool,
+    /// Minutes without use after which a session ends (automatic logoff).
+    #[serde(default = "default_idle")]
+    pub(crate) session_idle_minutes: u32,
+    /// Hours after login at which a session ends regardless of use.
+    #[serde(default = "default_lifetime")]
+    pub(crate) session_lifetime_hours: u32,
+    /// HTTPS endpoint that receives alerts (break-glass) as JSON; the body is signed with
+    /// HMAC-SHA-256 when `PHIVAULT_ALERT_WEBHOOK_SECRET` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) alert_webhook_url: Option<String>,
+    /// PEM root certificate to trust for the alert webhook instead of the public web roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) alert_webhook_ca: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_idle() -> u32 {
+    15
+}
+
+fn default_lifetime() -> u32 {
+    12
 }
 
 impl Default for Config {
@@ -47,6 +76,11 @@ impl Default for Config {
             max_token_ttl_days: 90,
             sqlite_synchronous: "full".to_owned(),
             log_format: "text".to_owned(),
+            mfa_required: true,
+            session_idle_minutes: default_idle(),
+            session_lifetime_hours: default_lifetime(),
+            alert_webhook_url: None,
+            alert_webhook_ca: None,
         }
     }
 }
@@ -81,6 +115,21 @@ impl Config {
         if let Some(v) = get("PHIVAULT_BODY_LIMIT_BYTES") {
             self.body_limit_bytes = v.parse().context("PHIVAULT_BODY_LIMIT_BYTES")?;
         }
+        if let Some(v) = get("PHIVAULT_ALERT_WEBHOOK_URL") {
+            self.alert_webhook_url = Some(v);
+        }
+        if let Some(v) = get("PHIVAULT_ALERT_WEBHOOK_CA") {
+            self.alert_webhook_ca = Some(v);
+        }
+        if let Some(v) = get("PHIVAULT_MFA_REQUIRED") {
+            self.mfa_required = v.parse().context("PHIVAULT_MFA_REQUIRED must be true or false")?;
+        }
+        if let Some(v) = get("PHIVAULT_SESSION_IDLE_MINUTES") {
+            self.session_idle_minutes = v.parse().context("PHIVAULT_SESSION_IDLE_MINUTES")?;
+        }
+        if let Some(v) = get("PHIVAULT_SESSION_LIFETIME_HOURS") {
+            self.session_lifetime_hours = v.parse().context("PHIVAULT_SESSION_LIFETIME_HOURS")?;
+        }
         if let Some(v) = get("PHIVAULT_MAX_TOKEN_TTL_DAYS") {
             self.max_token_ttl_days = v.parse().context("PHIVAULT_MAX_TOKEN_TTL_DAYS")?;
         }
@@ -107,6 +156,19 @@ impl Config {
         }
         if !matches!(self.sqlite_synchronous.as_str(), "full" | "normal") {
             bail!("sqlite_synchronous must be full or normal");
+        }
+        if !(1..=24 * 60).contains(&self.session_idle_minutes) {
+            bail!("session_idle_minutes must be between 1 and 1440");
+        }
+        if !(1..=168).contains(&self.session_lifetime_hours) {
+            bail!("session_lifetime_hours must be between 1 and 168");
+        }
+        if self
+            .alert_webhook_url
+            .as_deref()
+            .is_some_and(|u| !u.starts_with("https://"))
+        {
+            bail!("alert_webhook_url must be an https:// URL");
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             bail!("log_format must be text or json");

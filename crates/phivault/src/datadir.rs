@@ -134,6 +134,9 @@ pub(crate) fn open(dir: &Path, passphrase: &str) -> Result<Opened> {
     let store = open_store(dir, &config)?;
     let vault_config = VaultConfig {
         max_token_ttl: time::Duration::days(i64::from(config.max_token_ttl_days)),
+        mfa_required: config.mfa_required,
+        session_idle_timeout: time::Duration::minutes(i64::from(config.session_idle_minutes)),
+        session_lifetime: time::Duration::hours(i64::from(config.session_lifetime_hours)),
         ..VaultConfig::default()
     };
     let vault = Arc::new(Vault::new(

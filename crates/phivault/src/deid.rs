@@ -67,7 +67,11 @@ pub(crate) fn run(command: DeidCommand, as_json: bool) -> Result<ExitCode> {
 }
 
 /// Streams plain text through the scrubber.
-pub(crate) fn scrub_text(scrubber: &Scrubber, mut input: impl BufRead, output: impl Write) -> Result<()> {
+pub(crate) fn scrub_text(
+    scrubber: &Scrubber,
+    mut input: impl BufRead,
+    output: impl Write,
+) -> Result<()> {
     let mut out = BufWriter::with_capacity(1 << 16, output);
     let mut stream = scrubber.stream();
     let mut buf = Vec::with_capacity(1 << 16);
@@ -86,7 +90,11 @@ pub(crate) fn scrub_text(scrubber: &Scrubber, mut input: impl BufRead, output: i
 }
 
 /// Scrubs the `text` field of each JSON line; other fields pass through unchanged.
-pub(crate) fn scrub_jsonl(scrubber: &Scrubber, input: impl BufRead, output: impl Write) -> Result<()> {
+pub(crate) fn scrub_jsonl(
+    scrubber: &Scrubber,
+    input: impl BufRead,
+    output: impl Write,
+) -> Result<()> {
     let mut out = BufWriter::with_capacity(1 << 16, output);
     for (i, line) in input.lines().enumerate() {
         let line = line.with_context(|| format!("reading line {}", i + 1))?;
@@ -116,8 +124,8 @@ pub(crate) fn scrub_jsonl(scrubber: &Scrubber, input: impl BufRead, output: impl
 }
 
 fn eval(corpus: &PathBuf, errors: bool, as_json: bool) -> Result<ExitCode> {
-    let raw = std::fs::read_to_string(corpus)
-        .with_context(|| format!("reading {}", corpus.display()))?;
+    let raw =
+        std::fs::read_to_string(corpus).with_context(|| format!("reading {}", corpus.display()))?;
     let scrubber = Scrubber::new()?;
     let mut docs = Vec::new();
     for (i, line) in raw.lines().enumerate() {
@@ -147,7 +155,12 @@ fn eval(corpus: &PathBuf, errors: bool, as_json: bool) -> Result<ExitCode> {
         let groups: serde_json::Map<String, Value> = ev
             .groups
             .iter()
-            .map(|(g, c)| (g.as_str().to_owned(), json!({"counts": c, "scores": c.scores()})))
+            .map(|(g, c)| {
+                (
+                    g.as_str().to_owned(),
+                    json!({"counts": c, "scores": c.scores()}),
+                )
+            })
             .collect();
         println!(
             "{}",
@@ -165,8 +178,15 @@ fn eval(corpus: &PathBuf, errors: bool, as_json: bool) -> Result<ExitCode> {
             let s = c.scores();
             println!(
                 "{:<15} {:>6} {:>6} {:>7.4} {:>7.4} {:>7.4}   {:>7.4} {:>7.4} {:>7.4}",
-                name, c.gold_spans, c.predicted_spans, s.recall, s.precision, s.f1,
-                s.token_recall, s.token_precision, s.token_f1
+                name,
+                c.gold_spans,
+                c.predicted_spans,
+                s.recall,
+                s.precision,
+                s.f1,
+                s.token_recall,
+                s.token_precision,
+                s.token_f1
             );
         };
         for g in Group::ALL {
@@ -181,7 +201,10 @@ fn eval(corpus: &PathBuf, errors: bool, as_json: bool) -> Result<ExitCode> {
                 .iter()
                 .map(|(l, n)| format!("{l} ({n})"))
                 .collect();
-            println!("not scored (not Safe Harbor identifiers): {}", list.join(", "));
+            println!(
+                "not scored (not Safe Harbor identifiers): {}",
+                list.join(", ")
+            );
         }
         println!(
             "{} documents, {} bytes; detection {:.1} MB/s (one thread)",
@@ -216,12 +239,16 @@ mod tests {
         let out = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 3);
-        assert_eq!(lines[0], r#"{"id":1,"text":"Dr. [NAME] saw her on [DATE]."}"#);
+        assert_eq!(
+            lines[0],
+            r#"{"id":1,"text":"Dr. [NAME] saw her on [DATE]."}"#
+        );
         assert_eq!(lines[1], "");
         assert_eq!(lines[2], r#"{"id":2,"text":"MRN [MRN]"}"#);
         let err = scrub_jsonl(&s, "{\"text\": 5}\n".as_bytes(), &mut Vec::new()).unwrap_err();
         assert!(err.to_string().contains("line 1"));
-        let err = scrub_jsonl(&s, "Jane Doe 402-19-8877\n".as_bytes(), &mut Vec::new()).unwrap_err();
+        let err =
+            scrub_jsonl(&s, "Jane Doe 402-19-8877\n".as_bytes(), &mut Vec::new()).unwrap_err();
         assert!(!err.to_string().contains("402"), "errors never echo input");
     }
 
@@ -229,7 +256,15 @@ mod tests {
     fn text_streams() {
         let s = Scrubber::new().unwrap();
         let mut out = Vec::new();
-        scrub_text(&s, "Call 559-555-0142.\nSSN 402-19-8877\n".as_bytes(), &mut out).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "Call [PHONE].\nSSN [SSN]\n");
+        scrub_text(
+            &s,
+            "Call 559-555-0142.\nSSN 402-19-8877\n".as_bytes(),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "Call [PHONE].\nSSN [SSN]\n"
+        );
     }
 }

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod audit_cmd;
+mod alerts;
 mod config;
 mod datadir;
 mod deid;

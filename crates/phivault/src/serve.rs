@@ -135,6 +135,25 @@ pub(crate) async fn run(
     let cert = std::fs::read(dir.join(&opened.config.tls_cert)).context("reading tls_cert")?;
     let key = Zeroizing::new(datadir::read_private(&dir.join(&opened.config.tls_key))?);
     let tls = Arc::new(phivault_server::tls_config(&cert, &key)?);
+    if let Some(url) = &opened.config.alert_webhook_url {
+        let ca = match &opened.config.alert_webhook_ca {
+            Some(path) => Some(std::fs::read(dir.join(path)).context("reading alert_webhook_ca")?),
+            None => None,
+        };
+        let secret = std::env::var("PHIVAULT_ALERT_WEBHOOK_SECRET").ok().map(Zeroizing::new);
+        let sender = phivault_client::webhook::WebhookSender::new(
+            url,
+            ca.as_deref(),
+            secret.as_ref().map(|s| s.as_bytes()),
+        )
+        .context("alert_webhook_url")?;
+        opened
+            .vault
+            .set_alerts(Arc::new(crate::alerts::WebhookAlerts::new(sender)));
+    }
+    if !opened.config.mfa_required && !dev {
+        tracing::warn!("mfa_required = false: people log in with passwords alone (compliance gap, 45 CFR 164.312(d))");
+    }
     let state = phivault_server::AppState::new(opened.vault.clone())
         .with_body_limit(opened.config.body_limit_bytes);
     let router = phivault_server::router(state);

@@ -651,7 +651,8 @@ async fn tokens_are_created_listed_without_secrets_revoked_and_refused_by_the_se
         let e = assert_clean_failure(&o);
         assert!(tokens_in(&out(&o)).is_empty(), "{extra:?} printed a token");
         if extra.contains(&"nosuchrole") {
-            assert!(e.contains("role"), "{e}");
+            // No account can hold a role that does not exist, so this is an escalation.
+            assert!(e.contains("deny:role_escalation"), "{e}");
         }
         if extra.contains(&"admin") {
             assert!(e.contains("deny:role_escalation"), "{e}");
@@ -660,6 +661,14 @@ async fn tokens_are_created_listed_without_secrets_revoked_and_refused_by_the_se
             assert!(e.contains("ttl"), "{e}");
         }
     }
+    // Roles are resolved where an account is given them: an unknown one is named.
+    let e = assert_clean_failure(&run(
+        &dir,
+        &["service-account", "create", "ghost", "--role", "nosuchrole"],
+    ));
+    assert!(e.contains("unknown_role"), "{e}");
+    let users = out(&run(&dir, &["user", "list", "--json"]));
+    assert!(!users.contains("ghost"), "{users}");
     let e = assert_clean_failure(&run(&dir, &["token", "revoke", "not-a-uuid"]));
     assert!(!e.is_empty());
     // A revoked token cannot be rotated back to life.
@@ -714,7 +723,12 @@ async fn tokens_are_created_listed_without_secrets_revoked_and_refused_by_the_se
             .is_empty()
     );
     assert_eq!(
-        status_of(server.records_client(&doomed_secret).list_collections().await),
+        status_of(
+            server
+                .records_client(&doomed_secret)
+                .list_collections()
+                .await
+        ),
         401
     );
     // The rotated-out secret is dead; its successor carries the auditor role.
@@ -1178,6 +1192,8 @@ struct Bad {
     method: Method,
     url: String,
     token: String,
+    /// The stated purpose of use: `TREAT` unless a case sets another or none.
+    purpose: Option<String>,
     headers: Vec<(&'static str, String)>,
     body: Option<(&'static str, String)>,
 }
@@ -1189,9 +1205,20 @@ impl Bad {
             method,
             url: url.to_owned(),
             token: token.to_owned(),
+            purpose: Some(PURPOSE.to_owned()),
             headers: Vec::new(),
             body: None,
         }
+    }
+
+    fn purpose(mut self, value: &str) -> Bad {
+        self.purpose = Some(value.to_owned());
+        self
+    }
+
+    fn no_purpose(mut self) -> Bad {
+        self.purpose = None;
+        self
     }
 
     fn header(mut self, name: &'static str, value: &str) -> Bad {
@@ -1211,10 +1238,16 @@ impl Bad {
     /// Sends the request and checks that it was refused with the expected status and a
     /// problem document; returns a description, the status and the body.
     async fn send(self, http: &reqwest::Client) -> (String, u16, Vec<u8>) {
-        let what = format!("{} {} {:?}", self.method, self.url, self.body);
+        let what = format!(
+            "{} {} (purpose {:?}) {:?}",
+            self.method, self.url, self.purpose, self.body
+        );
         let mut req = http
             .request(self.method, &self.url)
             .bearer_auth(&self.token);
+        if let Some(purpose) = &self.purpose {
+            req = req.header("x-purpose-of-use", purpose);
+        }
         for (name, value) in &self.headers {
             req = req.header(*name, value);
         }
@@ -1249,9 +1282,12 @@ async fn canary_phi_never_reaches_the_database_the_logs_or_error_bodies() {
     let dir = tmp.path().join("vault");
     let logs = tmp.path().join("logs");
     let admin = init(&dir);
+    let app = app_token(&dir);
     let mut secrets: Vec<String> = CANARIES.iter().map(|s| (*s).to_owned()).collect();
-    // The API token is a secret too: only its hash may be stored, and it is never logged.
+    // The API tokens are secrets too: only their hashes may be stored, and they are never
+    // logged.
     secrets.push(admin.clone());
+    secrets.push(app.clone());
 
     let mut cmd = phivault();
     cmd.env("PHIVAULT_LOG", "debug")
@@ -1259,8 +1295,9 @@ async fn canary_phi_never_reaches_the_database_the_logs_or_error_bodies() {
         .arg(&dir)
         .arg("serve");
     let server = Server::start(cmd, dir.join("tls/cert.pem"), &logs, "canary").await;
-    let c = server.client(&admin);
-    c.create_collection(&collection(json!({
+    // The administrator declares the collection; the application reads and writes records.
+    let c = server.records_client(&app);
+    server.client(&admin).create_collection(&collection(json!({
         "name": "patients",
         "fields": [
             {"name": "full_name", "type": "string", "sensitivity": {"class": "phi", "identifier": "name"}, "searchable": true, "required": true},
@@ -1360,9 +1397,9 @@ async fn canary_phi_never_reaches_the_database_the_logs_or_error_bodies() {
     let records = format!("{base}/v1/collections/patients/records");
     let rec1_url = format!("{records}/{}", rec1.id);
     let search = format!("{base}/v1/collections/patients/search");
-    let post = |want, url: &str| Bad::new(want, Method::POST, url, &admin);
-    let put = |want| Bad::new(want, Method::PUT, &rec1_url, &admin).header("if-match", "\"2\"");
-    let get = |want, url: &str| Bad::new(want, Method::GET, url, &admin);
+    let post = |want, url: &str| Bad::new(want, Method::POST, url, &app);
+    let put = |want| Bad::new(want, Method::PUT, &rec1_url, &app).header("if-match", "\"2\"");
+    let get = |want, url: &str| Bad::new(want, Method::GET, url, &app);
     let cases = [
         // Wrong types and formats.
         post(422, &records).json(json!({"subject": "subj-0003",
@@ -1397,14 +1434,26 @@ async fn canary_phi_never_reaches_the_database_the_logs_or_error_bodies() {
         post(0, &search).json(json!({"field": "note", "value": BAD_SEARCH})),
         post(0, &search).json(json!({"field": BAD_FIELD, "value": BAD_SEARCH})),
         post(0, &search).json(json!({"field": "full_name", "value": {"nested": BAD_SEARCH}})),
-        // A collection whose name breaks the rules.
-        post(0, &format!("{base}/v1/collections")).json(json!({"name": BAD_COLLECTION,
+        // A collection whose name breaks the rules (declared by the administrator).
+        Bad::new(0, Method::POST, &format!("{base}/v1/collections"), &admin).json(
+            json!({"name": BAD_COLLECTION,
             "fields": [{"name": "full_name", "type": "string",
-                        "sensitivity": {"class": "phi", "identifier": "name"}}]})),
+                        "sensitivity": {"class": "phi", "identifier": "name"}}]}),
+        ),
         // Bogus tokens, a bogus purpose of use, bogus ids in the path.
         Bad::new(401, Method::GET, &rec1_url, BAD_TOKEN),
         Bad::new(401, Method::GET, &rec1_url, &format!("pvt_{BAD_TOKEN}")),
-        get(400, &rec1_url).header("x-purpose-of-use", BAD_PURPOSE),
+        get(400, &rec1_url).purpose(BAD_PURPOSE),
+        // No purpose of use at all, and a token whose roles reach no record.
+        post(400, &records)
+            .no_purpose()
+            .json(json!({"subject": "subj-0003", "data": {"full_name": NAME, "ssn": SSN}})),
+        get(400, &rec1_url).no_purpose(),
+        Bad::new(403, Method::POST, &records, &admin)
+            .json(json!({"subject": "subj-0003", "data": {"full_name": NAME, "ssn": SSN}})),
+        Bad::new(403, Method::GET, &rec1_url, &admin),
+        Bad::new(403, Method::POST, &search, &admin)
+            .json(json!({"field": "full_name", "value": NAME2})),
         get(400, &format!("{records}/{BAD_PATH}")),
         get(0, &format!("{base}/v1/collections/{BAD_PATH}")),
         get(
