@@ -924,6 +924,8 @@ impl Vault {
                     .get_user_by_name(&owner)?
                     .filter(|u| u.kind == "service")
                     .ok_or(VaultError::NotFound("service account"))?;
+                // A name that is no role at all is a typo, not an escalation attempt.
+                resolve_roles(tx, &roles)?;
                 let wanted: BTreeSet<&String> = roles.iter().collect();
                 if roles.is_empty() || !wanted.iter().all(|r| account.roles.contains(r)) {
                     return Err(VaultError::Forbidden {

@@ -29,6 +29,9 @@ use crate::store::{
 };
 use crate::validate::{ValidatedRecord, index_value, validate_record};
 
+#[cfg(feature = "bench-internals")]
+mod bench_internals;
+
 /// Tunables of the vault service.
 #[derive(Debug, Clone)]
 pub struct VaultConfig {

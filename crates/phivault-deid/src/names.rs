@@ -25,6 +25,15 @@ also then there here when where what which who why how after before during since
 blood pressure pulse temperature weight height oxygen saturation
 aspirin lasix coumadin tylenol motrin advil insulin heparin metformin lisinopril";
 
+/// Eponyms in clinical terms ("Foley catheter", "Murphy sign"): never a name on dictionary
+/// evidence alone, still a name after a title or label ("Dr. Murphy").
+const EPONYMS: &str = "foley doppler parkinson parkinsons alzheimer alzheimers crohn crohns hodgkin cushing addison bell graves hashimoto \
+wilson raynaud babinski romberg murphy mcburney kernig brudzinski homan homans tinel phalen lachman apley \
+trendelenburg glasgow apgar barrett bowen paget reiter sjogren tourette wernicke korsakoff whipple swan ganz \
+hickman groshong holter bruce tanner gleason breslow clark mallampati nyha child pugh ranson wells duke levine \
+gram giemsa wright coombs fowler valsalva heimlich kussmaul cheyne stokes chvostek trousseau rovsing psoas \
+obturator mcmurray finkelstein spurling hoffman durkan allen epley dix hallpike weber rinne snellen schirmer";
+
 /// Titles that precede a name.
 const TITLES: &[&str] = &[
     "mr",
@@ -202,6 +211,7 @@ pub(crate) struct Names {
     family: HashSet<&'static str>,
     ambiguous: HashSet<&'static str>,
     stop: HashSet<&'static str>,
+    eponyms: HashSet<&'static str>,
 }
 
 #[derive(Clone, Copy)]
@@ -275,6 +285,7 @@ impl Names {
             family: set(FAMILY),
             ambiguous: set(AMBIGUOUS),
             stop: set(STOP),
+            eponyms: set(EPONYMS),
         }
     }
 
@@ -371,7 +382,8 @@ impl Names {
                     Some(l) => Class {
                         given: self.given.contains(l),
                         family: self.family.contains(l),
-                        ambiguous: self.ambiguous.contains(l),
+                        // Eponyms need context, like ordinary words.
+                        ambiguous: self.ambiguous.contains(l) || self.eponyms.contains(l),
                         stop: self.stop.contains(l),
                     },
                     None => Class::default(),

@@ -32,6 +32,8 @@ pub(crate) enum Post {
     Url,
     /// A facility name: leading function words dropped.
     Facility,
+    /// A place after a cue ("admitted to Silver Ridge"): not a department or ward.
+    Place,
     /// "City, ST": not a credential such as ", MD" unless a ZIP follows.
     CityState,
 }

@@ -91,6 +91,24 @@ const UNITS: &[&str] = &[
     "mg", "mcg", "g", "kg", "ml", "cc", "l", "units", "unit", "u", "kcal", "calories", "cal",
     "meq", "mmol", "iu", "lbs", "lb", "mm", "cm", "ms", "mosm", "ng", "pg",
 ];
+/// Capitalised words after "admitted to" and the like that name a unit, not a place.
+const DEPARTMENTS: &[&str] = &[
+    "medicine", "cardiology", "surgery", "neurology", "oncology", "rehab", "rehabilitation",
+    "radiology", "psychiatry", "pediatrics", "orthopedics", "urology", "nephrology", "the",
+    "hospital", "clinic", "emergency", "intensive", "internal", "general", "floor", "ward",
+    "unit", "home", "nursing", "hospice", "service", "team", "triage", "labor", "delivery",
+    "obstetrics", "gynecology", "dermatology", "gastroenterology", "pulmonary", "pulmonology",
+    "endocrinology", "rheumatology", "hematology", "infectious", "physical", "occupational",
+    "speech", "social", "case", "this", "our", "his", "her", "their", "an", "a", "dr",
+    "doctor", "mr", "mrs", "ms", "outside", "another", "same", "step", "stepdown", "telemetry",
+    "observation", "cath", "catheterization", "interventional", "vascular", "thoracic",
+    "cardiothoracic", "neurosurgery", "trauma", "burn", "transplant", "hepatology", "ent",
+    "ophthalmology", "anesthesia", "pain", "palliative", "geriatrics", "primary", "urgent",
+    "critical", "acute", "long", "skilled", "assisted", "inpatient", "outpatient", "day",
+    "january", "february", "march", "april", "may", "june", "july", "august", "september",
+    "october", "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday",
+    "saturday", "sunday", "today", "yesterday", "tomorrow", "morning", "evening", "night",
+];
 const SCORE_WORDS: &[&str] = &[
     "pain",
     "score",
@@ -179,7 +197,7 @@ impl Scrubber {
             .map_err(|e| DeidError::Pattern(e.to_string()))?;
         let mut cue = Vec::with_capacity(pats.len());
         for p in &pats {
-            cue.push(if p.post == Post::Cue {
+            cue.push(if matches!(p.post, Post::Cue | Post::Place) {
                 Some(
                     regex::RegexBuilder::new(&p.regex)
                         .unicode(false)
@@ -415,6 +433,27 @@ impl Scrubber {
                     return None;
                 }
                 det(start, e, Category::Facility)
+            }
+            Post::Place => {
+                let re = self.cue.get(pid)?.as_ref()?;
+                let caps = re.captures(m)?;
+                let v = caps.name("v")?;
+                let first = v.as_str().split_whitespace().next().unwrap_or("");
+                let acronym = first.len() <= 4 && !first.bytes().any(|c| c.is_ascii_lowercase());
+                let dept = DEPARTMENTS.iter().any(|d| first.eq_ignore_ascii_case(d));
+                if acronym || dept || DATE_CUES.iter().any(|d| first.eq_ignore_ascii_case(d)) {
+                    return None;
+                }
+                // Stop before a lower-case continuation is implicit; drop trailing department words.
+                let mut end = s + v.end();
+                let words: Vec<&str> = v.as_str().split_whitespace().collect();
+                if let Some(last) = words.last() {
+                    if words.len() > 1 && DEPARTMENTS.iter().any(|d| last.eq_ignore_ascii_case(d)) {
+                        end -= last.len();
+                        end = text[..end].trim_end().len();
+                    }
+                }
+                det(s + v.start(), end, Category::Facility)
             }
             Post::CityState => {
                 let has_zip = m.bytes().last().is_some_and(|c| c.is_ascii_digit());

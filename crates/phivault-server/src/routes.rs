@@ -243,8 +243,21 @@ pub(crate) async fn readyz(State(state): State<AppState>, ctx: Ctx) -> Response 
         .store()
         .read(Box::new(|tx| tx.get_meta("vault_id").map(|_| ())))
         .await;
+    let degraded = state.ready.degraded();
     match probe {
-        Ok(()) => healthz().await.into_response(),
+        Ok(()) if degraded.is_empty() => healthz().await.into_response(),
+        Ok(()) => {
+            // Still serving (auditing never waits for a sink), but say what lags.
+            let detail = degraded.join("; ");
+            let mut r = Json(HealthStatus {
+                status: "degraded".to_owned(),
+            })
+            .into_response();
+            if let Ok(v) = axum::http::HeaderValue::from_str(&detail) {
+                r.headers_mut().insert("phivault-degraded", v);
+            }
+            r
+        }
         Err(e) => {
             tracing::warn!(backend = state.vault.store().backend(), error = %e, "readiness probe failed");
             not_ready("storage_unavailable")

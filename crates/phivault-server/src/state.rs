@@ -1,7 +1,7 @@
 //! The state every handler shares: the vault, the request body limit, the largest page a
 //! listing returns, and the readiness flag that `/readyz` reports.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use phivault_core::Vault;
@@ -11,13 +11,26 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
 /// Whether the server should receive traffic; cleared when shutdown begins so that load
 /// balancers drain it before connections close.
+/// It also carries what is degraded without stopping service (an audit sink that lags or
+/// fails): `/readyz` still answers 200, with status `degraded` and the reasons in the
+/// `Phivault-Degraded` header.
 #[derive(Debug, Clone)]
-pub struct Readiness(Arc<AtomicBool>);
+pub struct Readiness(Arc<AtomicBool>, Arc<RwLock<Vec<String>>>);
 
 impl Readiness {
     /// A flag that starts ready.
     pub fn new() -> Self {
-        Self(Arc::new(AtomicBool::new(true)))
+        Self(Arc::new(AtomicBool::new(true)), Arc::default())
+    }
+
+    /// Replaces the list of degraded components (e.g. `audit_sink:syslog lag=1200`).
+    pub fn set_degraded(&self, reasons: Vec<String>) {
+        *self.1.write().unwrap_or_else(|e| e.into_inner()) = reasons;
+    }
+
+    /// What is degraded now; empty when all is well.
+    pub fn degraded(&self) -> Vec<String> {
+        self.1.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Marks the server ready or not ready.

@@ -183,6 +183,19 @@ impl PgUrl {
     pub fn tls(&self) -> &PgTls {
         &self.tls
     }
+
+    /// Whether PHI ciphertext and wrapped keys would cross a network unencrypted: TLS is
+    /// off and some host is neither a Unix socket nor a loopback name.
+    pub fn unencrypted_remote(&self) -> bool {
+        self.tls == PgTls::Disabled
+            && self.config.get_hosts().iter().any(|h| match h {
+                tokio_postgres::config::Host::Tcp(name) => {
+                    !matches!(name.as_str(), "localhost" | "127.0.0.1" | "::1")
+                }
+                #[cfg(unix)]
+                tokio_postgres::config::Host::Unix(_) => false,
+            })
+    }
 }
 
 /// A [`Store`] on a PostgreSQL database, shareable by several phivault processes.
@@ -255,6 +268,12 @@ impl PgStore {
     /// Blocks the calling thread while connecting (safe inside an async context too).
     pub fn connect(url: &str, opts: PgOptions) -> Result<PgStore, StoreError> {
         let url = PgUrl::parse(url)?;
+        if url.unencrypted_remote() {
+            tracing::warn!(
+                "connecting to a remote PostgreSQL server without TLS; \
+                 set sslmode=verify-full and sslrootcert in the storage URL"
+            );
+        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("phivault-pg-io")
@@ -421,6 +440,17 @@ mod tests {
             }
         );
         assert!(!format!("{u:?}").contains("secret"));
+        assert!(!u.unencrypted_remote());
+        assert!(
+            PgUrl::parse("postgres://u@db.example/v")
+                .unwrap()
+                .unencrypted_remote()
+        );
+        assert!(
+            !PgUrl::parse("postgres://u@localhost/v")
+                .unwrap()
+                .unencrypted_remote()
+        );
         assert!(PgUrl::parse("postgres://h/db?sslmode=require").is_err());
         assert!(PgUrl::parse("postgres://h/db?sslmode=allow").is_err());
         assert!(PgUrl::parse("postgres://h/db?schema=Bad-Name").is_err());

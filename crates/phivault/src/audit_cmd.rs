@@ -351,3 +351,104 @@ pub(crate) fn spawn_tree_head_signer(vault: Arc<Vault>, data_dir: &Path) {
         }
     });
 }
+
+/// Starts the SIEM sinks configured by environment, and a monitor that logs and reports
+/// (in `/readyz`) any sink that fails or lags by more than `PHIVAULT_AUDIT_SINK_MAX_LAG`
+/// events (default 10 000):
+///
+/// - `PHIVAULT_AUDIT_SINK_JSONL=PATH`: OCSF JSONL, rotated at
+///   `PHIVAULT_AUDIT_SINK_JSONL_MAX_BYTES` (default 100 MiB) or
+///   `PHIVAULT_AUDIT_SINK_JSONL_MAX_AGE_SECS` (default 86 400);
+/// - `PHIVAULT_AUDIT_SINK_SYSLOG=HOST:PORT`: RFC 5424, octet-counted, over TLS when
+///   `PHIVAULT_AUDIT_SINK_SYSLOG_CA=PEM` is set (name checked:
+///   `PHIVAULT_AUDIT_SINK_SYSLOG_SERVER_NAME`, default HOST), else plain TCP.
+pub(crate) fn spawn_sinks(vault: &Arc<Vault>, data_dir: &Path, ready: &phivault_server::Readiness) {
+    use phivault_siem::{SinkConfig, SinkKind, SinkStatus, TlsSettings, run_sink};
+    let mut sinks: Vec<(String, SinkKind)> = Vec::new();
+    if let Ok(path) = std::env::var("PHIVAULT_AUDIT_SINK_JSONL") {
+        sinks.push((
+            "jsonl".to_owned(),
+            SinkKind::JsonlFile {
+                path: data_dir.join(path),
+                max_bytes: env_u64("PHIVAULT_AUDIT_SINK_JSONL_MAX_BYTES", 100 << 20),
+                max_age: StdDuration::from_secs(env_u64(
+                    "PHIVAULT_AUDIT_SINK_JSONL_MAX_AGE_SECS",
+                    86_400,
+                )),
+            },
+        ));
+    }
+    if let Ok(addr) = std::env::var("PHIVAULT_AUDIT_SINK_SYSLOG") {
+        let host = addr
+            .rsplit_once(':')
+            .map_or(addr.as_str(), |(h, _)| h)
+            .to_owned();
+        let tls = match std::env::var("PHIVAULT_AUDIT_SINK_SYSLOG_CA") {
+            Ok(ca) => match std::fs::read(data_dir.join(&ca)) {
+                Ok(ca_pem) => Some(TlsSettings {
+                    ca_pem,
+                    server_name: std::env::var("PHIVAULT_AUDIT_SINK_SYSLOG_SERVER_NAME")
+                        .unwrap_or(host),
+                }),
+                Err(e) => {
+                    tracing::error!(error = %e, "audit syslog sink: cannot read its CA; not started");
+                    ready.set_degraded(vec!["audit_sink:syslog ca_unreadable".to_owned()]);
+                    return;
+                }
+            },
+            Err(_) => None,
+        };
+        let hostname = std::env::var("HOSTNAME").unwrap_or_else(|_| "phivault".to_owned());
+        sinks.push((
+            "syslog".to_owned(),
+            SinkKind::Syslog {
+                addr,
+                tls,
+                hostname,
+            },
+        ));
+    }
+    if sinks.is_empty() {
+        return;
+    }
+    let max_lag = env_u64("PHIVAULT_AUDIT_SINK_MAX_LAG", 10_000);
+    let mut statuses = Vec::new();
+    for (name, kind) in sinks {
+        let status = Arc::new(std::sync::Mutex::new(SinkStatus::default()));
+        let config = SinkConfig {
+            name: name.clone(),
+            kind,
+            batch: 500,
+            idle: StdDuration::from_millis(250),
+        };
+        tokio::spawn(run_sink(
+            vault.store().clone(),
+            vault.clock().clone(),
+            config,
+            status.clone(),
+        ));
+        tracing::info!(sink = %name, "audit sink started");
+        statuses.push((name, status));
+    }
+    let ready = ready.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(StdDuration::from_secs(5));
+        loop {
+            tick.tick().await;
+            let mut degraded = Vec::new();
+            for (name, status) in &statuses {
+                let s = status.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                if s.failures > 0 || s.lag() > max_lag {
+                    tracing::warn!(sink = %name, lag = s.lag(), failures = s.failures,
+                        error = s.last_error.as_deref().unwrap_or(""), "audit sink lagging");
+                    degraded.push(format!(
+                        "audit_sink:{name} lag={} failures={}",
+                        s.lag(),
+                        s.failures
+                    ));
+                }
+            }
+            ready.set_degraded(degraded);
+        }
+    });
+}

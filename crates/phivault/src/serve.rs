@@ -156,6 +156,7 @@ pub(crate) async fn run(
     }
     let state = phivault_server::AppState::new(opened.vault.clone())
         .with_body_limit(opened.config.body_limit_bytes);
+    crate::audit_cmd::spawn_sinks(&opened.vault, &dir, &state.ready);
     let router = phivault_server::router(state);
     let listener = tokio::net::TcpListener::bind(&opened.config.listen)
         .await
