@@ -4,7 +4,9 @@
 //! The crate is pure: no database, no I/O, no clock. Callers pass times in, store
 //! [`AuditEntry`] rows however they like, and stream them back through a
 //! [`ChainVerifier`]. The canonical event bytes ([`AuditEntry::event_json`]) are the
-//! unit that gets hashed, so a later RFC 9162 Merkle tree can use them as its leaves.
+//! unit that gets hashed, and the leaves of the RFC 9162 Merkle tree ([`merkle`]) whose
+//! signed tree heads ([`SignedTreeHead`]) and whole-log verifier ([`LogVerifier`]) catch
+//! truncation and rewrites too; [`ocsf`] encodes events for SIEMs.
 #![forbid(unsafe_code)]
 
 mod canonical;

@@ -110,6 +110,38 @@ impl LogVerifier {
         }
     }
 
+    /// A verifier that resumes above a pruned prefix of `frontier.size()` entries: the next
+    /// entry must be `frontier.size() + 1` and link to `chain_hash`. A trusted head of exactly
+    /// the pruned size is checked at once against the frontier (so the kept nodes are
+    /// authentic); heads below it can no longer be checked and are skipped.
+    pub fn resume(
+        heads: impl IntoIterator<Item = SignedTreeHead>,
+        public_key: &[u8; 32],
+        frontier: Frontier,
+        chain_hash: Hash,
+    ) -> Self {
+        let mut v = Self::new(heads, public_key);
+        let size = frontier.size();
+        v.chain = ChainVerifier::resume(size + 1, chain_hash);
+        v.frontier = frontier;
+        while let Some(h) = v.heads.get(v.next_head) {
+            if h.tree_size > size {
+                break;
+            }
+            if h.tree_size == size {
+                if !bool::from(h.root_hash.ct_eq(&v.frontier.root())) {
+                    v.broken = Some(LogBreak {
+                        seq: size,
+                        kind: LogBreakKind::RootMismatch { tree_size: size },
+                    });
+                }
+                v.matched = size;
+            }
+            v.next_head += 1;
+        }
+        v
+    }
+
     /// Skips the canonical-JSON check of each event (hashes only); see
     /// [`ChainVerifier::hashes_only`].
     pub fn hashes_only(mut self) -> Self {
@@ -136,7 +168,7 @@ impl LogVerifier {
         entries: &[AuditEntry],
         stored_leaves: &[Option<Hash>],
     ) -> Result<(), LogBreak> {
-        const CHUNK: usize = 2048;
+        const CHUNK: usize = 8192;
         for (c, chunk) in entries.chunks(CHUNK).enumerate() {
             let (chains, leaves) = std::thread::scope(|s| {
                 let worker = s.spawn(|| {

@@ -304,6 +304,24 @@ impl Frontier {
         self.size
     }
 
+    /// The frontier of a tree of `size` leaves from its perfect subtree roots, largest
+    /// first (`node(level, index)` for each set bit of `size`, high to low): how a verifier
+    /// resumes above a pruned prefix.
+    pub fn from_nodes<E>(
+        size: u64,
+        mut node: impl FnMut(u32, u64) -> Result<Hash, E>,
+    ) -> Result<Self, E> {
+        let mut stack = Vec::new();
+        let mut offset = 0u64;
+        for level in (0..64u32).rev() {
+            if size & (1u64 << level) != 0 {
+                stack.push(node(level, offset >> level)?);
+                offset += 1u64 << level;
+            }
+        }
+        Ok(Self { size, stack })
+    }
+
     /// Appends a leaf hash.
     pub fn push(&mut self, leaf: Hash) {
         let mut h = leaf;

@@ -36,7 +36,11 @@ impl std::fmt::Debug for WebhookSender {
 impl WebhookSender {
     /// A sender to `url` (https only), trusting `ca_pem` if given or else the public web
     /// roots, signing bodies with `secret` if given.
-    pub fn new(url: &str, ca_pem: Option<&[u8]>, secret: Option<&[u8]>) -> Result<Self, ClientError> {
+    pub fn new(
+        url: &str,
+        ca_pem: Option<&[u8]>,
+        secret: Option<&[u8]>,
+    ) -> Result<Self, ClientError> {
         let url = Url::parse(url).map_err(|_| ClientError::InvalidBaseUrl)?;
         if url.scheme() != "https" {
             return Err(ClientError::InvalidBaseUrl);
@@ -69,7 +73,10 @@ impl WebhookSender {
         let secret = self.secret.as_ref()?;
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).ok()?;
         mac.update(body);
-        Some(format!("sha256={}", hex::encode(mac.finalize().into_bytes())))
+        Some(format!(
+            "sha256={}",
+            hex::encode(mac.finalize().into_bytes())
+        ))
     }
 
     /// Posts `body` as JSON; retries on transport errors and 5xx with a short back-off.

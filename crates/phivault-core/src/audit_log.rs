@@ -9,7 +9,8 @@ use std::fmt::Write as _;
 
 use phivault_audit::merkle::{self, NodeSource};
 use phivault_audit::{
-    AuditEntry, AuditEvent, Hash, LogBreak, LogVerifier, Outcome, ProofError, SignedTreeHead,
+    AuditEntry, AuditEvent, Frontier, Hash, LogBreak, LogVerifier, Outcome, ProofError,
+    SignedTreeHead,
 };
 use time::OffsetDateTime;
 
@@ -24,6 +25,24 @@ const PAGE: usize = 2000;
 const MAX_SCAN: u64 = 100_000;
 /// The most events one export returns.
 pub const MAX_EXPORT: usize = 100_000;
+
+/// The `meta` key recording a retention prune: `"<through seq> <chain hash hex>"`.
+pub const PRUNED_META: &str = "audit.pruned_through";
+/// HIPAA keeps documentation six years (45 CFR 164.316(b)(2)); the default retention.
+pub const DEFAULT_AUDIT_RETENTION: time::Duration = time::Duration::days(6 * 365 + 2);
+
+fn parse_pruned(v: &str) -> Option<(u64, Hash)> {
+    let (n, h) = v.split_once(' ')?;
+    let mut hash = [0u8; 32];
+    if h.len() != 64 {
+        return None;
+    }
+    for (o, pair) in hash.iter_mut().zip(h.as_bytes().chunks(2)) {
+        let s = std::str::from_utf8(pair).ok()?;
+        *o = u8::from_str_radix(s, 16).ok()?;
+    }
+    Some((n.parse().ok()?, hash))
+}
 
 /// Merkle nodes read through a transaction.
 struct TxNodes<'a>(&'a mut dyn ReadTx);
@@ -356,11 +375,29 @@ pub async fn verify_log(
         heads.extend(page);
         after = last;
     }
-    let mut v = match public_key {
-        Some(k) => LogVerifier::new(heads, k),
-        None => LogVerifier::new([], &[0u8; 32]),
+    let heads = if public_key.is_some() {
+        heads
+    } else {
+        Vec::new()
     };
-    let mut after = 0u64;
+    let key = public_key.copied().unwrap_or([0u8; 32]);
+    // Above a pruned prefix, resume from the kept frontier nodes and the pruned head's hash.
+    let pruned = read_tx(store, |tx| Ok(tx.get_meta(PRUNED_META)?)).await?;
+    let (mut v, mut after) = match pruned.as_deref().and_then(parse_pruned) {
+        None => (LogVerifier::new(heads, &key), 0u64),
+        Some((through, chain_hash)) => {
+            let frontier = read_tx(store, move |tx| {
+                Ok(Frontier::from_nodes(through, |level, index| {
+                    TxNodes(&mut *tx).node(level, index)
+                })?)
+            })
+            .await?;
+            (
+                LogVerifier::resume(heads, &key, frontier, chain_hash),
+                through,
+            )
+        }
+    };
     let mut first_break = None;
     'walk: loop {
         let (entries, leaves) = read_tx(store, move |tx| {
@@ -677,6 +714,70 @@ impl Vault {
             .await
             .map_err(|_| VaultError::AuditUnavailable)?;
         Ok(encode_export(&events, format))
+    }
+
+    /// Retention: deletes the entries older than `retention` up to the largest signed tree
+    /// head below that age, so the rest stays verifiable against that head (its root is
+    /// rebuilt from the kept interior nodes, and the next entry links to its chain hash).
+    /// Audited as `audit.prune` by the system. Returns the pruned-through seq, if any.
+    pub async fn prune_audit(&self, retention: time::Duration) -> Result<Option<u64>, VaultError> {
+        let cutoff = self.clock().now() - retention;
+        let now = self.clock().now();
+        let mut ev = AuditEvent::new(
+            now,
+            format!("system-prune-{}", now.unix_timestamp()),
+            phivault_audit::Actor::system(),
+            "none",
+            "audit.prune",
+            Outcome::Success,
+        );
+        ev.target = Some("audit_log".to_owned());
+        write_tx(&**self.store(), move |tx| {
+            let done = tx
+                .get_meta(PRUNED_META)?
+                .as_deref()
+                .and_then(parse_pruned)
+                .map_or(0, |(n, _)| n);
+            // The largest signed head whose last entry is older than the cutoff.
+            let mut best: Option<u64> = None;
+            let mut after = done;
+            'scan: loop {
+                let heads = tx.tree_heads(after, PAGE)?;
+                let Some(last) = heads.last().map(|h| h.tree_size) else {
+                    break;
+                };
+                for h in heads {
+                    let entry = tx.audit_entries(h.tree_size - 1, 1)?;
+                    let old = entry
+                        .first()
+                        .filter(|e| e.seq == h.tree_size)
+                        .and_then(|e| e.event().ok())
+                        .is_some_and(|e| e.time < cutoff);
+                    if !old {
+                        break 'scan;
+                    }
+                    best = Some(h.tree_size);
+                }
+                after = last;
+            }
+            let Some(through) = best.filter(|b| *b > done) else {
+                return Ok(None);
+            };
+            let chain_hash = tx
+                .audit_entries(through - 1, 1)?
+                .into_iter()
+                .find(|e| e.seq == through)
+                .ok_or(VaultError::Integrity)?
+                .hash;
+            let n = tx.prune_audit(through)?;
+            let hex: String = chain_hash.iter().map(|b| format!("{b:02x}")).collect();
+            tx.set_meta(PRUNED_META, &format!("{through} {hex}"))?;
+            ev.count = Some(n);
+            ev.version = Some(through);
+            append_audit(tx, &ev)?;
+            Ok(Some(through))
+        })
+        .await
     }
 
     /// Verifies the whole log against its stored signed heads and `external` ones.

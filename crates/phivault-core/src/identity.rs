@@ -8,10 +8,10 @@ use std::collections::BTreeSet;
 
 use phivault_audit::{Actor, ActorKind, AuditEvent, Outcome};
 use phivault_crypto::{
-    DataKey, RecordAad, TokenSecret, TotpParams, TotpSecret, WrappedKey,
-    check_password_policy, dummy_verify_password, generate_recovery_codes, generate_token,
-    hash_password, open_record, otpauth_uri, parse_token, recovery_code_hash, seal_record,
-    token_hash, totp_verify, verify_password,
+    DataKey, RecordAad, TokenSecret, TotpParams, TotpSecret, WrappedKey, check_password_policy,
+    dummy_verify_password, generate_recovery_codes, generate_token, hash_password, open_record,
+    otpauth_uri, parse_token, recovery_code_hash, seal_record, token_hash, totp_verify,
+    verify_password,
 };
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 use crate::error::VaultError;
 use crate::identity_store::{BreakGlassRow, CareRelationshipRow, RoleRow, SessionRow, UserRow};
 use crate::ids::TokenId;
-use crate::policy::{Action, PurposeOfUse, Role, builtin_role};
+use crate::policy::{Action, PurposeOfUse, Role, Scope, builtin_role};
 use crate::store::{ReadTx, SubjectKeyRow, TokenRow, WriteTx, read_tx, write_tx};
 use crate::vault::{RequestMeta, TokenInfo, Vault, append_audit, token_info, unwrap_dek};
 use crate::{Principal, SubjectId};
@@ -211,7 +211,10 @@ fn check_role_name(s: &str) -> Result<(), VaultError> {
 }
 
 /// Resolves role names to definitions: built-in ones from code, custom ones from the store.
-pub(crate) fn resolve_roles(tx: &mut dyn ReadTx, names: &[String]) -> Result<Vec<Role>, VaultError> {
+pub(crate) fn resolve_roles(
+    tx: &mut dyn ReadTx,
+    names: &[String],
+) -> Result<Vec<Role>, VaultError> {
     names
         .iter()
         .map(|name| match builtin_role(name) {
@@ -491,7 +494,9 @@ impl Vault {
             Some(_) if !password_ok => Some(LoginFailure::BadPassword),
             Some(u) if u.disabled => Some(LoginFailure::Disabled),
             Some(u) if u.totp_sealed.is_some() && code.is_none() => Some(LoginFailure::MfaMissing),
-            Some(u) if u.totp_sealed.is_none() && cfg.mfa_required => Some(LoginFailure::MfaMissing),
+            Some(u) if u.totp_sealed.is_none() && cfg.mfa_required => {
+                Some(LoginFailure::MfaMissing)
+            }
             _ => None,
         };
         let mut ev = self.event(meta, None, "auth.login");
@@ -540,9 +545,13 @@ impl Vault {
                 let raw = open_record(&dek, &user_aad("_totp", &user.id, &subject), sealed)?;
                 let totp = TotpSecret::from_bytes(raw.to_vec())?;
                 let unix = now.unix_timestamp().max(0) as u64;
-                if let Some(step) =
-                    totp_verify(&totp, &TotpParams::default(), code, unix, user.totp_last_step)
-                {
+                if let Some(step) = totp_verify(
+                    &totp,
+                    &TotpParams::default(),
+                    code,
+                    unix,
+                    user.totp_last_step,
+                ) {
                     user.totp_last_step = Some(step);
                     tx.update_user(&user)?;
                     ev.reason = Some("mfa:totp".to_owned());
@@ -636,7 +645,12 @@ impl Vault {
         let id = Uuid::new_v4().to_string();
         ev.target = Some(id.clone());
         let totp = TotpSecret::generate()?;
-        let uri = Zeroizing::new(otpauth_uri(&totp, &TotpParams::default(), TOTP_ISSUER, username));
+        let uri = Zeroizing::new(otpauth_uri(
+            &totp,
+            &TotpParams::default(),
+            TOTP_ISSUER,
+            username,
+        ));
         let codes = generate_recovery_codes(RECOVERY_CODES)?;
         let hashes: Vec<[u8; 32]> = codes.iter().map(|c| recovery_code_hash(c)).collect();
         let keyring = self.keyring();
@@ -826,15 +840,21 @@ impl Vault {
         let pw = Zeroizing::new(password.to_owned());
         let phc = blocking(move || hash_password(&pw, &params)).await??;
         let key = failure_key(username);
-        self.change_user(meta, principal, "user.reset_password", username, move |tx, u, now| {
-            if u.kind != "human" {
-                return Err(VaultError::BadRequest("not_a_human_user"));
-            }
-            u.password_phc = Some(phc);
-            tx.revoke_user_sessions(&u.id, now)?;
-            tx.clear_login_failures(&key)?;
-            Ok(())
-        })
+        self.change_user(
+            meta,
+            principal,
+            "user.reset_password",
+            username,
+            move |tx, u, now| {
+                if u.kind != "human" {
+                    return Err(VaultError::BadRequest("not_a_human_user"));
+                }
+                u.password_phc = Some(phc);
+                tx.revoke_user_sessions(&u.id, now)?;
+                tx.clear_login_failures(&key)?;
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -848,13 +868,19 @@ impl Vault {
         allow_admin_phi: bool,
     ) -> Result<UserInfo, VaultError> {
         let roles = roles.to_vec();
-        self.change_user(meta, principal, "user.set_roles", username, move |tx, u, _| {
-            let resolved = resolve_roles(tx, &roles)?;
-            check_separation(&resolved, allow_admin_phi)?;
-            u.roles = roles;
-            u.allow_admin_phi = allow_admin_phi;
-            Ok(())
-        })
+        self.change_user(
+            meta,
+            principal,
+            "user.set_roles",
+            username,
+            move |tx, u, _| {
+                let resolved = resolve_roles(tx, &roles)?;
+                check_separation(&resolved, allow_admin_phi)?;
+                u.roles = roles;
+                u.allow_admin_phi = allow_admin_phi;
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -1042,7 +1068,9 @@ impl Vault {
             return self.reject(ev, e).await;
         }
         if builtin_role(&role.name).is_some() {
-            return self.reject(ev, VaultError::Conflict("role_is_builtin")).await;
+            return self
+                .reject(ev, VaultError::Conflict("role_is_builtin"))
+                .await;
         }
         let json =
             serde_json::to_string(&role).map_err(|_| VaultError::Internal("role_encoding"))?;
@@ -1155,7 +1183,8 @@ impl Vault {
         let mut ev = self.event(meta, Some(principal), "breakglass.open");
         ev.subject = Some(subject.to_string());
         ev.purpose = Some(PurposeOfUse::Etreat.as_str().to_owned());
-        self.authorize(principal, Action::OpenBreakGlass, &ev).await?;
+        self.authorize(principal, Action::OpenBreakGlass, &ev)
+            .await?;
         let reason = reason.trim();
         if reason.chars().count() < 20 || reason.len() > 2000 {
             return self
@@ -1164,7 +1193,10 @@ impl Vault {
         }
         if duration <= Duration::ZERO || duration > self.config().break_glass_max {
             return self
-                .reject(ev, VaultError::BadRequest("breakglass_duration_out_of_range"))
+                .reject(
+                    ev,
+                    VaultError::BadRequest("breakglass_duration_out_of_range"),
+                )
                 .await;
         }
         let now = self.clock().now();
@@ -1226,7 +1258,8 @@ impl Vault {
         open_only: bool,
     ) -> Result<Vec<BreakGlassInfo>, VaultError> {
         let ev = self.event(meta, Some(principal), "breakglass.list");
-        self.authorize(principal, Action::ReviewBreakGlass, &ev).await?;
+        self.authorize(principal, Action::ReviewBreakGlass, &ev)
+            .await?;
         let keyring = self.keyring();
         self.audited(ev, move |tx, ev| {
             let rows = tx.list_break_glass(open_only)?;
@@ -1248,7 +1281,8 @@ impl Vault {
     ) -> Result<BreakGlassInfo, VaultError> {
         let mut ev = self.event(meta, Some(principal), "breakglass.review");
         ev.target = Some(id.to_owned());
-        self.authorize(principal, Action::ReviewBreakGlass, &ev).await?;
+        self.authorize(principal, Action::ReviewBreakGlass, &ev)
+            .await?;
         let note = note.trim().to_owned();
         if note.is_empty() || note.len() > 2000 {
             return self
@@ -1290,7 +1324,13 @@ impl Vault {
         principal: &Principal,
     ) -> Result<Vec<ComplianceGap>, VaultError> {
         let ev = self.event(meta, Some(principal), "compliance.gaps");
-        self.authorize(principal, Action::ManageUsers, &ev).await?;
+        // A read-only report: auditors review it, administrators act on it, and neither
+        // needs a fresh login to look.
+        let scopes = principal.scopes();
+        if !(scopes.contains(&Scope::AuditRead) || scopes.contains(&Scope::UsersManage)) {
+            let rule = "deny:missing_scope:audit:read".to_owned();
+            return self.reject(ev, VaultError::Forbidden { rule }).await;
+        }
         let mfa_required = self.config().mfa_required;
         self.audited(ev, move |tx, _| {
             let mut gaps = Vec::new();

@@ -160,15 +160,21 @@ pub trait IdentityWriteTx {
     /// Revokes one session; false if unknown or already revoked.
     fn revoke_session(&mut self, id: &str, at: OffsetDateTime) -> Result<bool, StoreError>;
     /// Revokes every live session of a user; returns how many.
-    fn revoke_user_sessions(&mut self, user_id: &str, at: OffsetDateTime)
-    -> Result<u64, StoreError>;
+    fn revoke_user_sessions(
+        &mut self,
+        user_id: &str,
+        at: OffsetDateTime,
+    ) -> Result<u64, StoreError>;
     /// Records a failed login for `key` (a normalised login name, known or not).
     fn insert_login_failure(&mut self, key: &str, at: OffsetDateTime) -> Result<(), StoreError>;
     /// Forgets failed logins for `key` (after a successful login or an admin unlock).
     fn clear_login_failures(&mut self, key: &str) -> Result<(), StoreError>;
     /// Replaces a user's recovery codes with these hashes.
-    fn replace_recovery_codes(&mut self, user_id: &str, hashes: &[[u8; 32]])
-    -> Result<(), StoreError>;
+    fn replace_recovery_codes(
+        &mut self,
+        user_id: &str,
+        hashes: &[[u8; 32]],
+    ) -> Result<(), StoreError>;
     /// Marks a recovery code used; false if it is unknown or already used.
     fn use_recovery_code(
         &mut self,
@@ -199,6 +205,9 @@ pub trait IdentityWriteTx {
         at: OffsetDateTime,
     ) -> Result<bool, StoreError>;
     /// Records the last use of an API token.
-    fn touch_token(&mut self, id: &crate::ids::TokenId, at: OffsetDateTime)
-    -> Result<(), StoreError>;
+    fn touch_token(
+        &mut self,
+        id: &crate::ids::TokenId,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
 }

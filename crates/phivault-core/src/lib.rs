@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit_log;
+pub mod backup;
 pub mod clock;
 pub mod error;
 pub mod identity;
@@ -19,11 +20,11 @@ pub mod vault;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{StoreError, ValidationError, VaultError, Violation};
-pub use ids::{CollectionName, FieldName, RecordId, SubjectId, TokenId};
 pub use identity::{
     API_TOKEN_PREFIX, Alert, AlertSink, BreakGlassInfo, ComplianceGap, Enrollment, LogAlerts,
     SESSION_TOKEN_PREFIX, SessionInfo, UserInfo,
 };
+pub use ids::{CollectionName, FieldName, RecordId, SubjectId, TokenId};
 pub use policy::{
     Action, DataAction, Decision, Grant, Mask, Principal, Projection, PurposeOfUse, Role, Scope,
     SubjectScope,

@@ -428,7 +428,10 @@ impl Principal {
 
     /// The union of the roles' scopes.
     pub fn scopes(&self) -> BTreeSet<Scope> {
-        self.roles.iter().flat_map(|r| r.scopes.iter().copied()).collect()
+        self.roles
+            .iter()
+            .flat_map(|r| r.scopes.iter().copied())
+            .collect()
     }
 
     /// The role names.
@@ -615,7 +618,9 @@ impl Candidates {
 
     /// Whether some grant applies to every subject.
     pub fn reaches_all_subjects(&self) -> bool {
-        self.grants.iter().any(|(_, g)| g.subjects == SubjectScope::All)
+        self.grants
+            .iter()
+            .any(|(_, g)| g.subjects == SubjectScope::All)
     }
 
     /// The decision for one subject: `assigned` says whether a care relationship is in
@@ -720,7 +725,10 @@ mod tests {
             Mask::Last4.apply(&serde_json::json!("900-12-3456")),
             serde_json::json!("*******3456")
         );
-        assert_eq!(Mask::Last4.apply(&serde_json::json!("12")), serde_json::json!("12"));
+        assert_eq!(
+            Mask::Last4.apply(&serde_json::json!("12")),
+            serde_json::json!("12")
+        );
         assert_eq!(
             Mask::Redact.apply(&serde_json::json!(5)),
             serde_json::json!("[REDACTED]")

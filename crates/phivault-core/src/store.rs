@@ -190,6 +190,13 @@ pub trait ReadTx: crate::identity_store::IdentityReadTx {
     fn latest_tree_head(&mut self) -> Result<Option<SignedTreeHead>, StoreError>;
     /// Signed tree heads with `tree_size > after`, by size, at most `limit`.
     fn tree_heads(&mut self, after: u64, limit: usize) -> Result<Vec<SignedTreeHead>, StoreError>;
+    /// The shred ledger: every subject whose data key was destroyed, by subject. Backends
+    /// without a ledger report `Unavailable`.
+    fn list_shred_ledger(&mut self) -> Result<Vec<crate::backup::ShredEntry>, StoreError> {
+        Err(StoreError::Unavailable(
+            "this store has no shred ledger".to_owned(),
+        ))
+    }
 }
 
 /// Writes, available inside a write transaction.
@@ -230,6 +237,25 @@ pub trait WriteTx: ReadTx + crate::identity_store::IdentityWriteTx {
     fn put_audit_nodes(&mut self, nodes: &[(u32, u64, Hash)]) -> Result<(), StoreError>;
     /// Stores a signed tree head; `Duplicate` if a head of that size exists.
     fn insert_tree_head(&mut self, head: &SignedTreeHead) -> Result<(), StoreError>;
+    /// Retention: deletes audit entries with `seq <= through` and the Merkle leaves (level
+    /// 0) with `index + 1 < through` (the leaf of entry `through` stays: it can be the
+    /// sibling of the first kept leaf); interior nodes stay, so roots and proofs for the
+    /// kept entries still work. Returns how many entries were deleted.
+    fn prune_audit(&mut self, through: u64) -> Result<u64, StoreError>;
+    /// Adds a subject to the shred ledger (kept if already listed, with its first time).
+    fn record_shred(&mut self, subject: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        let _ = (subject, at);
+        Err(StoreError::Unavailable(
+            "this store has no shred ledger".to_owned(),
+        ))
+    }
+    /// Deletes a subject's wrapped data key (crypto-shredding); false if it had none.
+    fn delete_subject_key(&mut self, subject: &str) -> Result<bool, StoreError> {
+        let _ = subject;
+        Err(StoreError::Unavailable(
+            "this store cannot delete subject keys".to_owned(),
+        ))
+    }
 }
 
 /// A storage backend.
@@ -259,6 +285,17 @@ fn finish<T>(outcome: Result<(), StoreError>, slot: &Slot<T>) -> Result<T, Vault
     }
 }
 
+/// Keeps a closure's typed result in `slot` and tells the backend whether to commit.
+fn keep<T>(slot: &Slot<T>, r: Result<T, VaultError>) -> Result<(), StoreError> {
+    let failed = r.is_err();
+    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+    if failed {
+        Err(StoreError::Aborted)
+    } else {
+        Ok(())
+    }
+}
+
 /// Runs a typed closure in a write transaction; a domain error inside it rolls it back.
 pub async fn write_tx<T, F>(store: &dyn Store, f: F) -> Result<T, VaultError>
 where
@@ -267,18 +304,7 @@ where
 {
     let slot: Slot<T> = Arc::new(Mutex::new(None));
     let inner = slot.clone();
-    let outcome = store
-        .write(Box::new(move |tx| {
-            let r = f(tx);
-            let failed = r.is_err();
-            *inner.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-            if failed {
-                Err(StoreError::Aborted)
-            } else {
-                Ok(())
-            }
-        }))
-        .await;
+    let outcome = store.write(Box::new(move |tx| keep(&inner, f(tx)))).await;
     finish(outcome, &slot)
 }
 
@@ -290,17 +316,6 @@ where
 {
     let slot: Slot<T> = Arc::new(Mutex::new(None));
     let inner = slot.clone();
-    let outcome = store
-        .read(Box::new(move |tx| {
-            let r = f(tx);
-            let failed = r.is_err();
-            *inner.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-            if failed {
-                Err(StoreError::Aborted)
-            } else {
-                Ok(())
-            }
-        }))
-        .await;
+    let outcome = store.read(Box::new(move |tx| keep(&inner, f(tx)))).await;
     finish(outcome, &slot)
 }

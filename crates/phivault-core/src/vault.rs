@@ -9,9 +9,7 @@ use std::sync::{Arc, RwLock};
 use phivault_audit::{
     Actor, ActorKind, AuditEntry, AuditEvent, ChainVerifier, GENESIS_HASH, Outcome,
 };
-use phivault_crypto::{
-    DataKey, Keyring, RecordAad, WrappedKey, open_record, seal_record,
-};
+use phivault_crypto::{DataKey, Keyring, RecordAad, WrappedKey, open_record, seal_record};
 use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -164,7 +162,12 @@ pub(crate) fn append_audit(tx: &mut dyn WriteTx, event: &AuditEvent) -> Result<(
     crate::audit_log::append_merkle(tx, &entry).map_err(|_| VaultError::AuditUnavailable)
 }
 
-pub(crate) fn aad<'a>(collection: &'a str, id: &'a str, version: u64, subject: &'a str) -> RecordAad<'a> {
+pub(crate) fn aad<'a>(
+    collection: &'a str,
+    id: &'a str,
+    version: u64,
+    subject: &'a str,
+) -> RecordAad<'a> {
     RecordAad {
         collection,
         record_id: id,
@@ -237,8 +240,8 @@ pub(crate) fn decide_subject(
     subject: &str,
     now: OffsetDateTime,
 ) -> Result<Decision, VaultError> {
-    let assigned = cand.needs_assignment()
-        && tx.care_relationship_active(principal_id, subject, now)?;
+    let assigned =
+        cand.needs_assignment() && tx.care_relationship_active(principal_id, subject, now)?;
     let break_glass = if cand.break_glass_eligible && !assigned && !cand.reaches_all_subjects() {
         tx.active_break_glass(principal_id, subject, now)?
             .map(|row| row.id)
@@ -599,7 +602,10 @@ impl Vault {
                 self.reject(ev.clone(), VaultError::BadRequest("purpose_required"))
                     .await
             }
-            Err(rule) => self.reject(ev.clone(), VaultError::Forbidden { rule }).await,
+            Err(rule) => {
+                self.reject(ev.clone(), VaultError::Forbidden { rule })
+                    .await
+            }
         }
     }
 
@@ -704,7 +710,8 @@ impl Vault {
         collection: &CollectionName,
         id: RecordId,
     ) -> Result<RecordView, VaultError> {
-        self.read_record(meta, principal, collection, id, None).await
+        self.read_record(meta, principal, collection, id, None)
+            .await
     }
 
     /// One version of a record (deleted records' old versions stay readable).
@@ -1079,7 +1086,8 @@ impl Vault {
         let ev = self.event(meta, Some(principal), "audit.verify");
         self.authorize(principal, Action::ReadAudit, &ev).await?;
         // The chain, the Merkle leaves and every stored signed tree head.
-        let report = crate::audit_log::verify_report(&*self.store, &self.audit_public_key()).await?;
+        let report =
+            crate::audit_log::verify_report(&*self.store, &self.audit_public_key()).await?;
         let mut ev = ev;
         ev.count = Some(report.entries);
         if report.first_break.is_some() {

@@ -23,7 +23,12 @@ chief complaint present illness course condition diagnosis diagnoses procedure p
 alert oriented awake stable normal negative positive left right bilateral mild moderate severe acute chronic \
 also then there here when where what which who why how after before during since until while again still very \
 blood pressure pulse temperature weight height oxygen saturation
-aspirin lasix coumadin tylenol motrin advil insulin heparin metformin lisinopril";
+aspirin lasix coumadin tylenol motrin advil insulin heparin metformin lisinopril \
+attending provider physician resident intern fellow surgeon consultant primary team signed electronically \
+report summary department visit progress consult consultation addendum ordering referring admitting \
+covering cardiologist oncologist neurologist radiologist pathologist anesthesiologist hospitalist \
+internist pediatrician psychiatrist therapist pharmacist dietitian chaplain coordinator manager \
+director chief staff specialist practitioner assistant technician technologist";
 
 /// Eponyms in clinical terms ("Foley catheter", "Murphy sign"): never a name on dictionary
 /// evidence alone, still a name after a title or label ("Dr. Murphy").
@@ -190,6 +195,40 @@ const RELATIONS: &[&str] = &[
     "companion",
     "landlord",
     "boss",
+];
+
+/// Verbs that, followed by "by", introduce the author of a note or an order.
+const AUTHORED: &[&str] = &[
+    "ordered",
+    "read",
+    "seen",
+    "dictated",
+    "signed",
+    "reviewed",
+    "performed",
+    "examined",
+    "evaluated",
+    "approved",
+    "cosigned",
+    "transcribed",
+    "written",
+    "entered",
+    "authored",
+    "interpreted",
+    "verified",
+    "attested",
+    "prepared",
+    "completed",
+    "reported",
+    "collected",
+    "referred",
+    "accompanied",
+    "visited",
+    "called",
+    "paged",
+    "covered",
+    "staffed",
+    "supervised",
 ];
 
 /// Lower-case particles inside names ("van der Berg", "da Silva").
@@ -525,6 +564,20 @@ impl Names {
                     }
                 }
             }
+            // 0e. "Ordered by I. Wosiak", "Read by: ...": a verb of authorship, then "by".
+            if i >= 1
+                && i + 1 < toks.len()
+                && text[t.start..t.end].eq_ignore_ascii_case("by")
+                && lower_is(&toks[i - 1], AUTHORED)
+                && name_like(i + 1)
+                && !lower_is(&toks[i + 1], TITLES)
+                && same_line_space(next_gap.trim_start_matches(':'))
+            {
+                let j = extend(i + 1, 5);
+                push(i + 1, j, out);
+                i = j + 1;
+                continue;
+            }
             // 1. Titles: "Dr. Smith", "Mrs. Jane Doe".
             if lower_is(&t, TITLES)
                 && i + 1 < toks.len()
@@ -628,7 +681,18 @@ impl Names {
                     continue;
                 }
                 if strong_family && (!sentence_start(i) || next_name) {
-                    push(i, i, out);
+                    // An unknown given name just before it belongs to the name ("DUUK SMITH").
+                    let from = if i > 0
+                        && toks[i - 1].cap
+                        && name_like(i - 1)
+                        && same_line_space(gap(i))
+                        && !gap(i).contains('.')
+                    {
+                        i - 1
+                    } else {
+                        i
+                    };
+                    push(from, i, out);
                     i += 1;
                     continue;
                 }

@@ -176,7 +176,10 @@ pub(crate) fn patterns() -> Vec<Pattern> {
         p(
             C::Phone,
             Post::Cue,
-            cue(r"pager|beeper|pgr|page\s+#|ext\.?|extension", r"\d{3,6}"),
+            cue(
+                r"pager|beeper|pgr|page\s+#|ext\.?|extension|call|phone|tel|telephone|cell|mobile|contact|reached\s+at|reach\s+(?:him|her|them)\s+at",
+                r"\d{3}[-.]\d{4}|\d{3,6}",
+            ),
         ),
         p(
             C::OtherId,
@@ -190,6 +193,13 @@ pub(crate) fn patterns() -> Vec<Pattern> {
             C::Age,
             Post::Cue,
             format!(r"{B}(?i:aged?|at\s+age|age\s+of|ages)\s*:?\s*(?P<v>(?:9\d|1[0-1]\d)){B}"),
+        ),
+        p(
+            C::Facility,
+            Post::Place,
+            format!(
+                r"{B}(?i:admitted|readmitted|transferred|presented|seen|followed|evaluated|treated|hospitali[sz]ed|discharged|referred|brought|taken|delivered|rehab|stay|stayed|hospitali[sz]ation)\s+(?i:to|at|from|in)\s+(?:the\s+)?(?P<v>[A-Z][A-Za-z'\-]+(?:\s+[A-Z][A-Za-z'\-]+){{0,3}})"
+            ),
         ),
         p(
             C::City,

@@ -93,21 +93,123 @@ const UNITS: &[&str] = &[
 ];
 /// Capitalised words after "admitted to" and the like that name a unit, not a place.
 const DEPARTMENTS: &[&str] = &[
-    "medicine", "cardiology", "surgery", "neurology", "oncology", "rehab", "rehabilitation",
-    "radiology", "psychiatry", "pediatrics", "orthopedics", "urology", "nephrology", "the",
-    "hospital", "clinic", "emergency", "intensive", "internal", "general", "floor", "ward",
-    "unit", "home", "nursing", "hospice", "service", "team", "triage", "labor", "delivery",
-    "obstetrics", "gynecology", "dermatology", "gastroenterology", "pulmonary", "pulmonology",
-    "endocrinology", "rheumatology", "hematology", "infectious", "physical", "occupational",
-    "speech", "social", "case", "this", "our", "his", "her", "their", "an", "a", "dr",
-    "doctor", "mr", "mrs", "ms", "outside", "another", "same", "step", "stepdown", "telemetry",
-    "observation", "cath", "catheterization", "interventional", "vascular", "thoracic",
-    "cardiothoracic", "neurosurgery", "trauma", "burn", "transplant", "hepatology", "ent",
-    "ophthalmology", "anesthesia", "pain", "palliative", "geriatrics", "primary", "urgent",
-    "critical", "acute", "long", "skilled", "assisted", "inpatient", "outpatient", "day",
-    "january", "february", "march", "april", "may", "june", "july", "august", "september",
-    "october", "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday",
-    "saturday", "sunday", "today", "yesterday", "tomorrow", "morning", "evening", "night",
+    "medicine",
+    "cardiology",
+    "surgery",
+    "neurology",
+    "oncology",
+    "rehab",
+    "rehabilitation",
+    "radiology",
+    "psychiatry",
+    "pediatrics",
+    "orthopedics",
+    "urology",
+    "nephrology",
+    "the",
+    "hospital",
+    "clinic",
+    "emergency",
+    "intensive",
+    "internal",
+    "general",
+    "floor",
+    "ward",
+    "unit",
+    "home",
+    "nursing",
+    "hospice",
+    "service",
+    "team",
+    "triage",
+    "labor",
+    "delivery",
+    "obstetrics",
+    "gynecology",
+    "dermatology",
+    "gastroenterology",
+    "pulmonary",
+    "pulmonology",
+    "endocrinology",
+    "rheumatology",
+    "hematology",
+    "infectious",
+    "physical",
+    "occupational",
+    "speech",
+    "social",
+    "case",
+    "this",
+    "our",
+    "his",
+    "her",
+    "their",
+    "an",
+    "a",
+    "dr",
+    "doctor",
+    "mr",
+    "mrs",
+    "ms",
+    "outside",
+    "another",
+    "same",
+    "step",
+    "stepdown",
+    "telemetry",
+    "observation",
+    "cath",
+    "catheterization",
+    "interventional",
+    "vascular",
+    "thoracic",
+    "cardiothoracic",
+    "neurosurgery",
+    "trauma",
+    "burn",
+    "transplant",
+    "hepatology",
+    "ent",
+    "ophthalmology",
+    "anesthesia",
+    "pain",
+    "palliative",
+    "geriatrics",
+    "primary",
+    "urgent",
+    "critical",
+    "acute",
+    "long",
+    "skilled",
+    "assisted",
+    "inpatient",
+    "outpatient",
+    "day",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "today",
+    "yesterday",
+    "tomorrow",
+    "morning",
+    "evening",
+    "night",
 ];
 const SCORE_WORDS: &[&str] = &[
     "pain",
@@ -227,13 +329,42 @@ impl Scrubber {
     pub fn detect(&self, text: &str) -> Vec<Detection> {
         let mut raw: Vec<Detection> = Vec::new();
         let bytes = text.as_bytes();
-        for m in self.re.find_iter(bytes) {
-            let pid = m.pattern().as_usize();
-            let Some(p) = self.pats.get(pid) else {
-                continue;
+        let mut pos = 0;
+        while pos < bytes.len() {
+            let input = regex_automata::Input::new(bytes).range(pos..);
+            let Some(m) = self.re.search(&input) else {
+                break;
             };
-            if let Some(d) = self.post(text, p, pid, m.start(), m.end()) {
-                raw.push(d);
+            let pid = m.pattern().as_usize();
+            let found = self.pats.get(pid).and_then(|p| {
+                // Byte-level patterns may start or end inside a multi-byte character.
+                if !text.is_char_boundary(m.start()) || !text.is_char_boundary(m.end()) {
+                    return None;
+                }
+                self.post(text, p, pid, m.start(), m.end())
+            });
+            match found {
+                Some(d) => {
+                    // After a cue ("MRN: 123"), resume at the value's end; otherwise at the
+                    // match's end.
+                    // After a cue ("MRN: 123"), resume at the value so shape patterns still
+                    // see it (duplicates merge); otherwise after the match.
+                    pos = if d.start > m.start() {
+                        d.start
+                    } else {
+                        m.end().max(m.start() + 1)
+                    };
+                    raw.push(d);
+                }
+                None => {
+                    // A rejected candidate must not hide others inside it: resume one
+                    // character later.
+                    let mut next = m.start() + 1;
+                    while next < bytes.len() && !text.is_char_boundary(next) {
+                        next += 1;
+                    }
+                    pos = next;
+                }
             }
         }
         let mut names = Vec::new();
@@ -444,16 +575,18 @@ impl Scrubber {
                 if acronym || dept || DATE_CUES.iter().any(|d| first.eq_ignore_ascii_case(d)) {
                     return None;
                 }
-                // Stop before a lower-case continuation is implicit; drop trailing department words.
-                let mut end = s + v.end();
-                let words: Vec<&str> = v.as_str().split_whitespace().collect();
-                if let Some(last) = words.last() {
-                    if words.len() > 1 && DEPARTMENTS.iter().any(|d| last.eq_ignore_ascii_case(d)) {
-                        end -= last.len();
-                        end = text[..end].trim_end().len();
-                    }
-                }
-                det(s + v.start(), end, Category::Facility)
+                let end = s + v.end();
+                let value = &text[s + v.start()..end];
+                let city = crate::patterns::CITIES.split('|').any(|c| c == value);
+                det(
+                    s + v.start(),
+                    end,
+                    if city {
+                        Category::City
+                    } else {
+                        Category::Facility
+                    },
+                )
             }
             Post::CityState => {
                 let has_zip = m.bytes().last().is_some_and(|c| c.is_ascii_digit());

@@ -258,6 +258,12 @@ fn detects_contact_numbers() {
     has(&s, "Pager 45123.", "45123", Category::Phone);
     has(
         &s,
+        "Please call 726-2000 for results.",
+        "726-2000",
+        Category::Phone,
+    );
+    has(
+        &s,
         "Reach her at sunny.tran+labs@corvid.example today.",
         "sunny.tran+labs@corvid.example",
         Category::Email,
@@ -764,4 +770,23 @@ fn small_cell_suppression_with_complement() {
             .iter()
             .all(|c| c.suppressed.is_none())
     );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// Arbitrary text (including multi-byte characters) never panics the scrubber, and every
+    /// detection lies on character boundaries, in order, without overlap.
+    #[test]
+    fn arbitrary_text_is_safe(text in "(\\PC|[0-9/.@:-]|Dr\\. |MRN |\\n){0,200}") {
+        let s = Scrubber::new().unwrap();
+        let dets = s.detect(&text);
+        let mut last = 0;
+        for d in &dets {
+            proptest::prop_assert!(d.start >= last && d.start < d.end && d.end <= text.len());
+            proptest::prop_assert!(text.is_char_boundary(d.start) && text.is_char_boundary(d.end));
+            last = d.end;
+        }
+        let _ = s.scrub(&text);
+    }
 }

@@ -1,8 +1,8 @@
 //! The state every handler shares: the vault, the request body limit, the largest page a
 //! listing returns, and the readiness flag that `/readyz` reports.
 
-use std::sync::{Arc, RwLock};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 use phivault_core::Vault;
 

@@ -1,6 +1,6 @@
 //! Streams the audit log to the SIEM the customer already runs: a JSONL file with size and
-//! time rotation, or syslog (RFC 5424) over TCP or TLS with octet-counted framing
-//! (RFC 5425 / RFC 6587). Events are encoded as OCSF (`phivault_core::audit::ocsf`).
+//! time rotation, syslog (RFC 5424) over TCP or TLS with octet-counted framing
+//! (RFC 5425 / RFC 6587), or an HTTPS webhook signed with HMAC-SHA-256. Events are encoded as OCSF (`phivault_core::audit::ocsf`).
 //!
 //! Each sink keeps a cursor (the last delivered seq) in the store's `meta` table and moves
 //! it only after a batch is delivered (written and flushed, or synced), so delivery is
@@ -12,9 +12,34 @@
 
 mod sink;
 mod syslog;
+mod webhook;
 
 pub use sink::{SinkConfig, SinkKind, SinkStatus, cursor_key, run_sink};
 pub use syslog::{TlsSettings, frame_octet_counted, rfc5424};
+pub use webhook::{WebhookSettings, signature};
+
+/// Publishes one signed tree head (its JSON) to a syslog receiver as an RFC 5424 message
+/// with MSGID `audit.tree_head`: a witness outside the database.
+pub async fn publish_head_syslog(
+    addr: &str,
+    tls: Option<&TlsSettings>,
+    hostname: &str,
+    tree_size: u64,
+    head_json: &str,
+) -> Result<(), SiemError> {
+    let msg = syslog::rfc5424_head(hostname, tree_size, head_json);
+    let mut conn = syslog::connect(addr, tls).await?;
+    syslog::send(&mut conn, &[frame_octet_counted(&msg)]).await
+}
+
+/// Publishes one signed tree head (its JSON) to the webhook, HMAC-signed like event batches.
+pub async fn publish_head_webhook(
+    w: &WebhookSettings,
+    unix_time: i64,
+    head_json: &str,
+) -> Result<(), SiemError> {
+    webhook::post(w, unix_time, head_json.as_bytes()).await
+}
 
 /// Why a delivery failed.
 #[derive(Debug, thiserror::Error)]

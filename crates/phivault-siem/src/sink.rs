@@ -27,6 +27,8 @@ pub enum SinkKind {
         /// Rotate after this long.
         max_age: Duration,
     },
+    /// One HTTPS `POST` per batch (a JSON array of OCSF events), HMAC-signed.
+    Webhook(crate::webhook::WebhookSettings),
     /// RFC 5424 over TCP (or TLS when `tls` is set) with octet-counted framing.
     Syslog {
         /// `host:port` of the receiver.
@@ -212,6 +214,14 @@ async fn step(
                 f.sync_data().await?;
                 file.size += buf.len() as u64;
             }
+        }
+        SinkKind::Webhook(w) => {
+            let events: Vec<serde_json::Value> = encoded
+                .iter()
+                .filter_map(|(seq, ev)| ev.as_ref().map(|ev| ocsf::encode(*seq, ev)))
+                .collect();
+            let body = serde_json::Value::Array(events).to_string();
+            crate::webhook::post(w, clock.now().unix_timestamp(), body.as_bytes()).await?;
         }
         SinkKind::Syslog {
             addr,

@@ -55,6 +55,15 @@ pub fn rfc5424(hostname: &str, app: &str, seq: u64, ev: &AuditEvent, msg: &str) 
     )
 }
 
+/// A tree-head witness message: notice severity, MSGID `audit.tree_head`, the head JSON.
+pub(crate) fn rfc5424_head(hostname: &str, tree_size: u64, head_json: &str) -> String {
+    let pri = u16::from(FACILITY) * 8 + 5;
+    format!(
+        "<{pri}>1 - {} phivault - audit.tree_head [{SD_ID} tree_size=\"{tree_size}\"] {head_json}",
+        printable(hostname, 255),
+    )
+}
+
 /// Octet-counted framing: `LEN SP MSG`.
 pub fn frame_octet_counted(msg: &str) -> Vec<u8> {
     let mut out = format!("{} ", msg.len()).into_bytes();
@@ -66,11 +75,23 @@ pub fn frame_octet_counted(msg: &str) -> Vec<u8> {
 pub(crate) type Conn = Box<dyn AsyncWrite + Unpin + Send>;
 
 pub(crate) async fn connect(addr: &str, tls: Option<&TlsSettings>) -> Result<Conn, SiemError> {
+    match tls {
+        None => {
+            let tcp = TcpStream::connect(addr).await?;
+            tcp.set_nodelay(true)?;
+            Ok(Box::new(tcp))
+        }
+        Some(tls) => Ok(Box::new(connect_stream(addr, tls).await?)),
+    }
+}
+
+/// A TLS stream to `addr`, checked against `tls`.
+pub(crate) async fn connect_stream(
+    addr: &str,
+    tls: &TlsSettings,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, SiemError> {
     let tcp = TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
-    let Some(tls) = tls else {
-        return Ok(Box::new(tcp));
-    };
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&tls.ca_pem) {
         let cert = cert.map_err(|e| SiemError::Tls(e.to_string()))?;
@@ -84,10 +105,9 @@ pub(crate) async fn connect(addr: &str, tls: Option<&TlsSettings>) -> Result<Con
         .with_no_client_auth();
     let name =
         ServerName::try_from(tls.server_name.clone()).map_err(|e| SiemError::Tls(e.to_string()))?;
-    let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
-        .await?;
-    Ok(Box::new(stream))
+        .await?)
 }
 
 /// Writes frames and flushes them.

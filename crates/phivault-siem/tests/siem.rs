@@ -293,3 +293,144 @@ fn syslog_messages_are_rfc5424_and_octet_counted() {
     let framed = phivault_siem::frame_octet_counted(&msg);
     assert!(framed.starts_with(format!("{} <108>", msg.len()).as_bytes()));
 }
+
+/// A TLS webhook receiver: checks each request's HMAC signature, answers 503 to the first
+/// `fail_first` requests (which must be retried), and records the sequences it accepted.
+async fn webhook_receiver(
+    secret: Vec<u8>,
+    fail_first: usize,
+) -> (String, Vec<u8>, Arc<Mutex<Vec<u64>>>, Arc<Mutex<usize>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let requests = Arc::new(Mutex::new(0usize));
+    let (s2, r2) = (seen.clone(), requests.clone());
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                continue;
+            };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let (head, body) = loop {
+                let n = tls.read(&mut chunk).await.unwrap_or(0);
+                if n == 0 {
+                    break (String::new(), Vec::new());
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..i]).into_owned();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("Content-Length: "))
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    while buf.len() < i + 4 + len {
+                        let n = tls.read(&mut chunk).await.unwrap();
+                        buf.extend_from_slice(&chunk[..n]);
+                    }
+                    break (head, buf[i + 4..i + 4 + len].to_vec());
+                }
+            };
+            let sig = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Phivault-Signature: "))
+                .unwrap_or_default()
+                .to_owned();
+            let t: i64 = sig
+                .strip_prefix("t=")
+                .and_then(|s| s.split(',').next())
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            let valid = head.starts_with("POST /ingest HTTP/1.1")
+                && sig == phivault_siem::signature(&secret, t, &body);
+            let n = {
+                let mut r = r2.lock().unwrap();
+                *r += 1;
+                *r
+            };
+            let status = if !valid {
+                "401 Unauthorized"
+            } else if n <= fail_first {
+                "503 Service Unavailable"
+            } else {
+                let events: Vec<Value> = serde_json::from_slice(&body).unwrap();
+                let mut s = s2.lock().unwrap();
+                for e in events {
+                    s.push(e["metadata"]["sequence"].as_u64().unwrap());
+                }
+                "200 OK"
+            };
+            let _ = tls
+                .write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes())
+                .await;
+            let _ = tls.shutdown().await;
+        }
+    });
+    (addr, cert.pem().into_bytes(), seen, requests)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_batches_are_hmac_signed_retried_and_complete_across_a_crash() {
+    let secret = b"webhook shared secret 0c1d".to_vec();
+    let (addr, ca, seen, requests) = webhook_receiver(secret.clone(), 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("vault.db");
+    let kind = SinkKind::Webhook(phivault_siem::WebhookSettings {
+        addr,
+        path: "/ingest".into(),
+        tls: TlsSettings {
+            ca_pem: ca,
+            server_name: "localhost".into(),
+        },
+        secret: secret.clone(),
+    });
+    let store = open(&db);
+    let (v, _) = vault(store.clone());
+    events(&v, 1, 40).await;
+    let (task, status) = spawn(store.clone(), kind.clone(), 8);
+    // The first two answers are 503: the sink must report them and retry (back-off 1 s, 2 s).
+    wait_for("a failure to show", || status.lock().unwrap().failures > 0).await;
+    assert!(status.lock().unwrap().last_error.is_some());
+    wait_for("first deliveries", || {
+        status.lock().unwrap().delivered >= 16
+    })
+    .await;
+    task.abort();
+    let _ = task.await;
+    events(&v, 41, 70).await;
+    drop(v);
+    drop(store);
+
+    let store = open(&db);
+    let (task, status) = spawn(store.clone(), kind, 8);
+    wait_for("catch-up", || status.lock().unwrap().delivered == 70).await;
+    task.abort();
+    let got: std::collections::BTreeSet<u64> = seen.lock().unwrap().iter().copied().collect();
+    assert_eq!(got, (1..=70).collect());
+    assert!(*requests.lock().unwrap() >= 2 + 70 / 8);
+    // A wrong key gives a different signature.
+    assert_ne!(
+        phivault_siem::signature(b"other", 1, b"[]"),
+        phivault_siem::signature(&secret, 1, b"[]")
+    );
+}

@@ -289,6 +289,12 @@ impl PgStore {
         if let Some(schema) = &url.schema {
             config.options(format!("-c search_path={schema}"));
         }
+        // The driver's default ("prefer") would fall back to plaintext when the server
+        // offers no TLS: with TLS asked for, it is required, and never attempted otherwise.
+        config.ssl_mode(match url.tls {
+            PgTls::Disabled => tokio_postgres::config::SslMode::Disable,
+            PgTls::VerifyFull { .. } => tokio_postgres::config::SslMode::Require,
+        });
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };

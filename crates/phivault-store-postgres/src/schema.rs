@@ -172,6 +172,13 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX break_glass_active ON break_glass (principal_id, subject, expires_at);
 
+    -- Subjects whose data key was destroyed; a restore replays it, so an older backup
+    -- never brings an erased subject's key back.
+    CREATE TABLE shred_ledger (
+        subject     TEXT COLLATE "C" PRIMARY KEY,
+        shredded_at BIGINT NOT NULL
+    );
+
     -- One row; every write transaction locks it first (SELECT ... FOR UPDATE), so write
     -- transactions of all nodes run one after another and the audit chain cannot fork.
     CREATE TABLE write_lock (

@@ -8,6 +8,7 @@
 
 use deadpool_postgres::ClientWrapper;
 use phivault_core::audit::{AuditEntry, Hash, SignedTreeHead};
+use phivault_core::backup::ShredEntry;
 use phivault_core::store::{
     CollectionRow, IndexEntry, ReadTx, RecordHead, RecordVersionRow, SubjectKeyRow, TokenRow,
     WriteTx,
@@ -488,6 +489,19 @@ impl ReadTx for PgTx<'_> {
         )
     }
 
+    fn list_shred_ledger(&mut self) -> Result<Vec<ShredEntry>, StoreError> {
+        self.rows(
+            "SELECT subject, shredded_at FROM shred_ledger ORDER BY subject",
+            &[],
+            |r| {
+                Ok(ShredEntry {
+                    subject: get(r, 0, "shred_ledger.subject")?,
+                    shredded_at: get_time(r, 1, "shred_ledger.shredded_at")?,
+                })
+            },
+        )
+    }
+
     fn latest_tree_head(&mut self) -> Result<Option<SignedTreeHead>, StoreError> {
         self.row(
             "SELECT tree_size, timestamp_ms, root_hash, signature FROM audit_tree_heads \
@@ -701,6 +715,30 @@ impl WriteTx for PgTx<'_> {
             )?;
         }
         Ok(())
+    }
+
+    fn prune_audit(&mut self, through: u64) -> Result<u64, StoreError> {
+        let through = int(through, "audit sequence number")?;
+        let n = self.exec("DELETE FROM audit_log WHERE seq <= $1", &[&through])?;
+        self.exec(
+            "DELETE FROM audit_nodes WHERE level = 0 AND idx + 1 < $1",
+            &[&through],
+        )?;
+        Ok(n)
+    }
+
+    fn record_shred(&mut self, subject: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO shred_ledger (subject, shredded_at) VALUES ($1, $2) \
+             ON CONFLICT (subject) DO UPDATE SET \
+             shredded_at = LEAST(shred_ledger.shredded_at, excluded.shredded_at)",
+            &[&subject, &nanos(at)?],
+        )
+        .map(drop)
+    }
+
+    fn delete_subject_key(&mut self, subject: &str) -> Result<bool, StoreError> {
+        Ok(self.exec("DELETE FROM subject_keys WHERE subject = $1", &[&subject])? > 0)
     }
 
     fn insert_tree_head(&mut self, head: &SignedTreeHead) -> Result<(), StoreError> {

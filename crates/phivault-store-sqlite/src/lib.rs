@@ -6,6 +6,7 @@
 //! JSON only; plaintext PHI never reaches this crate.
 #![forbid(unsafe_code)]
 
+pub mod backup;
 mod error;
 mod identity;
 mod schema;
@@ -32,7 +33,7 @@ pub use schema::SCHEMA_VERSION;
 
 /// How long a connection waits for another one's lock before reporting busy. Another
 /// process (the CLI, a backup) may hold the write lock for the length of one transaction.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Statements prepared once per connection and reused; the store uses about thirty.
 const STATEMENT_CACHE: usize = 64;
 
@@ -208,7 +209,7 @@ impl Store for SqliteStore {
 
 /// Creates a missing database file readable by its owner only: it holds ciphertext and
 /// wrapped keys, and SQLite gives its WAL and shared-memory files the same mode.
-fn create_private(path: &Path) -> Result<(), StoreError> {
+pub(crate) fn create_private(path: &Path) -> Result<(), StoreError> {
     if path.exists() {
         return Ok(());
     }

@@ -186,6 +186,14 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE tokens ADD COLUMN owner TEXT NOT NULL DEFAULT '';
     ALTER TABLE tokens ADD COLUMN last_used_at INTEGER;
     "#,
+    // 4: the shred ledger: subjects whose data key was destroyed. A restore replays it, so
+    // an older backup never brings an erased subject's key back.
+    r#"
+    CREATE TABLE shred_ledger (
+        subject     TEXT PRIMARY KEY NOT NULL,
+        shredded_at INTEGER NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this build writes.

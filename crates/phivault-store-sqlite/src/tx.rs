@@ -517,6 +517,10 @@ impl ReadTx for SqlTx<'_> {
             decode_tree_head,
         )
     }
+
+    fn list_shred_ledger(&mut self) -> Result<Vec<phivault_core::backup::ShredEntry>, StoreError> {
+        crate::backup::list_shred_ledger(self)
+    }
 }
 
 fn decode_tree_head(row: &Row<'_>) -> Result<SignedTreeHead, StoreError> {
@@ -722,6 +726,16 @@ impl WriteTx for SqlTx<'_> {
         Ok(())
     }
 
+    fn prune_audit(&mut self, through: u64) -> Result<u64, StoreError> {
+        let through = int(through, "audit sequence number")?;
+        let n = self.exec("DELETE FROM audit_log WHERE seq <= ?1", params![through])?;
+        self.exec(
+            "DELETE FROM audit_nodes WHERE level = 0 AND idx + 1 < ?1",
+            params![through],
+        )?;
+        Ok(n as u64)
+    }
+
     fn insert_tree_head(&mut self, head: &SignedTreeHead) -> Result<(), StoreError> {
         self.exec(
             "INSERT INTO audit_tree_heads (tree_size, timestamp_ms, root_hash, signature) \
@@ -734,5 +748,13 @@ impl WriteTx for SqlTx<'_> {
             ],
         )
         .map(drop)
+    }
+
+    fn record_shred(&mut self, subject: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        crate::backup::record_shred(self, subject, at)
+    }
+
+    fn delete_subject_key(&mut self, subject: &str) -> Result<bool, StoreError> {
+        crate::backup::delete_subject_key(self, subject)
     }
 }

@@ -124,6 +124,8 @@ macro_rules! __store_conformance_cases {
             break_glass_lifecycle
             audit_append_and_read
             audit_merkle_nodes_and_tree_heads
+            audit_prune_keeps_the_tail
+            shred_ledger_and_subject_key_deletion
             failed_closure_is_rolled_back_alone
             store_error_inside_closure_rolls_it_back
             concurrent_mixed_outcomes_commit_exactly_the_successes
@@ -1025,6 +1027,89 @@ pub async fn audit_merkle_nodes_and_tree_heads(store: &dyn Store) {
         read(store, |tx| tx.tree_heads(7, 1)).await,
         vec![head(8, 1)]
     );
+}
+
+/// Retention: pruning through seq 3 deletes entries 1..=3 and leaves 0..=1, keeps leaf 2
+/// (a possible sibling of the first kept leaf), every interior node and the rest.
+pub async fn audit_prune_keeps_the_tail(store: &dyn Store) {
+    let chain = audit_chain(6);
+    let entries = chain.clone();
+    write_ok(store, "append audit", move |tx| {
+        entries.iter().try_for_each(|e| tx.append_audit(e))?;
+        let mut nodes: Vec<(u32, u64, Hash)> = (0..6).map(|i| (0, i, [i as u8; 32])).collect();
+        nodes.extend([
+            (1, 0, [10; 32]),
+            (1, 1, [11; 32]),
+            (1, 2, [12; 32]),
+            (2, 0, [20; 32]),
+        ]);
+        tx.put_audit_nodes(&nodes)
+    })
+    .await;
+    let n = std::sync::Arc::new(std::sync::Mutex::new(0u64));
+    let out = n.clone();
+    write_ok(store, "prune", move |tx| {
+        *out.lock().unwrap_or_else(|e| e.into_inner()) = tx.prune_audit(3)?;
+        Ok(())
+    })
+    .await;
+    assert_eq!(*n.lock().unwrap_or_else(|e| e.into_inner()), 3);
+    assert_eq!(read(store, |tx| tx.audit_entries(0, 100)).await, chain[3..]);
+    assert_eq!(
+        read(store, |tx| tx.audit_head()).await,
+        Some((6, chain[5].hash))
+    );
+    let leaves: Vec<u64> = read(store, |tx| tx.audit_nodes(0, 0, 100))
+        .await
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(leaves, vec![2, 3, 4, 5]);
+    assert_eq!(read(store, |tx| tx.audit_node(1, 0)).await, Some([10; 32]));
+    assert_eq!(read(store, |tx| tx.audit_node(2, 0)).await, Some([20; 32]));
+}
+
+/// The shred ledger keeps one entry per subject with its first erasure time, and deleting
+/// a subject's data key works once (a restore replays both; see `phivault_core::backup`).
+pub async fn shred_ledger_and_subject_key_deletion(store: &dyn Store) {
+    write_ok(store, "seed keys", |tx| {
+        for s in ["s-a", "s-b"] {
+            tx.insert_subject_key(&SubjectKeyRow {
+                subject: s.to_owned(),
+                wrapped_key: vec![7; 40],
+                kek_version: 1,
+                created_at: at(0),
+            })?;
+        }
+        Ok(())
+    })
+    .await;
+    assert!(read(store, |tx| tx.list_shred_ledger()).await.is_empty());
+    let deleted = write_value(store, "shred", |tx| {
+        tx.record_shred("s-a", at(20))?;
+        tx.record_shred("s-a", at(30))?;
+        tx.record_shred("s-a", at(10))?;
+        tx.record_shred("s-z", at(5))?;
+        Ok((
+            tx.delete_subject_key("s-a")?,
+            tx.delete_subject_key("s-a")?,
+            tx.delete_subject_key("s-z")?,
+        ))
+    })
+    .await;
+    assert_eq!(deleted, (true, false, false));
+    let ledger: Vec<(String, OffsetDateTime)> = read(store, |tx| tx.list_shred_ledger())
+        .await
+        .into_iter()
+        .map(|e| (e.subject, e.shredded_at))
+        .collect();
+    assert_eq!(
+        ledger,
+        vec![("s-a".to_owned(), at(10)), ("s-z".to_owned(), at(5))]
+    );
+    assert_eq!(read(store, |tx| tx.get_subject_key("s-a")).await, None);
+    assert!(read(store, |tx| tx.get_subject_key("s-b")).await.is_some());
+    assert_eq!(read(store, |tx| tx.count_subject_keys()).await, 1);
 }
 
 /// A closure that writes and then fails leaves no trace, while closures submitted with

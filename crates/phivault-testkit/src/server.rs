@@ -11,8 +11,8 @@ use phivault_core::audit::AuditEntry;
 use phivault_core::crypto::Keyring;
 use phivault_core::store::read_tx;
 use phivault_core::{
-    Alert, AlertSink, DataAction, Grant, ManualClock, Principal, PurposeOfUse, RequestMeta, Role, SubjectScope, Vault,
-    VaultConfig,
+    Alert, AlertSink, DataAction, Grant, ManualClock, Principal, PurposeOfUse, RequestMeta, Role,
+    SubjectScope, Vault, VaultConfig,
 };
 use phivault_store_sqlite::{SqliteOptions, SqliteStore};
 use time::{Duration, OffsetDateTime};
@@ -91,7 +91,14 @@ impl TestVault {
                 .await
                 .expect("service account");
             let (_, secret) = vault
-                .create_token(&meta, &op, account, "test", &[role.to_owned()], Duration::days(30))
+                .create_token(
+                    &meta,
+                    &op,
+                    account,
+                    "test",
+                    &[role.to_owned()],
+                    Duration::days(30),
+                )
                 .await
                 .expect("token");
             tokens.push(secret.expose_secret().to_owned());
@@ -140,7 +147,8 @@ impl TestVault {
     /// A client of the `test-app` service account, stating purpose TREAT.
     #[allow(clippy::expect_used)]
     pub fn client(&self) -> Client {
-        self.client_with(Some(&self.app_token)).with_purpose("TREAT")
+        self.client_with(Some(&self.app_token))
+            .with_purpose("TREAT")
     }
 
     /// A client of the `test-admin` service account.
@@ -210,7 +218,9 @@ pub fn records_all_role() -> Role {
             fields: vec!["*".to_owned()],
             masked: Default::default(),
             subjects: SubjectScope::All,
-            purposes: [PurposeOfUse::Treat, PurposeOfUse::Etreat].into_iter().collect(),
+            purposes: [PurposeOfUse::Treat, PurposeOfUse::Etreat]
+                .into_iter()
+                .collect(),
         }],
     }
 }

@@ -53,7 +53,10 @@ mod tests {
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("https://127.0.0.1:{}/hook", listener.local_addr().unwrap().port());
+        let url = format!(
+            "https://127.0.0.1:{}/hook",
+            listener.local_addr().unwrap().port()
+        );
         let (tx, rx) = tokio::sync::oneshot::channel();
         let tx = Mutex::new(Some(tx));
         tokio::spawn(async move {
@@ -98,10 +101,16 @@ mod tests {
             .unwrap();
         let lower = request.to_lowercase();
         assert!(request.starts_with("POST /hook"), "{request}");
-        assert!(request.contains("\"kind\":\"breakglass.opened\""), "{request}");
+        assert!(
+            request.contains("\"kind\":\"breakglass.opened\""),
+            "{request}"
+        );
         let body = &request[request.find("\r\n\r\n").unwrap() + 4..];
         let sig = sender.signature(body.as_bytes()).unwrap();
-        assert!(lower.contains(&format!("x-phivault-signature: {sig}")), "{request}");
+        assert!(
+            lower.contains(&format!("x-phivault-signature: {sig}")),
+            "{request}"
+        );
     }
 
     #[test]

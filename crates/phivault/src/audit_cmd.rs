@@ -296,7 +296,8 @@ fn publish_to_file(path: &Path, head: &SignedTreeHead, key: &[u8; 32]) -> Result
 }
 
 /// Signs a tree head every `PHIVAULT_AUDIT_HEAD_EVERY` events (default 1000) or when the
-/// oldest unsigned event is `PHIVAULT_AUDIT_HEAD_SECONDS` old (default 60), and publishes
+/// oldest unsigned event is `PHIVAULT_AUDIT_HEAD_SECONDS` old (default 60), prunes entries
+/// older than `PHIVAULT_AUDIT_RETENTION_DAYS` (default six years) below a signed head, and publishes
 /// each new head to the witness file (`PHIVAULT_AUDIT_WITNESS_FILE`, default
 /// `audit-heads.jsonl` in the data directory). Failures are logged and retried; they never
 /// block requests.
@@ -307,10 +308,26 @@ pub(crate) fn spawn_tree_head_signer(vault: Arc<Vault>, data_dir: &Path) {
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(DEFAULT_WITNESS_FILE));
     let witness = data_dir.join(witness);
+    let data_dir_w = data_dir.to_path_buf();
+    let retention = time::Duration::days(
+        i64::try_from(env_u64("PHIVAULT_AUDIT_RETENTION_DAYS", 6 * 365 + 2)).unwrap_or(i64::MAX),
+    );
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(StdDuration::from_secs(1));
+        let mut ticks = 0u64;
         loop {
             tick.tick().await;
+            ticks += 1;
+            // Retention, hourly: prune below the newest signed head older than the window.
+            if ticks % 3600 == 1 {
+                match vault.prune_audit(retention).await {
+                    Ok(Some(through)) => {
+                        tracing::info!(through, "audit log pruned below a signed checkpoint")
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(error = %e, "audit retention prune failed"),
+                }
+            }
             let (unsigned, last_ms) = match vault.unsigned_tail().await {
                 Ok(t) => t,
                 Err(e) => {
@@ -334,11 +351,14 @@ pub(crate) fn spawn_tree_head_signer(vault: Arc<Vault>, data_dir: &Path) {
                     let r =
                         tokio::task::spawn_blocking(move || publish_to_file(&path, &h, &key)).await;
                     match r {
-                        Ok(Ok(())) => tracing::info!(
-                            tree_size = head.tree_size,
-                            root = %hex(&head.root_hash),
-                            "audit tree head signed and published"
-                        ),
+                        Ok(Ok(())) => {
+                            publish_to_witnesses(&head, &key, &data_dir_w).await;
+                            tracing::info!(
+                                tree_size = head.tree_size,
+                                root = %hex(&head.root_hash),
+                                "audit tree head signed and published"
+                            )
+                        }
                         Ok(Err(e)) => {
                             tracing::error!(error = %e, "audit witness file: publish failed")
                         }
@@ -350,6 +370,33 @@ pub(crate) fn spawn_tree_head_signer(vault: Arc<Vault>, data_dir: &Path) {
             }
         }
     });
+}
+
+/// `PHIVAULT_AUDIT_SINK_WEBHOOK=https://host:port/path` with its HMAC key in
+/// `PHIVAULT_AUDIT_SINK_WEBHOOK_SECRET` and, for a private CA, `…_WEBHOOK_CA=PEM`.
+fn webhook_settings(url: &str, data_dir: &Path) -> Result<phivault_siem::WebhookSettings> {
+    let rest = url
+        .strip_prefix("https://")
+        .context("the webhook URL must be https://")?;
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (host, addr) = match authority.rsplit_once(':') {
+        Some((h, _)) => (h.to_owned(), authority.to_owned()),
+        None => (authority.to_owned(), format!("{authority}:443")),
+    };
+    let secret = std::env::var("PHIVAULT_AUDIT_SINK_WEBHOOK_SECRET")
+        .context("PHIVAULT_AUDIT_SINK_WEBHOOK_SECRET is required")?
+        .into_bytes();
+    let ca = std::env::var("PHIVAULT_AUDIT_SINK_WEBHOOK_CA")
+        .context("PHIVAULT_AUDIT_SINK_WEBHOOK_CA (the receiver's CA, PEM) is required")?;
+    Ok(phivault_siem::WebhookSettings {
+        addr,
+        path: format!("/{path}"),
+        tls: phivault_siem::TlsSettings {
+            ca_pem: std::fs::read(data_dir.join(ca))?,
+            server_name: host,
+        },
+        secret,
+    })
 }
 
 /// Starts the SIEM sinks configured by environment, and a monitor that logs and reports
@@ -408,6 +455,15 @@ pub(crate) fn spawn_sinks(vault: &Arc<Vault>, data_dir: &Path, ready: &phivault_
             },
         ));
     }
+    if let Ok(url) = std::env::var("PHIVAULT_AUDIT_SINK_WEBHOOK") {
+        match webhook_settings(&url, data_dir) {
+            Ok(w) => sinks.push(("webhook".to_owned(), SinkKind::Webhook(w))),
+            Err(e) => {
+                tracing::error!(error = %e, "audit webhook sink misconfigured; not started");
+                ready.set_degraded(vec!["audit_sink:webhook misconfigured".to_owned()]);
+            }
+        }
+    }
     if sinks.is_empty() {
         return;
     }
@@ -451,4 +507,47 @@ pub(crate) fn spawn_sinks(vault: &Arc<Vault>, data_dir: &Path, ready: &phivault_
             ready.set_degraded(degraded);
         }
     });
+}
+
+/// Publishes a new head to the syslog and webhook sinks configured for events (each a
+/// witness outside the database); failures are logged, the witness file already has it.
+async fn publish_to_witnesses(head: &SignedTreeHead, key: &[u8; 32], data_dir: &Path) {
+    let body = head_json(head, key).to_string();
+    if let Ok(addr) = std::env::var("PHIVAULT_AUDIT_SINK_SYSLOG") {
+        let host = addr
+            .rsplit_once(':')
+            .map_or(addr.as_str(), |(h, _)| h)
+            .to_owned();
+        let tls = std::env::var("PHIVAULT_AUDIT_SINK_SYSLOG_CA")
+            .ok()
+            .and_then(|ca| std::fs::read(data_dir.join(ca)).ok())
+            .map(|ca_pem| phivault_siem::TlsSettings {
+                ca_pem,
+                server_name: std::env::var("PHIVAULT_AUDIT_SINK_SYSLOG_SERVER_NAME")
+                    .unwrap_or(host),
+            });
+        let hostname = std::env::var("HOSTNAME").unwrap_or_else(|_| "phivault".to_owned());
+        if let Err(e) = phivault_siem::publish_head_syslog(
+            &addr,
+            tls.as_ref(),
+            &hostname,
+            head.tree_size,
+            &body,
+        )
+        .await
+        {
+            tracing::warn!(error = %e, "audit tree head: syslog witness failed");
+        }
+    }
+    if let Ok(url) = std::env::var("PHIVAULT_AUDIT_SINK_WEBHOOK") {
+        match webhook_settings(&url, data_dir) {
+            Ok(w) => {
+                let now = i64::try_from(head.timestamp_ms / 1000).unwrap_or(0);
+                if let Err(e) = phivault_siem::publish_head_webhook(&w, now, &body).await {
+                    tracing::warn!(error = %e, "audit tree head: webhook witness failed");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "audit tree head: webhook misconfigured"),
+        }
+    }
 }

@@ -122,7 +122,9 @@ impl Config {
             self.alert_webhook_ca = Some(v);
         }
         if let Some(v) = get("PHIVAULT_MFA_REQUIRED") {
-            self.mfa_required = v.parse().context("PHIVAULT_MFA_REQUIRED must be true or false")?;
+            self.mfa_required = v
+                .parse()
+                .context("PHIVAULT_MFA_REQUIRED must be true or false")?;
         }
         if let Some(v) = get("PHIVAULT_SESSION_IDLE_MINUTES") {
             self.session_idle_minutes = v.parse().context("PHIVAULT_SESSION_IDLE_MINUTES")?;

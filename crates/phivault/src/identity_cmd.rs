@@ -216,9 +216,20 @@ pub(crate) async fn user(opened: &Opened, cmd: UserCommand, as_json: bool) -> Re
         } => {
             let pw = new_password(&username)?;
             let (info, enrollment) = v
-                .create_user(&meta("user-create"), &op, &username, &pw, &roles, allow_admin_phi)
+                .create_user(
+                    &meta("user-create"),
+                    &op,
+                    &username,
+                    &pw,
+                    &roles,
+                    allow_admin_phi,
+                )
                 .await?;
-            let codes: Vec<&str> = enrollment.recovery_codes.iter().map(|c| c.as_str()).collect();
+            let codes: Vec<&str> = enrollment
+                .recovery_codes
+                .iter()
+                .map(|c| c.as_str())
+                .collect();
             print_json_or(
                 as_json,
                 json!({"user": user_json(&info), "otpauth_uri": enrollment.otpauth_uri.as_str(),
@@ -259,7 +270,9 @@ pub(crate) async fn user(opened: &Opened, cmd: UserCommand, as_json: bool) -> Re
             );
         }
         UserCommand::Disable { username } => {
-            let u = v.disable_user(&meta("user-disable"), &op, &username).await?;
+            let u = v
+                .disable_user(&meta("user-disable"), &op, &username)
+                .await?;
             print_json_or(as_json, user_json(&u), || println!("disabled {username}"));
         }
         UserCommand::Enable { username } => {
@@ -409,11 +422,17 @@ pub(crate) async fn grant(opened: &Opened, cmd: GrantCommand, as_json: bool) -> 
             .iter()
             .map(|a| parse_action(a))
             .collect::<Result<_>>()?,
-        fields: if fields.is_empty() { vec!["*".to_owned()] } else { fields },
+        fields: if fields.is_empty() {
+            vec!["*".to_owned()]
+        } else {
+            fields
+        },
         masked: masks
             .iter()
             .map(|m| {
-                let (field, kind) = m.split_once('=').context("--mask wants FIELD=last4|redact")?;
+                let (field, kind) = m
+                    .split_once('=')
+                    .context("--mask wants FIELD=last4|redact")?;
                 let mask = match kind {
                     "last4" => Mask::Last4,
                     "redact" => Mask::Redact,
@@ -479,7 +498,10 @@ pub(crate) async fn token(opened: &Opened, cmd: TokenCommand, as_json: bool) -> 
             out["token"] = json!(secret.expose_secret());
             print_json_or(as_json, out, || {
                 println!("{}", secret.expose_secret());
-                eprintln!("token {} expires at {} (shown once)", info.id, info.expires_at);
+                eprintln!(
+                    "token {} expires at {} (shown once)",
+                    info.id, info.expires_at
+                );
             });
         }
         TokenCommand::List => {
@@ -489,7 +511,11 @@ pub(crate) async fn token(opened: &Opened, cmd: TokenCommand, as_json: bool) -> 
                 serde_json::Value::Array(tokens.iter().map(token_json).collect()),
                 || {
                     for t in &tokens {
-                        let state = if t.revoked_at.is_some() { "revoked" } else { "active" };
+                        let state = if t.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        };
                         println!(
                             "{}  {:<20} {:<8} expires {}  {}",
                             t.id,

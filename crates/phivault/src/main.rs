@@ -2,8 +2,9 @@
 //! commands (init, tokens, audit verification, key rotation) against a data directory.
 #![forbid(unsafe_code)]
 
-mod audit_cmd;
 mod alerts;
+mod audit_cmd;
+mod backup_cmd;
 mod config;
 mod datadir;
 mod deid;
@@ -101,6 +102,11 @@ enum Command {
         #[command(subcommand)]
         command: deid::DeidCommand,
     },
+    /// Back the vault up, verify backups and restore them.
+    Backup {
+        #[command(subcommand)]
+        command: backup_cmd::BackupCommand,
+    },
     /// Manage encryption keys.
     Keys {
         #[command(subcommand)]
@@ -126,6 +132,13 @@ enum Command {
 enum KeysCommand {
     /// Add a key-encryption key version and re-wrap every data key under it.
     Rotate,
+    /// Write a copy of the keyring sealed under a separate passphrase
+    /// (PHIVAULT_EXPORT_PASSPHRASE or the prompt), to keep apart from the backups.
+    Export {
+        /// The new file to write.
+        #[arg(long)]
+        to: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -255,6 +268,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Migrate { from, to, samples } => {
             migrate::run(&data_dir, &from, &to, samples, cli.json).await
         }
+        Command::Backup { command } => backup_cmd::run(command, &data_dir, cli.json).await,
+        Command::Keys {
+            command: KeysCommand::Export { to },
+        } => backup_cmd::export_keys(&data_dir, &to, cli.json).await,
         Command::Keys {
             command: KeysCommand::Rotate,
         } => {

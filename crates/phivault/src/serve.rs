@@ -85,7 +85,11 @@ async fn dev_token(
     };
     opened
         .vault
-        .put_role(&crate::local_meta("dev"), &Principal::local_operator(), role)
+        .put_role(
+            &crate::local_meta("dev"),
+            &Principal::local_operator(),
+            role,
+        )
         .await?;
     let roles = ["admin".to_owned(), "dev-all-access".to_owned()];
     crate::bootstrap_token(opened, "dev", &roles, true).await
@@ -140,7 +144,9 @@ pub(crate) async fn run(
             Some(path) => Some(std::fs::read(dir.join(path)).context("reading alert_webhook_ca")?),
             None => None,
         };
-        let secret = std::env::var("PHIVAULT_ALERT_WEBHOOK_SECRET").ok().map(Zeroizing::new);
+        let secret = std::env::var("PHIVAULT_ALERT_WEBHOOK_SECRET")
+            .ok()
+            .map(Zeroizing::new);
         let sender = phivault_client::webhook::WebhookSender::new(
             url,
             ca.as_deref(),
@@ -152,7 +158,9 @@ pub(crate) async fn run(
             .set_alerts(Arc::new(crate::alerts::WebhookAlerts::new(sender)));
     }
     if !opened.config.mfa_required && !dev {
-        tracing::warn!("mfa_required = false: people log in with passwords alone (compliance gap, 45 CFR 164.312(d))");
+        tracing::warn!(
+            "mfa_required = false: people log in with passwords alone (compliance gap, 45 CFR 164.312(d))"
+        );
     }
     let state = phivault_server::AppState::new(opened.vault.clone())
         .with_body_limit(opened.config.body_limit_bytes);
@@ -168,6 +176,19 @@ pub(crate) async fn run(
     }
 
     crate::audit_cmd::spawn_tree_head_signer(opened.vault.clone(), &dir);
+    if let Some(schedule) = crate::backup_cmd::Schedule::from_env(&dir)? {
+        if opened.config.is_postgres() {
+            bail!("PHIVAULT_BACKUP_DIR: scheduled backups support the SQLite store only");
+        }
+        tracing::info!(dir = %schedule.dir.display(), every_s = schedule.interval.as_secs(),
+            retention_days = schedule.retention_days, "scheduled backups on");
+        crate::backup_cmd::spawn_scheduler(
+            opened.vault.clone(),
+            opened.config.sqlite_path(&dir),
+            std::fs::read(dir.join(CONFIG_FILE)).ok(),
+            schedule,
+        );
+    }
     tokio::spawn(watch_keyring(
         dir.join(&opened.config.keyring),
         pass.clone(),

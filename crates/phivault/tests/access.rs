@@ -81,7 +81,11 @@ struct Fixture {
 }
 
 fn subject_id(s: &str) -> &'static str {
-    if s == "assigned" { "subj-assigned" } else { "subj-other" }
+    if s == "assigned" {
+        "subj-assigned"
+    } else {
+        "subj-other"
+    }
 }
 
 fn record_for(collection: &str, subject: &str, marker: &str) -> Value {
@@ -116,11 +120,24 @@ async fn fixture() -> Fixture {
             .unwrap();
         let (_, secret) = tv
             .vault
-            .create_token(&meta, &op, &account, "m", &[role.to_owned()], Duration::days(1))
+            .create_token(
+                &meta,
+                &op,
+                &account,
+                "m",
+                &[role.to_owned()],
+                Duration::days(1),
+            )
             .await
             .unwrap();
         tv.vault
-            .assign_subject(&meta, &op, &account, &SubjectId::parse("subj-assigned").unwrap(), None)
+            .assign_subject(
+                &meta,
+                &op,
+                &account,
+                &SubjectId::parse("subj-assigned").unwrap(),
+                None,
+            )
             .await
             .unwrap();
         clients.insert(role, secret.expose_secret().to_owned());
@@ -130,7 +147,10 @@ async fn fixture() -> Fixture {
     for coll in ["patients", "labs"] {
         for subj in ["assigned", "other"] {
             let data = record_for(coll, subj, "Target");
-            let rec = app.create_record(coll, subject_id(subj), data).await.unwrap();
+            let rec = app
+                .create_record(coll, subject_id(subj), data)
+                .await
+                .unwrap();
             target.insert((coll.to_owned(), subj.to_owned()), (rec.id, rec.data));
         }
     }
@@ -157,10 +177,16 @@ fn expected_projection(spec: &str, stored: &Map<String, Value>) -> Map<String, V
     out
 }
 
-fn outcome(r: Result<Vec<Map<String, Value>>, ClientError>, created: bool) -> (String, Vec<Map<String, Value>>) {
+fn outcome(
+    r: Result<Vec<Map<String, Value>>, ClientError>,
+    created: bool,
+) -> (String, Vec<Map<String, Value>>) {
     match r {
         Ok(items) if items.is_empty() => ("200:empty".to_owned(), items),
-        Ok(items) => ((if created { "201:created" } else { "200:ok" }).to_owned(), items),
+        Ok(items) => (
+            (if created { "201:created" } else { "200:ok" }).to_owned(),
+            items,
+        ),
         Err(ClientError::Api { status, problem }) => (format!("{status}:{}", problem.code), vec![]),
         Err(e) => panic!("transport failure: {e}"),
     }
@@ -172,14 +198,25 @@ async fn the_access_matrix_holds_row_by_row() {
     let text = include_str!("data/access-matrix.csv");
     let mut checked = 0;
     let mut failures = Vec::new();
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
         let cols: Vec<&str> = line.split(',').collect();
-        let [role, action, coll, subj, purpose, written, expect, projection] = cols[..] else {
+        let [
+            role,
+            action,
+            coll,
+            subj,
+            purpose,
+            written,
+            expect,
+            projection,
+        ] = cols[..]
+        else {
             panic!("bad row {line}");
         };
-        let mut client: Client = fx
-            .tv
-            .client_with(Some(&fx.clients[role]));
+        let mut client: Client = fx.tv.client_with(Some(&fx.clients[role]));
         if purpose != "none" {
             client = client.with_purpose(purpose);
         }
@@ -194,12 +231,22 @@ async fn the_access_matrix_holds_row_by_row() {
         };
         let (got, items, compare_to) = match action {
             "read" => {
-                let (g, i) = outcome(client.get_record(coll, target_id).await.map(|r| vec![r.data]), false);
+                let (g, i) = outcome(
+                    client
+                        .get_record(coll, target_id)
+                        .await
+                        .map(|r| vec![r.data]),
+                    false,
+                );
                 (g, i, stored.clone())
             }
             "history" => {
                 let r = client.history(coll, target_id).await.map(|l| {
-                    l.items.into_iter().map(|r| r.data).take(1).collect::<Vec<_>>()
+                    l.items
+                        .into_iter()
+                        .map(|r| r.data)
+                        .take(1)
+                        .collect::<Vec<_>>()
                 });
                 let (g, i) = outcome(r, false);
                 (g, i, stored.clone())
@@ -266,13 +313,20 @@ async fn the_access_matrix_holds_row_by_row() {
             let want = expected_projection(projection, &compare_to);
             for item in &items {
                 if item != &want {
-                    failures.push(format!("{line}\n   projection {item:?}\n   wanted     {want:?}"));
+                    failures.push(format!(
+                        "{line}\n   projection {item:?}\n   wanted     {want:?}"
+                    ));
                 }
             }
         }
     }
     assert!(checked >= 150, "only {checked} rows");
-    assert!(failures.is_empty(), "{} of {checked} rows differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} rows differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     // Every decision, allowed or not, left an audit event naming the rule that decided.
     let events: Vec<_> = fx
         .tv
@@ -283,5 +337,8 @@ async fn the_access_matrix_holds_row_by_row() {
         .filter(|e| e.action.starts_with("record."))
         .collect();
     assert!(events.len() >= checked);
-    assert!(events.iter().all(|e| e.reason.is_some()), "an event without its rule");
+    assert!(
+        events.iter().all(|e| e.reason.is_some()),
+        "an event without its rule"
+    );
 }

@@ -228,9 +228,16 @@ async fn unauthenticated_requests_are_refused_alike_and_audited() {
 
     // Expiry is tested by moving the clock, not by sleeping.
     let short = tv.token(&["records-all"], Duration::hours(1)).await;
-    tv.client_with(Some(&short)).list_collections().await.unwrap();
+    tv.client_with(Some(&short))
+        .list_collections()
+        .await
+        .unwrap();
     tv.clock.advance(Duration::minutes(61));
-    let err = tv.client_with(Some(&short)).list_collections().await.unwrap_err();
+    let err = tv
+        .client_with(Some(&short))
+        .list_collections()
+        .await
+        .unwrap_err();
     assert_eq!(status_code(err).0, 401);
 
     // Revocation takes effect at once.
@@ -301,7 +308,11 @@ async fn roles_and_purposes_are_enforced_and_denials_audited_with_their_rule() {
     let reasons: Vec<_> = denied.iter().map(|e| e.reason.clone().unwrap()).collect();
     assert_eq!(
         reasons,
-        ["deny:no_grant", "purpose_required", "deny:purpose_not_permitted"]
+        [
+            "deny:no_grant",
+            "purpose_required",
+            "deny:purpose_not_permitted"
+        ]
     );
     assert_eq!(denied[2].purpose.as_deref(), Some("HPAYMT"));
     // An allowed action records the grant that allowed it.
@@ -535,7 +546,9 @@ async fn concurrent_writes_share_commits_and_keep_the_chain_whole() {
     let commits = after.commits - before.commits;
     assert!(writes >= 64);
     assert!(commits <= writes, "{commits} commits for {writes} writes");
-    let report = phivault_core::vault::verify_chain(&*tv.store).await.unwrap();
+    let report = phivault_core::vault::verify_chain(&*tv.store)
+        .await
+        .unwrap();
     assert!(report.first_break.is_none());
     let creates = events(&tv.audit_entries().await)
         .into_iter()

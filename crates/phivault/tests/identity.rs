@@ -28,7 +28,14 @@ async fn person(tv: &TestVault, username: &str, roles: &[&str]) -> Person {
     let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
     let (_, enrollment) = tv
         .vault
-        .create_user(&meta(), &Principal::local_operator(), username, PASSWORD, &roles, false)
+        .create_user(
+            &meta(),
+            &Principal::local_operator(),
+            username,
+            PASSWORD,
+            &roles,
+            false,
+        )
         .await
         .unwrap();
     let uri = enrollment.otpauth_uri.as_str();
@@ -41,7 +48,11 @@ async fn person(tv: &TestVault, username: &str, roles: &[&str]) -> Person {
     Person {
         username: username.to_owned(),
         secret: TotpSecret::from_base32(b32).unwrap(),
-        recovery: enrollment.recovery_codes.iter().map(|c| c.to_string()).collect(),
+        recovery: enrollment
+            .recovery_codes
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
     }
 }
 
@@ -84,7 +95,10 @@ async fn totp_login_refuses_replays_and_honours_recovery_codes_once() {
     assert!(p.authenticated_at.is_some());
 
     // The same code again, inside its window: a replay.
-    assert!(matches!(login(&tv, &ada, Some(&c)).await, Err(VaultError::Unauthenticated)));
+    assert!(matches!(
+        login(&tv, &ada, Some(&c)).await,
+        Err(VaultError::Unauthenticated)
+    ));
     // The next step's code works.
     tv.clock.advance(Duration::seconds(30));
     login(&tv, &ada, Some(&code(&tv, &ada))).await.unwrap();
@@ -170,16 +184,32 @@ async fn repeated_failures_lock_the_account_with_back_off() {
     let tv = TestVault::start().await;
     let cy = person(&tv, "cy.lock", &["clinician"]).await;
     for _ in 0..5 {
-        assert!(tv.vault.login(&meta(), "cy.lock", "wrong password!!", None).await.is_err());
+        assert!(
+            tv.vault
+                .login(&meta(), "cy.lock", "wrong password!!", None)
+                .await
+                .is_err()
+        );
     }
     // The right password and code are refused while locked.
     assert!(login(&tv, &cy, Some(&code(&tv, &cy))).await.is_err());
-    assert_eq!(reasons(&tv, "auth.login").await.last().unwrap(), "account_locked");
+    assert_eq!(
+        reasons(&tv, "auth.login").await.last().unwrap(),
+        "account_locked"
+    );
     // Unknown names lock the same way, so lockout says nothing about which accounts exist.
     for _ in 0..6 {
-        assert!(tv.vault.login(&meta(), "nobody", "wrong password!!", None).await.is_err());
+        assert!(
+            tv.vault
+                .login(&meta(), "nobody", "wrong password!!", None)
+                .await
+                .is_err()
+        );
     }
-    assert_eq!(reasons(&tv, "auth.login").await.last().unwrap(), "account_locked");
+    assert_eq!(
+        reasons(&tv, "auth.login").await.last().unwrap(),
+        "account_locked"
+    );
     // The lock lifts once the back-off has passed.
     tv.clock.advance(Duration::hours(25));
     login(&tv, &cy, Some(&code(&tv, &cy))).await.unwrap();
@@ -192,17 +222,34 @@ async fn user_management_needs_a_recent_login_and_separates_admin_from_phi() {
     let s = login(&tv, &root, Some(&code(&tv, &root))).await.unwrap();
     let admin = auth(&tv, &s).await.unwrap();
     tv.vault
-        .create_user(&meta(), &admin, "dr.lee", PASSWORD, &["clinician".into()], false)
+        .create_user(
+            &meta(),
+            &admin,
+            "dr.lee",
+            PASSWORD,
+            &["clinician".into()],
+            false,
+        )
         .await
         .unwrap();
     tv.clock.advance(Duration::minutes(6));
     let admin = auth(&tv, &s).await.unwrap();
     let err = tv
         .vault
-        .create_user(&meta(), &admin, "dr.kim", PASSWORD, &["clinician".into()], false)
+        .create_user(
+            &meta(),
+            &admin,
+            "dr.kim",
+            PASSWORD,
+            &["clinician".into()],
+            false,
+        )
         .await
         .unwrap_err();
-    assert!(matches!(&err, VaultError::Forbidden { rule } if rule == "deny:step_up_required"), "{err:?}");
+    assert!(
+        matches!(&err, VaultError::Forbidden { rule } if rule == "deny:step_up_required"),
+        "{err:?}"
+    );
 
     let op = Principal::local_operator();
     for (pw, code) in [
@@ -223,7 +270,9 @@ async fn user_management_needs_a_recent_login_and_separates_admin_from_phi() {
         .create_user(&meta(), &op, "super", PASSWORD, &both, false)
         .await
         .unwrap_err();
-    assert!(matches!(&err, VaultError::Forbidden { rule } if rule == "deny:admin_phi_needs_exception"));
+    assert!(
+        matches!(&err, VaultError::Forbidden { rule } if rule == "deny:admin_phi_needs_exception")
+    );
     tv.vault
         .create_user(&meta(), &op, "super", PASSWORD, &both, true)
         .await
@@ -240,7 +289,10 @@ async fn user_management_needs_a_recent_login_and_separates_admin_from_phi() {
     };
     let _ = lee;
     let s2 = login(&tv, &root, Some(&code(&tv, &root))).await.unwrap();
-    tv.vault.disable_user(&meta(), &op, "root.admin").await.unwrap();
+    tv.vault
+        .disable_user(&meta(), &op, "root.admin")
+        .await
+        .unwrap();
     assert!(auth(&tv, &s2).await.is_err());
 }
 
@@ -248,8 +300,14 @@ async fn patients(tv: &TestVault) -> (uuid::Uuid, uuid::Uuid) {
     let c: Collection = serde_json::from_value(patient_schema("patients")).unwrap();
     tv.admin_client().create_collection(&c).await.unwrap();
     let app = tv.client();
-    let a = app.create_record("patients", "subj-a", Synth::new(1).patient()).await.unwrap();
-    let b = app.create_record("patients", "subj-b", Synth::new(2).patient()).await.unwrap();
+    let a = app
+        .create_record("patients", "subj-a", Synth::new(1).patient())
+        .await
+        .unwrap();
+    let b = app
+        .create_record("patients", "subj-b", Synth::new(2).patient())
+        .await
+        .unwrap();
     (a.id, b.id)
 }
 
@@ -281,7 +339,12 @@ async fn break_glass_opens_one_subject_for_a_bounded_time_and_is_reviewed() {
     let subj_a = SubjectId::parse("subj-a").unwrap();
     let reason = "Unconscious patient in the ED, no chart access";
 
-    let p = auth(&tv, &login(&tv, &plain, Some(&code(&tv, &plain))).await.unwrap()).await.unwrap();
+    let p = auth(
+        &tv,
+        &login(&tv, &plain, Some(&code(&tv, &plain))).await.unwrap(),
+    )
+    .await
+    .unwrap();
     let err = tv
         .vault
         .open_break_glass(&meta(), &p, &subj_a, reason, Duration::hours(1))
@@ -289,9 +352,17 @@ async fn break_glass_opens_one_subject_for_a_bounded_time_and_is_reviewed() {
         .unwrap_err();
     assert!(matches!(err, VaultError::Forbidden { .. }));
 
-    let e = auth(&tv, &login(&tv, &er, Some(&code(&tv, &er))).await.unwrap()).await.unwrap();
-    assert!(read(&tv, &e, PurposeOfUse::Treat, rec_a).await.is_err(), "not assigned");
-    for (why, dur) in [("too short", Duration::hours(1)), (reason, Duration::hours(5))] {
+    let e = auth(&tv, &login(&tv, &er, Some(&code(&tv, &er))).await.unwrap())
+        .await
+        .unwrap();
+    assert!(
+        read(&tv, &e, PurposeOfUse::Treat, rec_a).await.is_err(),
+        "not assigned"
+    );
+    for (why, dur) in [
+        ("too short", Duration::hours(1)),
+        (reason, Duration::hours(5)),
+    ] {
         assert!(
             tv.vault
                 .open_break_glass(&meta(), &e, &subj_a, why, dur)
@@ -310,33 +381,84 @@ async fn break_glass_opens_one_subject_for_a_bounded_time_and_is_reviewed() {
     assert_eq!(alerts[0].subject.as_deref(), Some("subj-a"));
 
     let view = read(&tv, &e, PurposeOfUse::Etreat, rec_a).await.unwrap();
-    assert!(view.data.contains_key("ssn"), "emergency access sees the whole record");
-    assert!(read(&tv, &e, PurposeOfUse::Treat, rec_a).await.is_err(), "only under ETREAT");
-    assert!(read(&tv, &e, PurposeOfUse::Etreat, rec_b).await.is_err(), "only that subject");
+    assert!(
+        view.data.contains_key("ssn"),
+        "emergency access sees the whole record"
+    );
+    assert!(
+        read(&tv, &e, PurposeOfUse::Treat, rec_a).await.is_err(),
+        "only under ETREAT"
+    );
+    assert!(
+        read(&tv, &e, PurposeOfUse::Etreat, rec_b).await.is_err(),
+        "only that subject"
+    );
     let last = tv.audit_entries().await.pop().unwrap().event().unwrap();
-    let events: Vec<_> = tv.audit_entries().await.iter().map(|e| e.event().unwrap()).collect();
-    let opened = events.iter().find(|e| e.action == "breakglass.open" && e.outcome == phivault_core::audit::Outcome::Success).unwrap();
+    let events: Vec<_> = tv
+        .audit_entries()
+        .await
+        .iter()
+        .map(|e| e.event().unwrap())
+        .collect();
+    let opened = events
+        .iter()
+        .find(|e| {
+            e.action == "breakglass.open" && e.outcome == phivault_core::audit::Outcome::Success
+        })
+        .unwrap();
     assert_eq!(opened.reason.as_deref(), Some("severity:high"));
-    assert!(!serde_json::to_string(opened).unwrap().contains("Unconscious"), "no free text in the audit log");
+    assert!(
+        !serde_json::to_string(opened)
+            .unwrap()
+            .contains("Unconscious"),
+        "no free text in the audit log"
+    );
     assert_eq!(last.action, "record.read");
-    let granted = events.iter().find(|e| e.reason.as_deref() == Some(&format!("breakglass:{}", episode.id))).unwrap();
+    let granted = events
+        .iter()
+        .find(|e| e.reason.as_deref() == Some(&format!("breakglass:{}", episode.id)))
+        .unwrap();
     assert_eq!(granted.purpose.as_deref(), Some("ETREAT"));
 
     tv.clock.advance(Duration::minutes(61));
-    let e = auth(&tv, &login(&tv, &er, Some(&code(&tv, &er))).await.unwrap()).await.unwrap();
-    assert!(read(&tv, &e, PurposeOfUse::Etreat, rec_a).await.is_err(), "expired");
+    let e = auth(&tv, &login(&tv, &er, Some(&code(&tv, &er))).await.unwrap())
+        .await
+        .unwrap();
+    assert!(
+        read(&tv, &e, PurposeOfUse::Etreat, rec_a).await.is_err(),
+        "expired"
+    );
 
     let aud = person(&tv, "auditor.ann", &["auditor"]).await;
-    let a = auth(&tv, &login(&tv, &aud, Some(&code(&tv, &aud))).await.unwrap()).await.unwrap();
+    let a = auth(
+        &tv,
+        &login(&tv, &aud, Some(&code(&tv, &aud))).await.unwrap(),
+    )
+    .await
+    .unwrap();
     let queue = tv.vault.list_break_glass(&meta(), &a, true).await.unwrap();
     assert_eq!(queue.len(), 1);
     assert_eq!(queue[0].reason, reason);
     tv.vault
-        .review_break_glass(&meta(), &a, &episode.id, "Justified: ED admission confirmed.")
+        .review_break_glass(
+            &meta(),
+            &a,
+            &episode.id,
+            "Justified: ED admission confirmed.",
+        )
         .await
         .unwrap();
-    assert!(tv.vault.list_break_glass(&meta(), &a, true).await.unwrap().is_empty());
-    assert!(tv.vault.list_break_glass(&meta(), &op, true).await.is_err(), "admins do not review");
+    assert!(
+        tv.vault
+            .list_break_glass(&meta(), &a, true)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        tv.vault.list_break_glass(&meta(), &op, true).await.is_err(),
+        "admins do not review"
+    );
 }
 
 #[tokio::test]
@@ -345,19 +467,48 @@ async fn auditors_read_the_log_and_admins_manage_users_but_neither_reads_a_recor
     let (rec_a, _) = patients(&tv).await;
     let aud = person(&tv, "auditor.ann", &["auditor"]).await;
     let adm = person(&tv, "admin.al", &["admin"]).await;
-    let a = auth(&tv, &login(&tv, &aud, Some(&code(&tv, &aud))).await.unwrap()).await.unwrap();
-    let m = auth(&tv, &login(&tv, &adm, Some(&code(&tv, &adm))).await.unwrap()).await.unwrap();
+    let a = auth(
+        &tv,
+        &login(&tv, &aud, Some(&code(&tv, &aud))).await.unwrap(),
+    )
+    .await
+    .unwrap();
+    let m = auth(
+        &tv,
+        &login(&tv, &adm, Some(&code(&tv, &adm))).await.unwrap(),
+    )
+    .await
+    .unwrap();
     let report = tv.vault.verify_audit(&meta(), &a).await.unwrap();
     assert!(report.first_break.is_none() && report.entries > 0);
-    assert!(tv.vault.verify_audit(&meta(), &m).await.is_err(), "admins do not read the audit log");
+    assert!(
+        tv.vault.verify_audit(&meta(), &m).await.is_err(),
+        "admins do not read the audit log"
+    );
     tv.vault
-        .create_user(&meta(), &m, "dr.new", PASSWORD, &["clinician".into()], false)
+        .create_user(
+            &meta(),
+            &m,
+            "dr.new",
+            PASSWORD,
+            &["clinician".into()],
+            false,
+        )
         .await
         .unwrap();
-    assert!(tv.vault.create_user(&meta(), &a, "dr.x", PASSWORD, &["clinician".into()], false).await.is_err());
+    assert!(
+        tv.vault
+            .create_user(&meta(), &a, "dr.x", PASSWORD, &["clinician".into()], false)
+            .await
+            .is_err()
+    );
     for p in [&a, &m] {
         for purpose in PurposeOfUse::ALL {
-            assert!(read(&tv, p, purpose, rec_a).await.is_err(), "{} read a record", p.role_names().join(","));
+            assert!(
+                read(&tv, p, purpose, rec_a).await.is_err(),
+                "{} read a record",
+                p.role_names().join(",")
+            );
         }
     }
 }
@@ -376,16 +527,25 @@ async fn login_over_https_does_not_reveal_which_accounts_exist() {
         other => panic!("expected a refusal, got {other:?}"),
     };
     let unknown = problem(anon.login("dr.nobody", PASSWORD, Some("123456")).await);
-    let wrong_pw = problem(anon.login("dr.dee", "not the password at all", Some("123456")).await);
+    let wrong_pw = problem(
+        anon.login("dr.dee", "not the password at all", Some("123456"))
+            .await,
+    );
     let no_code = problem(anon.login("dr.dee", PASSWORD, None).await);
     assert_eq!(unknown.0, 401);
     assert_eq!(unknown, wrong_pw);
     assert_eq!(unknown, no_code);
     let text = unknown.1.to_string();
-    assert!(!text.contains("dr.") && !text.contains("not the password"), "{text}");
+    assert!(
+        !text.contains("dr.") && !text.contains("not the password"),
+        "{text}"
+    );
 
     // The real thing works and its session token authenticates API calls.
-    let ok = anon.login("dr.dee", PASSWORD, Some(&code(&tv, &dee))).await.unwrap();
+    let ok = anon
+        .login("dr.dee", PASSWORD, Some(&code(&tv, &dee)))
+        .await
+        .unwrap();
     assert!(ok.session_token.starts_with("pvs_"));
     let me = tv.client_with(Some(&ok.session_token));
     me.list_collections().await.unwrap();

@@ -13,7 +13,7 @@ use phivault_core::audit::{
 };
 use phivault_core::audit_log::{LogVerifyReport, verify_log};
 use phivault_core::crypto::Keyring;
-use phivault_core::{ManualClock, RequestMeta, Vault, VaultConfig, VaultError};
+use phivault_core::{Clock, ManualClock, RequestMeta, Vault, VaultConfig, VaultError};
 use phivault_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
 use rusqlite::{Connection, params};
 use time::macros::datetime;
@@ -28,6 +28,8 @@ struct Logged {
     key: [u8; 32],
     /// The head published outside the database after the last event.
     published: SignedTreeHead,
+    vault: Vault,
+    clock: Arc<ManualClock>,
 }
 
 /// A vault whose log holds `N` events, with a signed head every `HEAD_EVERY` events.
@@ -70,6 +72,8 @@ async fn logged() -> Logged {
         store,
         key: vault.audit_public_key(),
         published: published.unwrap(),
+        vault,
+        clock,
     }
 }
 
@@ -310,5 +314,87 @@ async fn a_consistently_rehashed_forgery_without_the_key_is_detected_at_entry_1(
     assert_eq!(
         first_bad(&r),
         (1, LogBreakKind::RootMismatch { tree_size: N })
+    );
+}
+
+#[tokio::test]
+async fn pruning_below_a_signed_checkpoint_keeps_the_rest_verifiable() {
+    let l = logged().await;
+    // Events are one second apart from 10:00:00; the clock is at 10:00:40. A 20 s
+    // retention makes heads 8 and 16 old enough (entry 16 is from 10:00:15), not 24.
+    assert_eq!(l.clock.now(), datetime!(2026-05-01 10:00:40 UTC));
+    let through = l
+        .vault
+        .prune_audit(time::Duration::seconds(20))
+        .await
+        .unwrap();
+    assert_eq!(through, Some(16));
+    // Idempotent: nothing more is old enough.
+    assert_eq!(
+        l.vault
+            .prune_audit(time::Duration::seconds(20))
+            .await
+            .unwrap(),
+        None
+    );
+    let conn = l.sql();
+    let (min, count): (i64, i64) = conn
+        .query_row("SELECT min(seq), count(*) FROM audit_log", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(min, 17);
+    assert_eq!(
+        count as u64,
+        N - 16 + 1,
+        "the rest, plus the audit.prune event"
+    );
+    let r = l.verify().await;
+    assert!(r.ok(), "{r:?}");
+    assert_eq!(r.root_hash.len(), 32);
+
+    // Proofs for kept entries still work against the published head.
+    let p = phivault_core::audit_log::prove_inclusion(&*l.store, 17, Some(N))
+        .await
+        .unwrap();
+    assert_eq!(p.root_hash, l.published.root_hash);
+    assert!(phivault_core::audit::merkle::verify_inclusion(
+        &p.leaf_hash,
+        16,
+        N,
+        &p.path,
+        &l.published.root_hash
+    ));
+
+    // Tampering above the checkpoint is still named exactly...
+    conn.execute(
+        "UPDATE audit_log SET event_json = replace(event_json, 'req-030', 'req-03X') \
+         WHERE seq = 30",
+        [],
+    )
+    .unwrap();
+    assert_eq!(
+        first_bad(&l.verify().await),
+        (30, LogBreakKind::Chain(BreakKind::HashMismatch))
+    );
+}
+
+#[tokio::test]
+async fn a_forged_node_below_the_checkpoint_is_caught_by_the_checkpoint_head() {
+    let l = logged().await;
+    l.vault
+        .prune_audit(time::Duration::seconds(20))
+        .await
+        .unwrap();
+    // The interior node over entries 1..=16 is what now vouches for the pruned prefix.
+    l.sql()
+        .execute(
+            "UPDATE audit_nodes SET hash = zeroblob(32) WHERE level = 4 AND idx = 0",
+            [],
+        )
+        .unwrap();
+    assert_eq!(
+        first_bad(&l.verify().await),
+        (16, LogBreakKind::RootMismatch { tree_size: 16 })
     );
 }

@@ -344,3 +344,213 @@ fn cli_verify_against_a_published_head_detects_truncation_and_rollback() {
         String::from_utf8_lossy(&o.stdout)
     );
 }
+
+// ----- SIEM over TLS to a real rsyslog, with `phivault serve` killed mid-stream ------------
+
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// rsyslogd with a TLS (ossl) imtcp input writing each message's MSG to `received.log`;
+/// `None` (skip) when it is not installed and `CI` is not set.
+fn rsyslog_tls(dir: &std::path::Path) -> Option<(Killed, u16, std::path::PathBuf)> {
+    use std::path::Path;
+    let bin = ["/usr/sbin/rsyslogd", "/sbin/rsyslogd"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    let ossl = ["x86_64-linux-gnu/", "aarch64-linux-gnu/", ""]
+        .iter()
+        .any(|a| Path::new(&format!("/usr/lib/{a}rsyslog/lmnsd_ossl.so")).exists());
+    let (Some(bin), true) = (bin, ossl) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI: rsyslog and rsyslog-openssl must be installed (.ci/run installs them)"
+        );
+        eprintln!("SKIPPED: rsyslogd with the ossl driver is not installed");
+        return None;
+    };
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::write(dir.join("siem-ca.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("siem-key.pem"), key.serialize_pem()).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = dir.join("received.log");
+    let work = dir.join("rsyslog-work");
+    std::fs::create_dir_all(&work).unwrap();
+    let conf = format!(
+        r#"global(workDirectory="{work}" DefaultNetstreamDriver="ossl"
+       DefaultNetstreamDriverCAFile="{d}/siem-ca.pem"
+       DefaultNetstreamDriverCertFile="{d}/siem-ca.pem"
+       DefaultNetstreamDriverKeyFile="{d}/siem-key.pem")
+module(load="imtcp" StreamDriver.Name="ossl" StreamDriver.Mode="1" StreamDriver.AuthMode="anon")
+input(type="imtcp" port="{port}" address="127.0.0.1")
+template(name="msgonly" type="string" string="%msg%\n")
+action(type="omfile" file="{out}" template="msgonly")
+"#,
+        work = work.display(),
+        d = dir.display(),
+        out = out.display(),
+    );
+    std::fs::write(dir.join("rsyslog.conf"), conf).unwrap();
+    let child = std::process::Command::new(bin)
+        .args(["-n", "-f"])
+        .arg(dir.join("rsyslog.conf"))
+        .arg("-i")
+        .arg(dir.join("rsyslogd.pid"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    Some((Killed(child), port, out))
+}
+
+fn serve(dir: &std::path::Path, listen: &str, syslog: &str) -> Killed {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_phivault"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PHIVAULT_") {
+            cmd.env_remove(&key);
+        }
+    }
+    let child = cmd
+        .env("PHIVAULT_PASSPHRASE", "audit cli test passphrase 51c0")
+        .env("PHIVAULT_INSECURE_FAST_KDF", "1")
+        .env("PHIVAULT_AUDIT_SINK_SYSLOG", syslog)
+        .env(
+            "PHIVAULT_AUDIT_SINK_SYSLOG_CA",
+            dir.join("..").join("siem-ca.pem"),
+        )
+        .env("PHIVAULT_AUDIT_SINK_SYSLOG_SERVER_NAME", "localhost")
+        .env("PHIVAULT_AUDIT_HEAD_EVERY", "25")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["serve", "--listen", listen])
+        .spawn()
+        .unwrap();
+    Killed(child)
+}
+
+fn received(out: &std::path::Path) -> std::collections::BTreeMap<u64, usize> {
+    let mut seen = std::collections::BTreeMap::new();
+    for line in std::fs::read_to_string(out).unwrap_or_default().lines() {
+        if let Ok(v) = serde_json::from_str::<Value>(line.trim()) {
+            // Signed tree heads are witnessed on the same channel; they are not events.
+            let Some(seq) = v["metadata"]["sequence"].as_u64() else {
+                assert!(v["head"]["tree_size"].is_u64(), "{line}");
+                continue;
+            };
+            assert_eq!(v["metadata"]["uid"], format!("audit-{seq}"));
+            *seen.entry(seq).or_default() += 1;
+        }
+    }
+    seen
+}
+
+async fn poll(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..400 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Unauthenticated requests: each is refused and audited, so each is one event.
+async fn knock(dir: &std::path::Path, listen: &str, n: usize) {
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(dir.join("tls/cert.pem")).unwrap();
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .build()
+        .unwrap();
+    for _ in 0..n {
+        let r = http
+            .get(format!("https://{listen}/v1/collections"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsyslog_gets_every_event_over_tls_when_the_vault_is_killed_mid_stream() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some((_rsyslog, port, out)) = rsyslog_tls(tmp.path()) else {
+        return;
+    };
+    let dir = tmp.path().join("vault");
+    assert!(phivault(&dir, &["init"]).status.success());
+    let syslog = format!("127.0.0.1:{port}");
+    let listen = format!(
+        "127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
+    let up = |l: &str| std::net::TcpStream::connect(l).is_ok();
+
+    let server = serve(&dir, &listen, &syslog);
+    poll("the vault to listen", || up(&listen)).await;
+    knock(&dir, &listen, 60).await;
+    poll("some events at rsyslog", || !received(&out).is_empty()).await;
+    drop(server); // SIGKILL, mid-stream: no shutdown, no flush
+
+    let server = serve(&dir, &listen, &syslog);
+    poll("the vault to listen again", || up(&listen)).await;
+    knock(&dir, &listen, 40).await;
+    let total = {
+        let db = rusqlite::Connection::open(dir.join("phivault.db")).unwrap();
+        db.query_row("SELECT max(seq) FROM audit_log", [], |r| r.get::<_, i64>(0))
+            .unwrap() as u64
+    };
+    assert!(total >= 100, "{total}");
+    poll("every event at rsyslog", || {
+        received(&out).len() as u64 >= total
+    })
+    .await;
+    drop(server);
+    let seen = received(&out);
+    let missing: Vec<u64> = (1..=total).filter(|s| !seen.contains_key(s)).collect();
+    assert!(missing.is_empty(), "missing {missing:?}");
+    let dups: usize = seen.values().map(|n| n - 1).sum();
+    eprintln!("rsyslog received all {total} events; {dups} identifiable duplicates");
+    // The signer published tree heads to the same receiver: a witness outside the database.
+    let text = std::fs::read_to_string(&out).unwrap();
+    let heads: Vec<SignedTreeHead> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
+        .filter_map(|v| serde_json::from_value(v["head"].clone()).ok())
+        .collect();
+    assert!(!heads.is_empty(), "no tree head reached the syslog witness");
+    let key = ok_json(&phivault(&dir, &["audit", "tree-head"]))["public_key"].clone();
+    assert!(heads.iter().all(|h| h.verify(&h32(&key))));
+}

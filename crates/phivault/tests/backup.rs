@@ -1,0 +1,798 @@
+//! Backups and disaster recovery, end to end through the real binary: a backup taken while
+//! the vault serves under write load verifies and restores (with an exported keyring, into
+//! a clean directory); tampered backups fail verify with a clear message; a subject erased
+//! after a backup stays unreadable after restoring it; restore refuses to overwrite
+//! without --force; backup and restore leave audit events.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use phivault_client::Client;
+use phivault_client::api::Collection;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use uuid::Uuid;
+
+const PASSPHRASE: &str = "integration test passphrase 7f3a";
+const EXPORT_PASSPHRASE: &str = "a different export passphrase 91c2";
+const POLL: Duration = Duration::from_millis(100);
+const POLLS: usize = 150;
+
+fn phivault() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_phivault"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PHIVAULT_") {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.env("PHIVAULT_PASSPHRASE", PASSPHRASE)
+        .env("PHIVAULT_INSECURE_FAST_KDF", "1")
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn run_cmd(mut cmd: Command, dir: &Path, args: &[&str]) -> Output {
+    cmd.arg("--data-dir").arg(dir).args(args).output().unwrap()
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    run_cmd(phivault(), dir, args)
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[track_caller]
+fn json_out(o: &Output) -> Value {
+    assert!(o.status.success(), "{}", text(o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)))
+}
+
+/// A clean failure: exit code 1 or 2 (never a panic), with the output returned.
+#[track_caller]
+fn failed(o: &Output) -> String {
+    let code = o.status.code();
+    assert!(
+        code.is_some_and(|c| c == 1 || c == 2),
+        "expected a clean failure: {}",
+        text(o)
+    );
+    assert!(!text(o).contains("panicked"), "{}", text(o));
+    text(o)
+}
+
+fn init(dir: &Path) -> String {
+    json_out(&run(dir, &["init", "--json"]))["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn app_token(dir: &Path) -> String {
+    let mut args = vec!["grant", "add", "--role", "app-all", "--collection", "*"];
+    for a in [
+        "read", "create", "update", "delete", "search", "history", "export",
+    ] {
+        args.extend_from_slice(&["--action", a]);
+    }
+    args.extend_from_slice(&["--field", "*", "--subjects", "all", "--purpose", "TREAT"]);
+    let o = run(dir, &args);
+    assert!(o.status.success(), "{}", text(&o));
+    json_out(&run(
+        dir,
+        &[
+            "service-account",
+            "create",
+            "app",
+            "--role",
+            "app-all",
+            "--json",
+        ],
+    ));
+    json_out(&run(
+        dir,
+        &[
+            "token", "create", "--owner", "app", "--name", "t", "--role", "app-all", "--json",
+        ],
+    ))["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn notes() -> Collection {
+    serde_json::from_value(json!({
+        "name": "notes",
+        "fields": [
+            {"name": "full_name", "type": "string", "sensitivity": {"class": "phi", "identifier": "name"}, "searchable": true, "required": true},
+            {"name": "note", "type": "text", "sensitivity": {"class": "health"}}
+        ]
+    }))
+    .unwrap()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `phivault serve` child, killed when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+    cert: PathBuf,
+    log: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    async fn start(dir: &Path, passphrase: &str, logs: &Path) -> Server {
+        fs::create_dir_all(logs).unwrap();
+        let addr = format!("127.0.0.1:{}", free_port());
+        let log = logs.join(format!("serve-{}.log", Uuid::new_v4()));
+        let mut cmd = phivault();
+        cmd.env("PHIVAULT_PASSPHRASE", passphrase)
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["serve", "--listen", &addr])
+            .stdout(fs::File::create(&log).unwrap())
+            .stderr(fs::File::create(log.with_extension("err")).unwrap());
+        let mut server = Server {
+            child: cmd.spawn().unwrap(),
+            addr,
+            cert: dir.join("tls/cert.pem"),
+            log,
+        };
+        for _ in 0..POLLS {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                panic!(
+                    "the server exited with {status}: {}",
+                    fs::read_to_string(server.log.with_extension("err")).unwrap_or_default()
+                );
+            }
+            if let Ok(c) = Client::new(&server.url(), None, &fs::read(&server.cert).unwrap())
+                && c.healthz().await.is_ok()
+            {
+                return server;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        panic!("the server did not become healthy");
+    }
+
+    fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    fn client(&self, token: &str) -> Client {
+        Client::new(
+            &self.url(),
+            Some(token.to_owned()),
+            &fs::read(&self.cert).unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn records(&self, token: &str) -> Client {
+        self.client(token).with_purpose("TREAT")
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill();
+        for _ in 0..POLLS {
+            if self.child.try_wait().unwrap().is_some() {
+                return;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+/// The one backup directory under `root` whose name is `name` (from `--json` output).
+fn path_of(v: &Value) -> PathBuf {
+    PathBuf::from(v["path"].as_str().unwrap())
+}
+
+fn audit_actions(db: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT event_json FROM audit_log ORDER BY seq")
+        .unwrap();
+    stmt.query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|j| {
+            let v: Value = serde_json::from_str(&j.unwrap()).unwrap();
+            v["action"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backup_taken_under_write_load_verifies_and_restores_into_a_clean_directory() {
+    let tmp = TempDir::new().unwrap();
+    let (vault, backups, logs) = (
+        tmp.path().join("vault"),
+        tmp.path().join("backups"),
+        tmp.path().join("logs"),
+    );
+    let admin = init(&vault);
+    let token = app_token(&vault);
+    let server = Server::start(&vault, PASSPHRASE, &logs).await;
+    server
+        .client(&admin)
+        .create_collection(&notes())
+        .await
+        .unwrap();
+    let app = server.records(&token);
+    let mut before = Vec::new();
+    for i in 0..20 {
+        let r = app
+            .create_record(
+                "notes",
+                &format!("s-{i}"),
+                json!({"full_name": format!("Pat {i}")}),
+            )
+            .await
+            .unwrap();
+        before.push(r.id);
+    }
+
+    // Writers keep going while the backup is taken by another process.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (app, stop) = (app.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                app.create_record("notes", "s-load", json!({"full_name": "Load"}))
+                    .await
+                    .unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let created = {
+        let (vault, backups) = (vault.clone(), backups.clone());
+        tokio::task::spawn_blocking(move || {
+            run(
+                &vault,
+                &[
+                    "backup",
+                    "create",
+                    "--to",
+                    backups.to_str().unwrap(),
+                    "--json",
+                ],
+            )
+        })
+        .await
+        .unwrap()
+    };
+    stop.store(true, Ordering::Relaxed);
+    let during = writer.await.unwrap();
+    let created = json_out(&created);
+    assert!(during > 0, "no write ran during the backup");
+    let backup = path_of(&created);
+    assert!(created["audit_tree_size"].as_u64().unwrap() > 20);
+    // The keyring is not in the backup.
+    let mut parts: Vec<String> = fs::read_dir(&backup)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    parts.sort();
+    assert_eq!(
+        parts,
+        [
+            "manifest.json",
+            "phivault.db",
+            "phivault.toml",
+            "shred-ledger.json"
+        ]
+    );
+
+    let verified = json_out(&run(
+        &vault,
+        &["backup", "verify", backup.to_str().unwrap(), "--json"],
+    ));
+    assert_eq!(verified["ok"], true, "{verified}");
+    assert!(verified["decrypted"].as_u64().unwrap() >= 20, "{verified}");
+    assert_eq!(verified["counts_ok"], true);
+    assert_eq!(verified["audit_ok"], true);
+
+    // A separately sealed keyring, then a restore on a "clean host" with only it.
+    let exported = tmp.path().join("keyring.export");
+    let mut cmd = phivault();
+    cmd.env("PHIVAULT_EXPORT_PASSPHRASE", EXPORT_PASSPHRASE);
+    json_out(&run_cmd(
+        cmd,
+        &vault,
+        &[
+            "keys",
+            "export",
+            "--to",
+            exported.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    server.stop().await;
+
+    let clean = tmp.path().join("clean-host");
+    let restore = |force: bool| {
+        let mut cmd = phivault();
+        cmd.env("PHIVAULT_KEYRING_PASSPHRASE", EXPORT_PASSPHRASE);
+        let mut args = vec![
+            "backup",
+            "restore",
+            backup.to_str().unwrap(),
+            "--to",
+            clean.to_str().unwrap(),
+            "--keyring",
+            exported.to_str().unwrap(),
+            "--json",
+        ];
+        if force {
+            args.push("--force");
+        }
+        // The data dir of a clean host does not exist; the keyring comes from --keyring.
+        run_cmd(cmd, &tmp.path().join("nowhere"), &args)
+    };
+    let restored = json_out(&restore(false));
+    assert_eq!(restored["keys_shredded"], 0);
+    let refused = failed(&restore(false));
+    assert!(refused.contains("--force"), "{refused}");
+    json_out(&restore(true));
+
+    // The restored vault serves with the export passphrase and holds every record
+    // acknowledged before the backup started, readable.
+    let server = Server::start(&clean, EXPORT_PASSPHRASE, &logs).await;
+    let app = server.records(&token);
+    for id in &before {
+        app.get_record("notes", *id).await.unwrap();
+    }
+    server.stop().await;
+    let actions = audit_actions(&vault.join("phivault.db"));
+    assert!(actions.iter().any(|a| a == "backup.create"), "{actions:?}");
+    assert!(actions.iter().any(|a| a == "backup.verify"), "{actions:?}");
+    assert!(actions.iter().any(|a| a == "keys.export"), "{actions:?}");
+    // The forced restore replaced the first one's database, its event included.
+    let restored_actions = audit_actions(&clean.join("phivault.db"));
+    assert_eq!(
+        restored_actions
+            .iter()
+            .filter(|a| *a == "backup.restore")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_flipped_byte_a_missing_part_or_a_forged_manifest_fails_verify_clearly() {
+    let tmp = TempDir::new().unwrap();
+    let (vault, backups) = (tmp.path().join("vault"), tmp.path().join("backups"));
+    init(&vault);
+    let good = path_of(&json_out(&run(
+        &vault,
+        &[
+            "backup",
+            "create",
+            "--to",
+            backups.to_str().unwrap(),
+            "--json",
+        ],
+    )));
+    let verify = |dir: &Path| run(&vault, &["backup", "verify", dir.to_str().unwrap()]);
+    assert!(verify(&good).status.success(), "{}", text(&verify(&good)));
+
+    // One flipped byte in the store.
+    let flipped = tmp.path().join("flipped");
+    copy_dir(&good, &flipped);
+    let db = flipped.join("phivault.db");
+    let mut bytes = fs::read(&db).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    fs::write(&db, bytes).unwrap();
+    let out = failed(&verify(&flipped));
+    assert!(
+        out.contains("part phivault.db is corrupt: its SHA-256 differs"),
+        "{out}"
+    );
+
+    // A missing part.
+    let missing = tmp.path().join("missing");
+    copy_dir(&good, &missing);
+    fs::remove_file(missing.join("shred-ledger.json")).unwrap();
+    let out = failed(&verify(&missing));
+    assert!(out.contains("part shred-ledger.json is missing"), "{out}");
+
+    // A manifest edited after signing (here: to match a changed store).
+    let forged = tmp.path().join("forged");
+    copy_dir(&good, &forged);
+    let mut m: Value =
+        serde_json::from_slice(&fs::read(forged.join("manifest.json")).unwrap()).unwrap();
+    m["audit"]["tree_size"] = json!(m["audit"]["tree_size"].as_u64().unwrap() + 1);
+    fs::write(
+        forged.join("manifest.json"),
+        serde_json::to_vec(&m).unwrap(),
+    )
+    .unwrap();
+    let out = failed(&verify(&forged));
+    assert!(out.contains("manifest signature is invalid"), "{out}");
+
+    // A backup of another vault (validly signed by that vault) is not this vault's.
+    let other = tmp.path().join("other");
+    init(&other);
+    let foreign = path_of(&json_out(&run(
+        &other,
+        &[
+            "backup",
+            "create",
+            "--to",
+            tmp.path().join("other-backups").to_str().unwrap(),
+            "--json",
+        ],
+    )));
+    let out = failed(&verify(&foreign));
+    assert!(out.contains("manifest signature is invalid"), "{out}");
+
+    // Restore refuses every one of them before touching the target.
+    let target = tmp.path().join("target");
+    for bad in [&flipped, &missing, &forged] {
+        let out = failed(&run(
+            &vault,
+            &[
+                "backup",
+                "restore",
+                bad.to_str().unwrap(),
+                "--to",
+                target.to_str().unwrap(),
+            ],
+        ));
+        assert!(out.contains("refusing to restore"), "{out}");
+        assert!(!target.join("phivault.db").exists());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subject_erased_after_a_backup_stays_unreadable_after_restoring_it() {
+    let tmp = TempDir::new().unwrap();
+    let (vault, backups, logs) = (
+        tmp.path().join("vault"),
+        tmp.path().join("backups"),
+        tmp.path().join("logs"),
+    );
+    let admin = init(&vault);
+    let token = app_token(&vault);
+    let server = Server::start(&vault, PASSPHRASE, &logs).await;
+    server
+        .client(&admin)
+        .create_collection(&notes())
+        .await
+        .unwrap();
+    let app = server.records(&token);
+    let erased = app
+        .create_record(
+            "notes",
+            "subject-erased",
+            json!({"full_name": "Erased Person"}),
+        )
+        .await
+        .unwrap();
+    let kept = app
+        .create_record("notes", "subject-kept", json!({"full_name": "Kept Person"}))
+        .await
+        .unwrap();
+    let old = path_of(&json_out(&run(
+        &vault,
+        &[
+            "backup",
+            "create",
+            "--to",
+            backups.to_str().unwrap(),
+            "--json",
+        ],
+    )));
+    server.stop().await;
+
+    // The erasure happens after the backup: the subject's data key is destroyed and the
+    // subject entered in the shred ledger (crypto-shredding itself is a later issue; this is
+    // the state it leaves).
+    let db = vault.join("phivault.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let subject: String = conn
+            .query_row(
+                "SELECT subject FROM record_heads WHERE id = ?1",
+                [erased.id.hyphenated().to_string()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        conn.execute(
+            "INSERT INTO shred_ledger (subject, shredded_at) VALUES (?1, 1)",
+            [&subject],
+        )
+        .unwrap();
+        assert_eq!(
+            conn.execute("DELETE FROM subject_keys WHERE subject = ?1", [&subject])
+                .unwrap(),
+            1
+        );
+    }
+    // A later backup carries the ledger, so even a restore elsewhere replays it.
+    json_out(&run(
+        &vault,
+        &[
+            "backup",
+            "create",
+            "--to",
+            backups.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+
+    let elsewhere = tmp.path().join("elsewhere");
+    let r = json_out(&run(
+        &vault,
+        &[
+            "backup",
+            "restore",
+            old.to_str().unwrap(),
+            "--to",
+            elsewhere.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    assert_eq!(r["keys_shredded"], 1, "{r}");
+    fs::copy(vault.join("keyring.json"), elsewhere.join("keyring.json")).unwrap();
+
+    // Over the live directory: refused without --force, then the vault's own ledger replays.
+    let out = failed(&run(
+        &vault,
+        &[
+            "backup",
+            "restore",
+            old.to_str().unwrap(),
+            "--to",
+            vault.to_str().unwrap(),
+        ],
+    ));
+    assert!(
+        out.contains("refusing to overwrite it without --force"),
+        "{out}"
+    );
+    let r = json_out(&run(
+        &vault,
+        &[
+            "backup",
+            "restore",
+            old.to_str().unwrap(),
+            "--to",
+            vault.to_str().unwrap(),
+            "--force",
+            "--json",
+        ],
+    ));
+    assert_eq!(r["keys_shredded"], 1, "{r}");
+
+    for dir in [&vault, &elsewhere] {
+        let server = Server::start(dir, PASSPHRASE, &logs).await;
+        let app = server.records(&token);
+        assert!(
+            app.get_record("notes", erased.id).await.is_err(),
+            "an erased subject came back in {}",
+            dir.display()
+        );
+        let back = app.get_record("notes", kept.id).await.unwrap();
+        assert_eq!(back.data["full_name"], "Kept Person");
+        server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_takes_scheduled_backups_and_prune_keeps_the_retention_window() {
+    let tmp = TempDir::new().unwrap();
+    let (vault, backups, logs) = (
+        tmp.path().join("vault"),
+        tmp.path().join("scheduled"),
+        tmp.path().join("logs"),
+    );
+    init(&vault);
+    // Every second, into a location relative to the data directory.
+    serve_until_two_backups(&vault, &logs, &backups).await;
+    let names = backup_names(&backups);
+    assert!(names.len() >= 2, "{names:?}");
+    let newest = backups.join(names.last().unwrap());
+    let v = json_out(&run(
+        &vault,
+        &["backup", "verify", newest.to_str().unwrap(), "--json"],
+    ));
+    assert_eq!(v["ok"], true, "{v}");
+
+    // Age the oldest backup's manifest beyond 35 days: prune removes it (and only it).
+    let oldest = backups.join(&names[0]);
+    let mpath = oldest.join("manifest.json");
+    let mut m: Value = serde_json::from_slice(&fs::read(&mpath).unwrap()).unwrap();
+    m["created_at"] = json!("2020-01-01T00:00:00Z");
+    fs::write(&mpath, serde_json::to_vec(&m).unwrap()).unwrap();
+    let p = json_out(&run(
+        &vault,
+        &["backup", "prune", backups.to_str().unwrap(), "--json"],
+    ));
+    assert_eq!(p["pruned"], json!([names[0].clone()]));
+    assert!(!oldest.exists());
+    assert_eq!(backup_names(&backups).len(), names.len() - 1);
+}
+
+fn backup_names(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(root)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("backup-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Serves `vault` with scheduled backups into `backups` every second until two exist.
+async fn serve_until_two_backups(vault: &Path, logs: &Path, backups: &Path) {
+    fs::create_dir_all(logs).unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut cmd = phivault();
+    cmd.env("PHIVAULT_BACKUP_DIR", backups)
+        .env("PHIVAULT_BACKUP_INTERVAL", "1s")
+        .arg("--data-dir")
+        .arg(vault)
+        .args(["serve", "--listen", &addr])
+        .stdout(fs::File::create(logs.join("scheduled.log")).unwrap())
+        .stderr(fs::File::create(logs.join("scheduled.err")).unwrap());
+    let mut server = Server {
+        child: cmd.spawn().unwrap(),
+        addr,
+        cert: vault.join("tls/cert.pem"),
+        log: logs.join("scheduled.log"),
+    };
+    for _ in 0..POLLS {
+        if backup_names(backups).len() >= 2 {
+            server.stop().await;
+            let log = fs::read_to_string(logs.join("scheduled.log")).unwrap();
+            assert!(log.contains("scheduled backup written"), "{log}");
+            assert!(log.contains("last_good_backup_age_seconds"), "{log}");
+            return;
+        }
+        assert!(server.child.try_wait().unwrap().is_none(), "serve exited");
+        tokio::time::sleep(POLL).await;
+    }
+    panic!("no scheduled backups appeared");
+}
+
+/// Backup throughput and recovery time for a vault of `PHIVAULT_BENCH_RECORDS` records
+/// (default 100,000). Run with
+/// `cargo test --release -p phivault --test backup -- --ignored --nocapture recovery_time`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: seeds 100,000 records over HTTPS"]
+async fn recovery_time_and_backup_throughput_benchmark() {
+    use std::time::Instant;
+    let n: usize = std::env::var("PHIVAULT_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let tmp = TempDir::new().unwrap();
+    let (vault, backups, logs) = (
+        tmp.path().join("vault"),
+        tmp.path().join("backups"),
+        tmp.path().join("logs"),
+    );
+    let admin = init(&vault);
+    let token = app_token(&vault);
+    let server = Server::start(&vault, PASSPHRASE, &logs).await;
+    server
+        .client(&admin)
+        .create_collection(&notes())
+        .await
+        .unwrap();
+    let app = server.records(&token);
+    let seeded = Instant::now();
+    let workers = 32;
+    let tasks: Vec<_> = (0..workers)
+        .map(|w| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                for i in (w..n).step_by(workers) {
+                    app.create_record(
+                        "notes",
+                        &format!("s-{}", i % 10_000),
+                        json!({"full_name": format!("Pat {i}"), "note": "synthetic benchmark note"}),
+                    )
+                    .await
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let seed_s = seeded.elapsed().as_secs_f64();
+    server.stop().await;
+
+    let timed = |args: Vec<String>| {
+        let started = Instant::now();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let v = json_out(&run(&vault, &args));
+        (started.elapsed().as_secs_f64(), v)
+    };
+    let (create_s, created) = timed(vec![
+        "backup".into(),
+        "create".into(),
+        "--to".into(),
+        backups.to_str().unwrap().into(),
+        "--json".into(),
+    ]);
+    let bytes = created["bytes"].as_u64().unwrap();
+    let backup = path_of(&created);
+    let (verify_s, verified) = timed(vec![
+        "backup".into(),
+        "verify".into(),
+        backup.to_str().unwrap().into(),
+        "--json".into(),
+    ]);
+    assert_eq!(verified["ok"], true, "{verified}");
+    assert_eq!(verified["records"].as_u64().unwrap(), n as u64);
+    let target = tmp.path().join("restored");
+    let (restore_s, _) = timed(vec![
+        "backup".into(),
+        "restore".into(),
+        backup.to_str().unwrap().into(),
+        "--to".into(),
+        target.to_str().unwrap().into(),
+        "--json".into(),
+    ]);
+    fs::copy(vault.join("keyring.json"), target.join("keyring.json")).unwrap();
+    let started = Instant::now();
+    let server = Server::start(&target, PASSPHRASE, &logs).await;
+    let serving_s = started.elapsed().as_secs_f64();
+    server.stop().await;
+    let mb = bytes as f64 / 1e6;
+    println!(
+        "BENCH records={n} seed={seed_s:.1}s ({:.0} writes/s) backup_bytes={bytes} \
+         create={create_s:.2}s ({:.1} MB/s) verify={verify_s:.2}s restore={restore_s:.2}s \
+         restore_to_serving={:.2}s",
+        n as f64 / seed_s,
+        mb / create_s,
+        restore_s + serving_s
+    );
+}
