@@ -251,6 +251,7 @@ pub(crate) struct Names {
     ambiguous: HashSet<&'static str>,
     stop: HashSet<&'static str>,
     eponyms: HashSet<&'static str>,
+    cue_words: std::collections::HashMap<&'static str, u8>,
 }
 
 #[derive(Clone, Copy)]
@@ -325,6 +326,22 @@ impl Names {
             ambiguous: set(AMBIGUOUS),
             stop: set(STOP),
             eponyms: set(EPONYMS),
+            cue_words: {
+                let mut m = std::collections::HashMap::new();
+                for (list, bit) in [
+                    (TITLES, 1u8),
+                    (LABELS, 2),
+                    (CUES, 4),
+                    (RELATIONS, 8),
+                    (CREDENTIALS, 16),
+                    (AUTHORED, 32),
+                ] {
+                    for w in list {
+                        *m.entry(*w).or_insert(0) |= bit;
+                    }
+                }
+                m
+            },
         }
     }
 
@@ -439,10 +456,17 @@ impl Names {
                 && g.len() <= 3
                 && g.bytes().all(|c| c == b' ' || c == b'.' || c == b'\t')
         };
-        let lower_is = |t: &Tok, list: &[&str]| -> bool {
-            let w = &text[t.start..t.end];
-            list.iter().any(|x| w.eq_ignore_ascii_case(x))
-        };
+        // Which cue lists each token belongs to (bits: 1 title, 2 label, 4 cue, 8 relation,
+        // 16 credential, 32 authorship verb), one hash lookup per token.
+        let flags: Vec<u8> = toks
+            .iter()
+            .map(|t| {
+                lower(word(t), &mut buf)
+                    .and_then(|l| self.cue_words.get(l).copied())
+                    .unwrap_or(0)
+            })
+            .collect();
+        let has = |i: usize, bit: u8| flags.get(i).is_some_and(|f| f & bit != 0);
         let particle = |i: usize| -> bool {
             let t = &toks[i];
             let w = &text[t.start..t.end];
@@ -518,7 +542,7 @@ impl Names {
             }
             // 0b. A relation: "his wife Mary", "officer Ize Baker".
             if i + 1 < toks.len()
-                && lower_is(&t, RELATIONS)
+                && has(i, 8)
                 && toks[i + 1].cap
                 && !classes[i + 1].stop
                 && (next_gap == " " || next_gap == ", ")
@@ -568,9 +592,9 @@ impl Names {
             if i >= 1
                 && i + 1 < toks.len()
                 && text[t.start..t.end].eq_ignore_ascii_case("by")
-                && lower_is(&toks[i - 1], AUTHORED)
+                && has(i - 1, 32)
                 && name_like(i + 1)
-                && !lower_is(&toks[i + 1], TITLES)
+                && !has(i + 1, 1)
                 && same_line_space(next_gap.trim_start_matches(':'))
             {
                 let j = extend(i + 1, 5);
@@ -579,18 +603,14 @@ impl Names {
                 continue;
             }
             // 1. Titles: "Dr. Smith", "Mrs. Jane Doe".
-            if lower_is(&t, TITLES)
-                && i + 1 < toks.len()
-                && name_like(i + 1)
-                && same_line_space(next_gap)
-            {
+            if has(i, 1) && i + 1 < toks.len() && name_like(i + 1) && same_line_space(next_gap) {
                 let j = extend(i + 1, 5);
                 push(i + 1, j, out);
                 i = j + 1;
                 continue;
             }
             // 2. Labels with a colon: "Patient: Jane Doe", "Attending: Doe, Jane".
-            if lower_is(&t, LABELS)
+            if has(i, 2)
                 && next_gap.trim_start().starts_with(':')
                 && !next_gap.contains('\n')
                 && i + 1 < toks.len()
@@ -603,7 +623,7 @@ impl Names {
                         && gap(j + 1) == ", "
                         && name_like(j + 1)
                         && !toks[j + 1].initial
-                        && !lower_is(&toks[j + 1], CREDENTIALS)
+                        && !has(j + 1, 16)
                     {
                         j = extend(j + 1, 5);
                     }
@@ -619,7 +639,7 @@ impl Names {
                     && j - i < 3
                     && name_like(j + 1)
                     && same_line_space(gap(j + 1))
-                    && !lower_is(&toks[j + 1], CREDENTIALS)
+                    && !has(j + 1, 16)
                 {
                     j += 1;
                 }
@@ -629,7 +649,7 @@ impl Names {
                     let w = &text[cred.start..cred.end];
                     let upper_cred = w.bytes().next().is_some_and(|c| c.is_ascii_uppercase());
                     if upper_cred
-                        && lower_is(cred, CREDENTIALS)
+                        && has(j + 1, 16)
                         && !g.contains('\n')
                         && (g == ", "
                             || g == ","
@@ -703,7 +723,7 @@ impl Names {
                     && (classes[i + 1].given || classes[i + 1].family);
                 if i > 0
                     && (c.given || c.family || next_known)
-                    && lower_is(&toks[i - 1], CUES)
+                    && has(i - 1, 4)
                     && same_line_space(gap(i))
                 {
                     let j = extend(i, 5);

@@ -197,9 +197,9 @@ pub fn shift_iso_date(date: &str, days: i32) -> Option<String> {
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    let y: i64 = d[..4].parse().ok()?;
-    let m: i64 = d[5..7].parse().ok()?;
-    let dd: i64 = d[8..10].parse().ok()?;
+    let y: i64 = d.get(..4)?.parse().ok()?;
+    let m: i64 = d.get(5..7)?.parse().ok()?;
+    let dd: i64 = d.get(8..10)?.parse().ok()?;
     if !(1..=12).contains(&m) || !(1..=31).contains(&dd) {
         return None;
     }

@@ -667,8 +667,10 @@ impl Scrubber {
 fn prev_word(text: &str, s: usize) -> &str {
     let t = text[..s].trim_end_matches([' ', '\t', ':', '(', ',']);
     let start = t
-        .rfind(|c: char| !c.is_ascii_alphanumeric())
-        .map_or(0, |i| i + 1);
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !c.is_ascii_alphanumeric())
+        .map_or(0, |(i, c)| i + c.len_utf8());
     &t[start..]
 }
 

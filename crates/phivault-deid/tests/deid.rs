@@ -788,5 +788,7 @@ proptest::proptest! {
             last = d.end;
         }
         let _ = s.scrub(&text);
+        let _ = shift_iso_date(&text, 3);
+        let _ = year_of(&text);
     }
 }

@@ -73,6 +73,14 @@ pub(crate) async fn edge(mut req: Request, next: Next) -> Response {
     span.record("status", res.status().as_u16());
     span.record("latency_ms", latency_ms);
     span.in_scope(|| tracing::info!("request finished"));
+    let class = match res.status().as_u16() {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    metrics::counter!("phivault_http_responses_total", "class" => class).increment(1);
+    metrics::histogram!("phivault_http_request_duration_seconds").record(latency_ms / 1000.0);
     res
 }
 

@@ -20,7 +20,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 pub use error::ServerError;
 pub use openapi::ApiDoc;
-pub use state::{AppState, DEFAULT_BODY_LIMIT, Readiness};
+pub use state::{AppState, DEFAULT_BODY_LIMIT, MetricsRenderer, Readiness};
 pub use tls::{crypto_provider, serve, tls_config};
 
 /// The application router: every route of the API, the audited 404/405 fallbacks, and

@@ -20,6 +20,7 @@ use crate::{audit_routes, identity_routes, routes};
     paths(
         routes::healthz,
         routes::readyz,
+        routes::metrics,
         routes::openapi_json,
         routes::create_collection,
         routes::list_collections,
@@ -182,7 +183,13 @@ mod tests {
         );
 
         // every operation but the probes, the document and login requires the bearer token
-        let open = ["/healthz", "/readyz", "/v1/openapi.json", "/v1/auth/login"];
+        let open = [
+            "/healthz",
+            "/readyz",
+            "/metrics",
+            "/v1/openapi.json",
+            "/v1/auth/login",
+        ];
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, op) in item.as_object().unwrap() {
                 let security = op.get("security").or(doc.get("security")).unwrap();

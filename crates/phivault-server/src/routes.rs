@@ -37,6 +37,7 @@ pub(crate) fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         // audited because orchestrators poll them every few seconds and would flood the log.
         ("/healthz", get(healthz)),
         ("/readyz", get(readyz)),
+        ("/metrics", get(metrics)),
         ("/v1/openapi.json", get(openapi_json)),
         (
             "/v1/collections",
@@ -214,6 +215,23 @@ pub(crate) async fn healthz() -> Json<HealthStatus> {
     Json(HealthStatus {
         status: "ok".to_owned(),
     })
+}
+
+/// Prometheus metrics: request counts and latencies, audit sink lag, backup age. Counts
+/// only, never ids or values, so it needs no token and is not audited, like the probes.
+#[utoipa::path(
+    get, path = "/metrics", tag = "health", security(()),
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain"))
+)]
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 /// Readiness: the server is not shutting down and its store answers a trivial read.

@@ -1,6 +1,7 @@
 //! The state every handler shares: the vault, the request body limit, the largest page a
 //! listing returns, and the readiness flag that `/readyz` reports.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -15,7 +16,10 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// fails): `/readyz` still answers 200, with status `degraded` and the reasons in the
 /// `Phivault-Degraded` header.
 #[derive(Debug, Clone)]
-pub struct Readiness(Arc<AtomicBool>, Arc<RwLock<Vec<String>>>);
+pub struct Readiness(
+    Arc<AtomicBool>,
+    Arc<RwLock<BTreeMap<&'static str, Vec<String>>>>,
+);
 
 impl Readiness {
     /// A flag that starts ready.
@@ -23,14 +27,24 @@ impl Readiness {
         Self(Arc::new(AtomicBool::new(true)), Arc::default())
     }
 
-    /// Replaces the list of degraded components (e.g. `audit_sink:syslog lag=1200`).
-    pub fn set_degraded(&self, reasons: Vec<String>) {
-        *self.1.write().unwrap_or_else(|e| e.into_inner()) = reasons;
+    /// Replaces what `source` (e.g. `audit_sinks`, `backups`) reports as degraded (e.g.
+    /// `audit_sink:syslog lag=1200`); each source owns its own list.
+    pub fn set_degraded(&self, source: &'static str, reasons: Vec<String>) {
+        self.1
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(source, reasons);
     }
 
-    /// What is degraded now; empty when all is well.
+    /// What is degraded now, over every source; empty when all is well.
     pub fn degraded(&self) -> Vec<String> {
-        self.1.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.1
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .flatten()
+            .cloned()
+            .collect()
     }
 
     /// Marks the server ready or not ready.
@@ -59,6 +73,34 @@ pub struct AppState {
     pub body_limit: usize,
     /// The readiness flag.
     pub ready: Readiness,
+    /// Renders the Prometheus exposition served at `/metrics`, when metrics are on.
+    pub metrics: MetricsRenderer,
+}
+
+/// Renders Prometheus text for `/metrics`; the binary installs the recorder behind it.
+#[derive(Clone, Default)]
+pub struct MetricsRenderer(Option<Arc<dyn Fn() -> String + Send + Sync>>);
+
+impl MetricsRenderer {
+    /// A renderer calling `f`.
+    pub fn new(f: impl Fn() -> String + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(f)))
+    }
+
+    /// The current exposition text (empty when metrics are off).
+    pub fn render(&self) -> String {
+        self.0.as_ref().map(|f| f()).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for MetricsRenderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "MetricsRenderer(on)"
+        } else {
+            "MetricsRenderer(off)"
+        })
+    }
 }
 
 impl AppState {
@@ -68,7 +110,14 @@ impl AppState {
             vault,
             body_limit: DEFAULT_BODY_LIMIT,
             ready: Readiness::new(),
+            metrics: MetricsRenderer::default(),
         }
+    }
+
+    /// Serves `renderer`'s text at `/metrics`.
+    pub fn with_metrics(mut self, renderer: MetricsRenderer) -> Self {
+        self.metrics = renderer;
+        self
     }
 
     /// Sets the request body limit.

@@ -439,7 +439,10 @@ pub(crate) fn spawn_sinks(vault: &Arc<Vault>, data_dir: &Path, ready: &phivault_
                 }),
                 Err(e) => {
                     tracing::error!(error = %e, "audit syslog sink: cannot read its CA; not started");
-                    ready.set_degraded(vec!["audit_sink:syslog ca_unreadable".to_owned()]);
+                    ready.set_degraded(
+                        "audit_sinks",
+                        vec!["audit_sink:syslog ca_unreadable".to_owned()],
+                    );
                     return;
                 }
             },
@@ -460,7 +463,10 @@ pub(crate) fn spawn_sinks(vault: &Arc<Vault>, data_dir: &Path, ready: &phivault_
             Ok(w) => sinks.push(("webhook".to_owned(), SinkKind::Webhook(w))),
             Err(e) => {
                 tracing::error!(error = %e, "audit webhook sink misconfigured; not started");
-                ready.set_degraded(vec!["audit_sink:webhook misconfigured".to_owned()]);
+                ready.set_degraded(
+                    "audit_sinks",
+                    vec!["audit_sink:webhook misconfigured".to_owned()],
+                );
             }
         }
     }
@@ -494,6 +500,10 @@ pub(crate) fn spawn_sinks(vault: &Arc<Vault>, data_dir: &Path, ready: &phivault_
             let mut degraded = Vec::new();
             for (name, status) in &statuses {
                 let s = status.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                metrics::gauge!("phivault_audit_sink_lag_events", "sink" => name.clone())
+                    .set(s.lag() as f64);
+                metrics::gauge!("phivault_audit_sink_failures", "sink" => name.clone())
+                    .set(f64::from(s.failures));
                 if s.failures > 0 || s.lag() > max_lag {
                     tracing::warn!(sink = %name, lag = s.lag(), failures = s.failures,
                         error = s.last_error.as_deref().unwrap_or(""), "audit sink lagging");
@@ -504,7 +514,7 @@ pub(crate) fn spawn_sinks(vault: &Arc<Vault>, data_dir: &Path, ready: &phivault_
                     ));
                 }
             }
-            ready.set_degraded(degraded);
+            ready.set_degraded("audit_sinks", degraded);
         }
     });
 }

@@ -1047,6 +1047,7 @@ pub(crate) fn spawn_scheduler(
     db: PathBuf,
     config_text: Option<Vec<u8>>,
     s: Schedule,
+    ready: phivault_server::Readiness,
 ) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(s.interval);
@@ -1072,16 +1073,27 @@ pub(crate) fn spawn_scheduler(
                 Err(e) => tracing::error!(error = %format!("{e:#}"), "pruning backups failed"),
             }
             let age = newest(&s.dir).map(|t| (vault.clock().now() - t).whole_seconds());
-            match age {
+            if let Some(a) = age {
+                metrics::gauge!("phivault_backup_last_good_age_seconds").set(a as f64);
+            }
+            let overdue = match age {
                 Some(a) if a <= 2 * s.interval.as_secs() as i64 => {
                     tracing::info!(last_good_backup_age_seconds = a, "backup status");
+                    vec![]
                 }
-                Some(a) => tracing::warn!(
-                    last_good_backup_age_seconds = a,
-                    "the last good backup is overdue"
-                ),
-                None => tracing::warn!("no good backup exists"),
-            }
+                Some(a) => {
+                    tracing::warn!(
+                        last_good_backup_age_seconds = a,
+                        "the last good backup is overdue"
+                    );
+                    vec![format!("backup:last_good_age_seconds={a}")]
+                }
+                None => {
+                    tracing::warn!("no good backup exists");
+                    vec!["backup:none".to_owned()]
+                }
+            };
+            ready.set_degraded("backups", overdue);
         }
     });
 }

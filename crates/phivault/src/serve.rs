@@ -95,6 +95,18 @@ async fn dev_token(
     crate::bootstrap_token(opened, "dev", &roles, true).await
 }
 
+/// Installs the process-wide Prometheus recorder (once: a second `serve` in one test
+/// process reuses none and serves empty metrics) and returns what `/metrics` renders.
+fn metrics_renderer() -> phivault_server::MetricsRenderer {
+    match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+        Ok(handle) => phivault_server::MetricsRenderer::new(move || handle.render()),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics recorder not installed");
+            phivault_server::MetricsRenderer::default()
+        }
+    }
+}
+
 /// Runs the server.
 pub(crate) async fn run(
     data_dir: Option<PathBuf>,
@@ -162,8 +174,11 @@ pub(crate) async fn run(
             "mfa_required = false: people log in with passwords alone (compliance gap, 45 CFR 164.312(d))"
         );
     }
+    let metrics = metrics_renderer();
     let state = phivault_server::AppState::new(opened.vault.clone())
-        .with_body_limit(opened.config.body_limit_bytes);
+        .with_body_limit(opened.config.body_limit_bytes)
+        .with_metrics(metrics);
+    let ready = state.ready.clone();
     crate::audit_cmd::spawn_sinks(&opened.vault, &dir, &state.ready);
     let router = phivault_server::router(state);
     let listener = tokio::net::TcpListener::bind(&opened.config.listen)
@@ -187,6 +202,7 @@ pub(crate) async fn run(
             opened.config.sqlite_path(&dir),
             std::fs::read(dir.join(CONFIG_FILE)).ok(),
             schedule,
+            ready,
         );
     }
     tokio::spawn(watch_keyring(

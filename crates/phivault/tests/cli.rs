@@ -1490,6 +1490,28 @@ async fn canary_phi_never_reaches_the_database_the_logs_or_error_bodies() {
     // Scan the store while the server runs (the WAL may hold the latest pages).
     assert_store_clean(&dir, &secrets, "while serving");
 
+    // The metrics endpoint counts what happened and carries nothing else.
+    let metrics = http
+        .get(format!("{}/metrics", server.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    let metrics = metrics.text().await.unwrap();
+    for class in ["2xx", "4xx"] {
+        let line = metrics
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "phivault_http_responses_total{{class=\"{class}\"}}"
+                ))
+            })
+            .unwrap_or_else(|| panic!("no {class} count in {metrics}"));
+        let n: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(n >= 5.0, "{line}");
+    }
+    assert_no_canary("the metrics", metrics.as_bytes(), &secrets);
+
     let status = server.stop().await;
     assert!(status.success(), "{status}");
     let log = fs::read(&server_log_paths(&logs)[0]).unwrap();
