@@ -294,6 +294,12 @@ fn print_table(r: &Report) {
         pcent(a.safeguards_tax_inproc)
     );
     println!(
+        "per create in CPU time (robust to other load): baseline/phivault {}×;  safeguards tax over HTTPS {}, in-process {}",
+        f(a.create_vs_baseline_cpu),
+        pcent(a.safeguards_tax_https_cpu),
+        pcent(a.safeguards_tax_inproc_cpu)
+    );
+    println!(
         "baseline pgcrypto tax (plain vs encrypted insert): {}",
         pcent(a.baseline_pgcrypto_tax)
     );

@@ -153,6 +153,14 @@ fn eval(corpus: &PathBuf, errors: bool, as_json: bool) -> Result<ExitCode> {
     } else {
         0.0
     };
+    // Printed through a fallible writer: a closed pipe (`| head`) is an error, not a panic.
+    let mut out = String::new();
+    macro_rules! outln {
+        ($o:expr, $($arg:tt)*) => {{
+            use std::fmt::Write as _;
+            let _ = writeln!($o, $($arg)*);
+        }};
+    }
     if as_json {
         let groups: serde_json::Map<String, Value> = ev
             .groups
@@ -164,7 +172,8 @@ fn eval(corpus: &PathBuf, errors: bool, as_json: bool) -> Result<ExitCode> {
                 )
             })
             .collect();
-        println!(
+        outln!(
+            out,
             "{}",
             json!({"documents": ev.documents, "bytes": ev.bytes,
                    "overall": {"counts": ev.overall, "scores": ev.overall.scores()},
@@ -172,13 +181,23 @@ fn eval(corpus: &PathBuf, errors: bool, as_json: bool) -> Result<ExitCode> {
                    "throughput_mb_per_s": mbps})
         );
     } else {
-        println!(
+        outln!(
+            out,
             "{:<15} {:>6} {:>6} {:>7} {:>7} {:>7}   {:>7} {:>7} {:>7}",
-            "category", "gold", "found", "recall", "prec", "F1", "tok-R", "tok-P", "tok-F1"
+            "category",
+            "gold",
+            "found",
+            "recall",
+            "prec",
+            "F1",
+            "tok-R",
+            "tok-P",
+            "tok-F1"
         );
-        let row = |name: &str, c: &phivault_deid::eval::Counts| {
+        let row = |out: &mut String, name: &str, c: &phivault_deid::eval::Counts| {
             let s = c.scores();
-            println!(
+            outln!(
+                out,
                 "{:<15} {:>6} {:>6} {:>7.4} {:>7.4} {:>7.4}   {:>7.4} {:>7.4} {:>7.4}",
                 name,
                 c.gold_spans,
@@ -193,30 +212,36 @@ fn eval(corpus: &PathBuf, errors: bool, as_json: bool) -> Result<ExitCode> {
         };
         for g in Group::ALL {
             if let Some(c) = ev.groups.get(&g) {
-                row(g.as_str(), c);
+                row(&mut out, g.as_str(), c);
             }
         }
-        row("OVERALL", &ev.overall);
+        row(&mut out, "OVERALL", &ev.overall);
         if !ev.unmapped_labels.is_empty() {
             let list: Vec<String> = ev
                 .unmapped_labels
                 .iter()
                 .map(|(l, n)| format!("{l} ({n})"))
                 .collect();
-            println!(
+            outln!(
+                out,
                 "not scored (not Safe Harbor identifiers): {}",
                 list.join(", ")
             );
         }
-        println!(
+        outln!(
+            out,
             "{} documents, {} bytes; detection {:.1} MB/s (one thread, warm)",
-            ev.documents, ev.bytes, mbps
+            ev.documents,
+            ev.bytes,
+            mbps
         );
-        println!(
+        outln!(
+            out,
             "span recall: a labelled span is caught when detections cover all its letters and \
              digits; span precision: a detection is correct when it overlaps a labelled span"
         );
     }
+    std::io::stdout().lock().write_all(out.as_bytes())?;
     if errors {
         for m in &ev.misses {
             eprintln!("missed    doc {:>5} {:<12} {:?}", m.doc, m.label, m.text);
