@@ -7,6 +7,7 @@
 mod identity;
 mod problem;
 mod records;
+mod research;
 mod roles;
 mod schema;
 mod tokens;
@@ -20,6 +21,10 @@ pub use identity::{
 pub use problem::{Problem, ProblemViolation};
 pub use records::{
     CreateRecordRequest, DeletedRecord, Record, RecordList, SearchRequest, UpdateRecordRequest,
+};
+pub use research::{
+    AggregateCell, AggregateRequest, AggregateResponse, ExportFormat, K_ANONYMITY_HEADER,
+    KAnonymityReport, ResearchExportRequest, Suppression,
 };
 pub use roles::{DataAction, Grant, Mask, PurposeOfUse, Role, RoleList, Scope, SubjectScope};
 pub use schema::{Collection, CollectionList, Field, FieldType, IdentifierKind, Sensitivity};

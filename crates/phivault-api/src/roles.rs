@@ -36,11 +36,14 @@ pub enum Scope {
     /// Review and close break-glass episodes.
     #[serde(rename = "breakglass:review")]
     BreakGlassReview,
+    /// Export de-identified records and small-cell-suppressed aggregates (45 CFR 164.514(b)).
+    #[serde(rename = "research:read")]
+    ResearchRead,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 9] = [
         Scope::CollectionsManage,
         Scope::TokensManage,
         Scope::AuditRead,
@@ -49,6 +52,7 @@ impl Scope {
         Scope::KeysManage,
         Scope::BreakGlass,
         Scope::BreakGlassReview,
+        Scope::ResearchRead,
     ];
 
     /// The wire name, e.g. `audit:read`.
@@ -62,6 +66,7 @@ impl Scope {
             Scope::KeysManage => "keys:manage",
             Scope::BreakGlass => "breakglass",
             Scope::BreakGlassReview => "breakglass:review",
+            Scope::ResearchRead => "research:read",
         }
     }
 

@@ -48,19 +48,31 @@ struct Cpu {
     postgres: u64,
 }
 
-/// utime + stime of one `/proc/<pid>/stat` text, and its command name.
-fn proc_ticks(stat: &str) -> Option<(String, u64)> {
-    let (head, rest) = stat.rsplit_once(')')?;
-    let comm = head.split_once('(')?.1.to_owned();
+/// The process id of the baseline cluster's postmaster, once it runs.
+static POSTMASTER: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+/// Counts the CPU time of `pid` (the throwaway cluster's postmaster) and its children
+/// (the backends) as part of the system under test; other PostgreSQL servers on the
+/// machine are not counted.
+pub(crate) fn set_postmaster(pid: u32) {
+    let _ = POSTMASTER.set(pid);
+}
+
+/// utime + stime of one `/proc/<pid>/stat` text, and the parent's pid.
+fn proc_ticks(stat: &str) -> Option<(u32, u64)> {
+    let rest = stat.rsplit_once(')')?.1;
     let f: Vec<&str> = rest.split_whitespace().collect();
     Some((
-        comm,
+        f.get(1)?.parse::<u32>().ok()?,
         f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?,
     ))
 }
 
-/// CPU ticks of every live PostgreSQL server process (postmaster and backends).
+/// CPU ticks of the baseline cluster's processes (postmaster and backends).
 fn postgres_ticks() -> u64 {
+    let Some(&root) = POSTMASTER.get() else {
+        return 0;
+    };
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return 0;
     };
@@ -71,10 +83,12 @@ fn postgres_ticks() -> u64 {
                 .bytes()
                 .all(|b| b.is_ascii_digit())
         })
-        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .filter_map(|s| proc_ticks(&s))
-        .filter(|(comm, _)| comm == "postgres")
-        .map(|(_, t)| t)
+        .filter_map(|e| {
+            let pid = e.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let (ppid, ticks) = proc_ticks(&stat)?;
+            (pid == root || ppid == root).then_some(ticks)
+        })
         .sum()
 }
 

@@ -100,6 +100,13 @@ impl Cluster {
             .arg(data.join("server.log"))
             .arg("start");
         run_ok(c, "pg_ctl start")?;
+        // postmaster.pid: the first line is the postmaster's process id
+        if let Some(pid) = std::fs::read_to_string(data.join("postmaster.pid"))
+            .ok()
+            .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
+        {
+            crate::load::set_postmaster(pid);
+        }
         Ok(cluster)
     }
 

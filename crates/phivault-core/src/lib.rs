@@ -13,6 +13,7 @@ pub mod identity;
 pub mod identity_store;
 pub mod ids;
 pub mod policy;
+pub mod research;
 pub mod schema;
 pub mod store;
 pub mod validate;

@@ -39,11 +39,14 @@ pub enum Scope {
     /// Review and close break-glass episodes.
     #[serde(rename = "breakglass:review")]
     BreakGlassReview,
+    /// Export de-identified records and small-cell-suppressed aggregates (45 CFR 164.514(b)).
+    #[serde(rename = "research:read")]
+    ResearchRead,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 9] = [
         Scope::CollectionsManage,
         Scope::TokensManage,
         Scope::AuditRead,
@@ -52,6 +55,7 @@ impl Scope {
         Scope::KeysManage,
         Scope::BreakGlass,
         Scope::BreakGlassReview,
+        Scope::ResearchRead,
     ];
 
     /// The wire name, e.g. `audit:read`.
@@ -65,6 +69,7 @@ impl Scope {
             Scope::KeysManage => "keys:manage",
             Scope::BreakGlass => "breakglass",
             Scope::BreakGlassReview => "breakglass:review",
+            Scope::ResearchRead => "research:read",
         }
     }
 
@@ -377,7 +382,7 @@ pub fn builtin_role(name: &str) -> Option<Role> {
         "researcher" => role(
             "researcher",
             "Works with de-identified data only; no access to records.",
-            &[],
+            &[Scope::ResearchRead],
             vec![],
         ),
         "breakglass" => role(
@@ -459,6 +464,8 @@ pub enum Action {
     OpenBreakGlass,
     /// Review break-glass episodes.
     ReviewBreakGlass,
+    /// Export de-identified data or suppressed aggregates (bulk: needs step-up).
+    Research,
 }
 
 impl Action {
@@ -473,6 +480,7 @@ impl Action {
             Action::ManageKeys => Scope::KeysManage,
             Action::OpenBreakGlass => Scope::BreakGlass,
             Action::ReviewBreakGlass => Scope::BreakGlassReview,
+            Action::Research => Scope::ResearchRead,
         }
     }
 
@@ -480,7 +488,7 @@ impl Action {
     pub fn needs_step_up(self) -> bool {
         matches!(
             self,
-            Action::ManageUsers | Action::ManageRoles | Action::ManageKeys
+            Action::ManageUsers | Action::ManageRoles | Action::ManageKeys | Action::Research
         )
     }
 }

@@ -497,7 +497,13 @@ fn streaming_matches_whole_text() {
     assert_eq!(out, whole);
 }
 
-/// The leak test: no labelled value of the development corpus survives scrubbing.
+/// The leak test. The goal is that no labelled value of the development corpus survives
+/// scrubbing; today 18 of 3,705 do (names from locales left out of the dictionaries without
+/// a confirming cue, bare month/day dates, "At 91 years of age"). The bound is a ratchet:
+/// it may only go down, and reaching zero closes the gap.
+/// Labelled values of the development corpus that still survive (see the test below).
+const KNOWN_LEAKS: usize = 18;
+
 #[test]
 fn no_labelled_phi_survives_in_dev_corpus() {
     let s = scrubber();
@@ -527,9 +533,8 @@ fn no_labelled_phi_survives_in_dev_corpus() {
         }
     }
     assert!(checked > 3000, "corpus too small: {checked}");
-    let rate = leaks.len() as f64 / checked as f64;
     assert!(
-        rate <= 0.01,
+        leaks.len() <= KNOWN_LEAKS,
         "{} of {checked} labelled values leak: {leaks:?}",
         leaks.len()
     );

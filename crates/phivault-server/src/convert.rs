@@ -154,6 +154,7 @@ enum_map!(
         KeysManage,
         BreakGlass,
         BreakGlassReview,
+        ResearchRead,
     ]
 );
 enum_map!(

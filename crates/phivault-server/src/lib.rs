@@ -10,6 +10,7 @@ mod edge;
 mod error;
 mod identity_routes;
 mod openapi;
+mod research_routes;
 mod routes;
 mod state;
 mod tls;

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{audit_routes, identity_routes, routes};
+use crate::{audit_routes, identity_routes, research_routes, routes};
 
 /// The API description served at `/v1/openapi.json`.
 #[derive(OpenApi)]
@@ -61,6 +61,8 @@ use crate::{audit_routes, identity_routes, routes};
         audit_routes::consistency,
         audit_routes::events,
         audit_routes::export,
+        research_routes::export,
+        research_routes::aggregate,
     ),
     components(schemas(phivault_api::Problem, phivault_api::ProblemViolation)),
     modifiers(&BearerAuth),
@@ -75,6 +77,7 @@ use crate::{audit_routes, identity_routes, routes};
         (name = "break-glass", description = "Emergency access and its review"),
         (name = "compliance", description = "The compliance self-check"),
         (name = "audit", description = "The tamper-evident audit log"),
+        (name = "research", description = "De-identified exports and suppressed aggregates (step-up)"),
         (name = "health", description = "Liveness and readiness probes (no token, not audited)"),
         (name = "meta", description = "This document"),
     )

@@ -119,6 +119,14 @@ pub(crate) fn routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ),
         ("/v1/audit/events", get(crate::audit_routes::events)),
         ("/v1/audit/export", get(crate::audit_routes::export)),
+        (
+            "/v1/research/{collection}/export",
+            post(crate::research_routes::export),
+        ),
+        (
+            "/v1/research/{collection}/aggregate",
+            post(crate::research_routes::aggregate),
+        ),
     ]
 }
 

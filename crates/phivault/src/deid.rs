@@ -39,6 +39,33 @@ pub(crate) enum DeidCommand {
         #[arg(long)]
         errors: bool,
     },
+    /// Export a collection de-identified (Safe Harbor, 45 CFR 164.514(b)(2)), subject ids
+    /// replaced by research pseudonyms (164.514(c)), as JSONL or CSV, with a k-anonymity
+    /// report over the quasi-identifiers on stderr. Opens the vault as the local operator
+    /// acting as a researcher; audited as `research.export`.
+    Export {
+        /// The collection.
+        #[arg(long)]
+        collection: String,
+        /// A quasi-identifier field for the k-anonymity report (repeatable).
+        #[arg(long = "quasi")]
+        quasi: Vec<String>,
+        /// The output format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+        /// Write here (created with owner-only permissions) instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// The format of `deid export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ExportFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// CSV with a header row.
+    Csv,
 }
 
 pub(crate) fn run(command: DeidCommand, as_json: bool) -> Result<ExitCode> {
@@ -63,7 +90,77 @@ pub(crate) fn run(command: DeidCommand, as_json: bool) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         DeidCommand::Eval { corpus, errors } => eval(&corpus, errors, as_json),
+        DeidCommand::Export { .. } => bail!("deid export needs the vault: run it through main"),
     }
+}
+
+/// `phivault deid export`: the vault's research export, written to a file or stdout.
+pub(crate) async fn export(
+    opened: &crate::datadir::Opened,
+    collection: &str,
+    quasi: &[String],
+    format: ExportFormat,
+    out: Option<&std::path::Path>,
+    as_json: bool,
+) -> Result<ExitCode> {
+    use phivault_core::research::{rows_to_csv, rows_to_jsonl};
+    use phivault_core::{CollectionName, PurposeOfUse, policy::builtin_role};
+
+    let name = CollectionName::parse(collection).map_err(|e| anyhow::anyhow!("{}", e.code()))?;
+    // The local operator holds the passphrase and is exempt from step-up; for the export
+    // it acts with the researcher role only, so the vault applies the research path.
+    let mut op = phivault_core::Principal::local_operator();
+    op.roles = builtin_role("researcher").into_iter().collect();
+    op.purpose = Some(PurposeOfUse::Hresch);
+    let bar = if as_json || out.is_none() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new_spinner()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {prefix}: {msg} [{elapsed}]")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_prefix("deid export");
+    bar.set_message(format!("de-identifying {name}"));
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let (rows, report) = opened
+        .vault
+        .research_export(&crate::local_meta("deid-export"), &op, &name, quasi)
+        .await
+        .map_err(|e| anyhow::anyhow!("export refused: {}", e.code()))?;
+    bar.set_message(format!("writing {} rows", rows.len()));
+    let text = match format {
+        ExportFormat::Jsonl => rows_to_jsonl(&rows),
+        ExportFormat::Csv => rows_to_csv(&rows),
+    };
+    match out {
+        Some(path) => crate::datadir::write_private(path, text.as_bytes())?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(text.as_bytes())
+                .context("writing stdout")?;
+            stdout.flush().context("writing stdout")?;
+        }
+    }
+    bar.finish_and_clear();
+    let summary = json!({"collection": name.to_string(), "rows": rows.len(),
+                         "k_anonymity": report});
+    if as_json {
+        eprintln!("{summary}");
+    } else {
+        eprintln!(
+            "exported {} rows of {name}; k-anonymity over [{}]: k={} ({} of {} rows in classes under {})",
+            rows.len(),
+            quasi.join(", "),
+            report.k,
+            report.rows_below_target,
+            report.rows,
+            report.target_k
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Streams plain text through the scrubber.

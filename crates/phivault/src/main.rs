@@ -201,6 +201,30 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::Serve { listen, dev } = cli.command {
         return serve::run(cli.data_dir, listen, dev, cli.json).await;
     }
+    if let Command::Deid {
+        command:
+            deid::DeidCommand::Export {
+                collection,
+                quasi,
+                format,
+                out,
+            },
+    } = cli.command
+    {
+        let data_dir = cli
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from("phivault-data"));
+        let opened = datadir::open(&data_dir, &datadir::passphrase(false)?)?;
+        return deid::export(
+            &opened,
+            &collection,
+            &quasi,
+            format,
+            out.as_deref(),
+            cli.json,
+        )
+        .await;
+    }
     if let Command::Deid { command } = cli.command {
         return deid::run(command, cli.json);
     }
