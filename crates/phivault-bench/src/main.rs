@@ -1,4 +1,4 @@
-//! `phivault-bench`: the benchmark harness of issue 9.
+//! `phivault-bench`: the benchmark harness.
 //!
 //! One run starts an in-process vault (the real router and TLS accept loop, on a temporary
 //! SQLite database, or PostgreSQL with `--vault-pg-url`), drives it over HTTPS on loopback
@@ -26,10 +26,7 @@ use crate::vault_side::{Backend, BenchVault};
 
 /// Command-line options.
 #[derive(Debug, Parser)]
-#[command(
-    name = "phivault-bench",
-    about = "phivault benchmark harness (issue 9)"
-)]
+#[command(name = "phivault-bench", about = "phivault benchmark harness")]
 struct Args {
     /// Concurrent clients (each has its own connection).
     #[arg(long, default_value_t = 4)]
@@ -64,7 +61,7 @@ struct Args {
     json: Option<PathBuf>,
 }
 
-/// The ratios the issue asks for.
+/// The ratios the project targets.
 #[derive(Debug, Serialize)]
 struct Ratios {
     /// phivault create ops/s ÷ baseline (pgcrypto + pgaudit) create ops/s; goal ≥ 3.

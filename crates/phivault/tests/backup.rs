@@ -527,7 +527,7 @@ async fn a_subject_erased_after_a_backup_stays_unreadable_after_restoring_it() {
     server.stop().await;
 
     // The erasure happens after the backup: the subject's data key is destroyed and the
-    // subject entered in the shred ledger (crypto-shredding itself is a later issue; this is
+    // subject entered in the shred ledger (crypto-shredding itself comes later; this is
     // the state it leaves).
     let db = vault.join("phivault.db");
     {
