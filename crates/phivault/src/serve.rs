@@ -64,8 +64,8 @@ fn dev_banner(dir: &Path, pass: &str, token: &str, listen: &str) {
     eprintln!("{line}");
 }
 
-/// The development token: administration plus every record, which in production needs
-/// the explicit admin-and-PHI exception that compliance reports flag.
+/// The development token: administration, the audit log and every record, which in
+/// production needs the explicit admin-and-PHI exception that compliance reports flag.
 async fn dev_token(
     opened: &crate::datadir::Opened,
 ) -> Result<(phivault_core::TokenInfo, phivault_core::crypto::TokenSecret)> {
@@ -91,7 +91,11 @@ async fn dev_token(
             role,
         )
         .await?;
-    let roles = ["admin".to_owned(), "dev-all-access".to_owned()];
+    let roles = [
+        "admin".to_owned(),
+        "auditor".to_owned(),
+        "dev-all-access".to_owned(),
+    ];
     crate::bootstrap_token(opened, "dev", &roles, true).await
 }
 
