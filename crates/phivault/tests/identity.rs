@@ -283,11 +283,6 @@ async fn user_management_needs_a_recent_login_and_separates_admin_from_phi() {
 
     // Disabling ends sessions at once.
     tv.clock.advance(Duration::seconds(30));
-    let lee = Person {
-        username: "dr.lee".into(),
-        ..person(&tv, "dr.lee2", &["clinician"]).await
-    };
-    let _ = lee;
     let s2 = login(&tv, &root, Some(&code(&tv, &root))).await.unwrap();
     tv.vault
         .disable_user(&meta(), &op, "root.admin")
@@ -485,6 +480,12 @@ async fn auditors_read_the_log_and_admins_manage_users_but_neither_reads_a_recor
         tv.vault.verify_audit(&meta(), &m).await.is_err(),
         "admins do not read the audit log"
     );
+    // The compliance report: auditors review it, admins act on it, nobody else reads it.
+    tv.vault.compliance_gaps(&meta(), &a).await.unwrap();
+    tv.vault.compliance_gaps(&meta(), &m).await.unwrap();
+    let mut clinician = a.clone();
+    clinician.roles = vec![phivault_core::policy::builtin_role("clinician").unwrap()];
+    assert!(tv.vault.compliance_gaps(&meta(), &clinician).await.is_err());
     tv.vault
         .create_user(
             &meta(),
