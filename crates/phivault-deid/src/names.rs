@@ -28,7 +28,15 @@ attending provider physician resident intern fellow surgeon consultant primary t
 report summary department visit progress consult consultation addendum ordering referring admitting \
 covering cardiologist oncologist neurologist radiologist pathologist anesthesiologist hospitalist \
 internist pediatrician psychiatrist therapist pharmacist dietitian chaplain coordinator manager \
-director chief staff specialist practitioner assistant technician technologist";
+director chief staff specialist practitioner assistant technician technologist \
+office practice group associates pool inbox queue desk line triage scheduling billing pharmacy \
+nursing home hospice agency services appointment appointments referral referrals coverage \
+medicine cardiology surgery neurology oncology radiology psychiatry pediatrics orthopedics urology \
+nephrology dermatology gastroenterology pulmonology endocrinology rheumatology hematology \
+obstetrics gynecology ophthalmology anesthesia palliative geriatrics \
+aware duty hours statement attestation order orders update updates response rapid chart record \
+records bed message messages result results \
+thanks thank sincerely regards respectfully cordially";
 
 /// Eponyms in clinical terms ("Foley catheter", "Murphy sign"): never a name on dictionary
 /// evidence alone, still a name after a title or label ("Dr. Murphy").
@@ -231,6 +239,148 @@ const AUTHORED: &[&str] = &[
     "supervised",
 ];
 
+/// Roles (and "referring") after which a capitalised word is taken as a name without
+/// dictionary confirmation ("PCP Qorvath", "resident Oskarine van Zelvenka", "thank you for
+/// referring Tjitske Vrzalova"), as after a title.
+const ROLES: &[&str] = &[
+    "referring",
+    "pcp",
+    "attending",
+    "resident",
+    "intern",
+    "fellow",
+    "surgeon",
+    "nurse",
+    "rn",
+    "np",
+    "lpn",
+    "cna",
+    "midwife",
+    "hospitalist",
+    "cardiologist",
+    "oncologist",
+    "neurologist",
+    "radiologist",
+    "pathologist",
+    "anesthesiologist",
+    "internist",
+    "pediatrician",
+    "psychiatrist",
+    "psychologist",
+    "therapist",
+    "pharmacist",
+    "dietitian",
+    "chaplain",
+    "dentist",
+    "podiatrist",
+    "optometrist",
+    "counselor",
+    "scribe",
+];
+
+/// Verbs that, followed by "to", address a person ("Routed to Tjitske Brzęczyk").
+const ROUTED: &[&str] = &["routed", "rerouted", "forwarded", "delegated"];
+
+/// Verbs of conversation after which "with" introduces a person ("Spoke with Tjitske Brzęczyk").
+const CONVERSE: &[&str] = &["spoke", "spoken", "speaking", "talked", "talking", "met"];
+
+/// Words after which "with" introduces a household member ("discharged home with Tjitske",
+/// "lives with Grzegorzina").
+const HOUSEHOLD: &[&str] = &[
+    "home", "lives", "live", "living", "lived", "resides", "reside", "residing", "stays", "stay",
+    "staying", "stayed",
+];
+
+/// Endings of common nouns and drug names: a capitalised word ending so is not taken as a
+/// name on a role, routing or household cue alone ("PCP Consultation", "home with
+/// Amoxicillin").
+const NOUN_ENDINGS: &[&str] = &[
+    "tion",
+    "sion",
+    "ery",
+    "iatry",
+    "ment",
+    "ness",
+    "ology",
+    "ologist",
+    "ics",
+    "ity",
+    "ism",
+    "cillin",
+    "mycin",
+    "floxacin",
+    "cycline",
+    "pril",
+    "sartan",
+    "olol",
+    "statin",
+    "azole",
+    "tidine",
+    "parin",
+    "xaban",
+    "gatran",
+    "mab",
+    "nib",
+    "codone",
+    "azepam",
+    "zolam",
+    "dipine",
+    "oxetine",
+    "isone",
+    "olone",
+    "amide",
+    "formin",
+    "gliptin",
+    "gliflozin",
+    "glutide",
+    "lukast",
+    "triptan",
+    "profen",
+    "oxin",
+    "vir",
+    "itis",
+    "osis",
+    "emia",
+    "pathy",
+    "etes",
+    "algia",
+];
+
+/// Lower-case words that open a letter's closing line ("Sincerely,").
+const CLOSINGS: &[&str] = &[
+    "sincerely",
+    "regards",
+    "thanks",
+    "thank",
+    "best",
+    "respectfully",
+    "cordially",
+    "warmly",
+    "yours",
+];
+
+/// First words of lines that may follow a signature ("Electronically signed", "NPI 123").
+const AFTER_SIGNATURE: &[&str] = &[
+    "electronically",
+    "signed",
+    "dictated",
+    "transcribed",
+    "npi",
+    "pager",
+    "pgr",
+    "cc",
+    "date",
+    "dept",
+    "department",
+    "phone",
+    "tel",
+    "d",
+    "t",
+];
+
+/// Capitalised month names that are also family names ("Karen May").
+const MONTH_SURNAMES: &[&str] = &["May", "June", "April", "August"];
+
 /// Lower-case particles inside names ("van der Berg", "da Silva").
 const PARTICLES: &[&str] = &[
     "van", "der", "den", "de", "da", "das", "do", "dos", "del", "della", "di", "du", "von", "la",
@@ -251,7 +401,7 @@ pub(crate) struct Names {
     ambiguous: HashSet<&'static str>,
     stop: HashSet<&'static str>,
     eponyms: HashSet<&'static str>,
-    cue_words: std::collections::HashMap<&'static str, u8>,
+    cue_words: std::collections::HashMap<&'static str, u16>,
 }
 
 #[derive(Clone, Copy)]
@@ -300,6 +450,76 @@ fn fold(c: char) -> Option<char> {
     })
 }
 
+/// Whether a capitalised word looks like a common noun or a drug name rather than a name:
+/// a noun or drug ending, or a compound with a lower-case part ("Follow-up").
+fn noun_shaped(w: &str) -> bool {
+    let mut buf = [0u8; 32];
+    w.split('-')
+        .skip(1)
+        .any(|p| p.starts_with(|c: char| c.is_lowercase()))
+        || lower(w, &mut buf).is_some_and(|l| NOUN_ENDINGS.iter().any(|e| l.ends_with(e)))
+}
+
+/// Endings of clinical words that may close a note on a line of their own ("Pneumonia",
+/// "Asthma", "Ambulate", "Warfarin", "Improving"): such a line is not taken as a signature
+/// without a dictionary name.
+const CLINICAL_ENDINGS: &[&str] = &[
+    "ia", "ma", "ate", "arin", "irin", "ulin", "ol", "ide", "ine", "one", "ous", "ic", "ary",
+    "ory", "ure", "ive", "ent", "ant", "al", "ance", "ence", "ed", "ing", "ly", "up", "ics", "ism",
+];
+
+/// Adjective and verb endings: the first of two words on such a line ("Chronic Gout",
+/// "Worsening Edema"). Given names end in "-ine" or "-ia" too, so only these are checked
+/// there.
+const MODIFIER_ENDINGS: &[&str] = &[
+    "ed", "ing", "ly", "al", "ic", "ous", "ive", "ary", "ory", "ent", "ant",
+];
+
+/// Whether a word looks like a clinical term rather than a name: the last word of a
+/// signature line against [`CLINICAL_ENDINGS`], a first word against [`MODIFIER_ENDINGS`].
+fn clinical_shaped(w: &str, last: bool) -> bool {
+    let mut buf = [0u8; 32];
+    let endings = if last {
+        CLINICAL_ENDINGS
+    } else {
+        MODIFIER_ENDINGS
+    };
+    noun_shaped(w) || lower(w, &mut buf).is_some_and(|l| endings.iter().any(|e| l.ends_with(e)))
+}
+
+/// Whether the line holding `start` is preceded by a blank line or a closing ("Sincerely,").
+fn after_break(text: &str, start: usize) -> bool {
+    let before = text[..start].trim_end_matches([' ', '\t']);
+    let Some(rest) = before.strip_suffix('\n') else {
+        return false;
+    };
+    let prev = rest.rsplit('\n').next().unwrap_or("").trim();
+    if prev.is_empty() {
+        return true;
+    }
+    let first: String = prev
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    prev.ends_with(',') && CLOSINGS.contains(&first.as_str())
+}
+
+/// Whether the text after a line ending at `end` is empty or a signature's continuation
+/// ("Electronically signed ...", "NPI ...").
+fn ends_signature(text: &str, end: usize) -> bool {
+    let rest = text[end..].trim_start();
+    if rest.is_empty() {
+        return true;
+    }
+    let first: String = rest
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    AFTER_SIGNATURE.contains(&first.as_str())
+}
+
 fn is_cap(w: &str) -> bool {
     let mut chars = w.chars();
     match chars.next() {
@@ -329,12 +549,16 @@ impl Names {
             cue_words: {
                 let mut m = std::collections::HashMap::new();
                 for (list, bit) in [
-                    (TITLES, 1u8),
+                    (TITLES, 1u16),
                     (LABELS, 2),
                     (CUES, 4),
                     (RELATIONS, 8),
                     (CREDENTIALS, 16),
                     (AUTHORED, 32),
+                    (ROLES, 64),
+                    (ROUTED, 128),
+                    (HOUSEHOLD, 256),
+                    (CONVERSE, 512),
                 ] {
                     for w in list {
                         *m.entry(*w).or_insert(0) |= bit;
@@ -440,7 +664,8 @@ impl Names {
                         family: self.family.contains(l),
                         // Eponyms need context, like ordinary words.
                         ambiguous: self.ambiguous.contains(l) || self.eponyms.contains(l),
-                        stop: self.stop.contains(l),
+                        // A word with diacritics is no English stop word ("Hãs", "Çãn").
+                        stop: word(t).is_ascii() && self.stop.contains(l),
                     },
                     None => Class::default(),
                 }
@@ -457,8 +682,10 @@ impl Names {
                 && g.bytes().all(|c| c == b' ' || c == b'.' || c == b'\t')
         };
         // Which cue lists each token belongs to (bits: 1 title, 2 label, 4 cue, 8 relation,
-        // 16 credential, 32 authorship verb), one hash lookup per token.
-        let flags: Vec<u8> = toks
+        // 16 credential, 32 authorship verb, 64 role, 128 routing verb, 256 household word, 512
+        // conversation verb), one
+        // hash lookup per token.
+        let flags: Vec<u16> = toks
             .iter()
             .map(|t| {
                 lower(word(t), &mut buf)
@@ -466,33 +693,79 @@ impl Names {
                     .unwrap_or(0)
             })
             .collect();
-        let has = |i: usize, bit: u8| flags.get(i).is_some_and(|f| f & bit != 0);
+        let has = |i: usize, bit: u16| flags.get(i).is_some_and(|f| f & bit != 0);
+        // A single capital letter, a complete surname after a particle ("de la O").
+        let letter = |i: usize| -> bool {
+            let w = word(&toks[i]);
+            w.len() == 1 && w != "I" && w != "A" && w.bytes().all(|c| c.is_ascii_uppercase())
+        };
+        let particle_word = |i: usize| PARTICLES.contains(&word(&toks[i]));
         let particle = |i: usize| -> bool {
-            let t = &toks[i];
-            let w = &text[t.start..t.end];
-            PARTICLES.contains(&w)
+            particle_word(i)
                 && i + 1 < toks.len()
                 && gap(i + 1) == " "
                 && (toks[i + 1].cap
-                    || (PARTICLES.contains(&&text[toks[i + 1].start..toks[i + 1].end])
+                    || letter(i + 1)
+                    || (particle_word(i + 1)
                         && i + 2 < toks.len()
-                        && toks[i + 2].cap))
+                        && gap(i + 2) == " "
+                        && (toks[i + 2].cap || letter(i + 2))))
+        };
+        // An all-capital word next to an all-capital dictionary name ("QWYX SMITH").
+        let caps_dict = |k: usize| -> bool {
+            toks[k].cap
+                && !word(&toks[k]).chars().any(char::is_lowercase)
+                && (classes[k].given || classes[k].family)
+                && !classes[k].stop
+        };
+        let caps_pair = |i: usize| -> bool {
+            (i + 1 < toks.len() && gap(i + 1) == " " && caps_dict(i + 1))
+                || (i > 0 && gap(i) == " " && caps_dict(i - 1))
         };
         let name_like = |i: usize| -> bool {
             let t = &toks[i];
             let w = &text[t.start..t.end];
-            // Short all-capital words are acronyms (PCP, MRN) unless a dictionary knows them.
-            let acronym = w.len() <= 4
-                && !w.chars().any(char::is_lowercase)
-                && !(classes[i].given || classes[i].family);
-            t.initial || (t.cap && !classes[i].stop && !acronym) || particle(i)
+            if t.initial {
+                return true;
+            }
+            // Short all-capital words are acronyms (PCP, MRN) unless a dictionary knows them
+            // or they stand next to an all-capital dictionary name ("QWYX SMITH").
+            if t.cap && !classes[i].stop {
+                let acronym = w.len() <= 4
+                    && !w.chars().any(char::is_lowercase)
+                    && !classes[i].given
+                    && !classes[i].family;
+                if !acronym || caps_pair(i) {
+                    return true;
+                }
+            }
+            particle(i) || (letter(i) && i > 0 && gap(i) == " " && particle_word(i - 1))
+        };
+        // An all-capital word of two or more letters that is no stop, cue or credential word
+        // ("WA", "MU"): part of a name in an all-capital name line.
+        let caps_word = |k: usize| -> bool {
+            let w = word(&toks[k]);
+            flags[k] == 0
+                && w.chars().nth(1).is_some()
+                && w.chars().all(char::is_uppercase)
+                && !(w.is_ascii() && self.stop.contains(w.to_ascii_lowercase().as_str()))
+        };
+        // "M.D." is a credential, not two initials.
+        let md = |k: usize| word(&toks[k]) == "M" && text[toks[k].end..].starts_with(".D");
+        // A month name that is also a family name, after a given name ("Karen May").
+        let month_surname = |i: usize| -> bool {
+            i > 0
+                && classes[i - 1].given
+                && !classes[i - 1].ambiguous
+                && gap(i) == " "
+                && MONTH_SURNAMES.contains(&word(&toks[i]))
         };
         // Extends a name from token `i` over following name-like tokens on the same line.
         let extend = |i: usize, max: usize| -> usize {
             let mut j = i;
             while j + 1 < toks.len()
                 && j + 1 - i < max
-                && name_like(j + 1)
+                && (name_like(j + 1) || month_surname(j + 1))
                 && same_line_space(gap(j + 1))
                 && (toks[j].initial || !gap(j + 1).contains('.'))
                 && gap(j + 1) != "  "
@@ -553,7 +826,7 @@ impl Names {
                 continue;
             }
             // 0c. A line of only name-like words, one of them a known name (signatures).
-            if name_like(i) && (i == 0 || gap(i).contains('\n')) {
+            if (i == 0 || gap(i).contains('\n')) && name_like(i) {
                 let j = extend(i, 5);
                 let line_ends = j + 1 >= toks.len() || gap(j + 1).contains('\n');
                 let tail = &text[toks[j].end..];
@@ -563,14 +836,36 @@ impl Names {
                     || tail.starts_with(".\n");
                 let known =
                     (i..=j).any(|k| (classes[k].given || classes[k].family) && !classes[k].stop);
-                if line_ends && tail_ok && known {
+                // Without a dictionary name: one or two title-case words alone on a line after
+                // a blank line or a closing, at the end of the note or before "Electronically
+                // signed", "NPI" and the like.
+                let plain = |k: usize, last: bool| {
+                    let w = word(&toks[k]);
+                    toks[k].cap
+                        && !classes[k].stop
+                        && !classes[k].ambiguous
+                        && flags[k] == 0
+                        && w.chars().any(char::is_lowercase)
+                        && !clinical_shaped(w, last)
+                };
+                // Inner words may be initials or particles ("Haiez D. Szuklaike", "Graova da
+                // Prãini").
+                let signature = || {
+                    j - i < 3
+                        && plain(i, i == j)
+                        && plain(j, true)
+                        && (i + 1..j).all(|k| toks[k].initial || particle(k) || plain(k, false))
+                        && after_break(text, t.start)
+                        && ends_signature(text, toks[j].end)
+                };
+                if line_ends && tail_ok && (known || signature()) {
                     push(i, j, out);
                     i = j + 1;
                     continue;
                 }
             }
             // 0d. A name before a relation in parentheses: "Wessel (roommate)".
-            if name_like(i) && t.cap {
+            if t.cap && name_like(i) {
                 let j = extend(i, 5);
                 let tail = &text[toks[j].end..];
                 if let Some(rest) = tail.strip_prefix(" (").or_else(|| tail.strip_prefix(", ")) {
@@ -602,9 +897,73 @@ impl Names {
                 i = j + 1;
                 continue;
             }
+            // 0f. Strong cues take a capitalised word without dictionary confirmation: a role
+            // ("PCP Qorvath", "resident Oskarine van Zelvenka"), a routing verb and "to"
+            // ("Routed to Tjitske Brzęczyk"), a household word and "with" ("discharged home with
+            // Tjitske", "lives with Grzegorzina").
+            let lw = word(&t);
+            let household = i >= 1 && has(i - 1, 256) && lw == "with";
+            let strong = has(i, 64)
+                || (i >= 1 && has(i - 1, 128) && lw.eq_ignore_ascii_case("to"))
+                || (i >= 1 && has(i - 1, 512) && lw == "with")
+                || household;
+            if strong
+                && i + 1 < toks.len()
+                && next_gap == " "
+                && toks[i + 1].cap
+                && !classes[i + 1].stop
+                && name_like(i + 1)
+                && !has(i + 1, 1 | 8 | 16 | 64)
+                && !noun_shaped(word(&toks[i + 1]))
+            {
+                let j = extend(i + 1, 5);
+                let w = word(&toks[j]);
+                let verbish = w.ends_with("ed") || w.ends_with("ing") || w.ends_with("ly");
+                // After "with", the person ends the clause ("home with Tjitske.", "lives with
+                // Ana and her son"); a drug or a condition goes on ("home with Keflex 500 mg",
+                // "Lovenox bridge", "lives with Parkinson disease").
+                let after = text[toks[j].end..].trim_start_matches([' ', '\t']);
+                let clause_end = after.is_empty()
+                    || after.starts_with(['.', ',', ';', '(', ')', '\n', '\r', '!', '?'])
+                    || ["and ", "who ", "at ", "in ", "on "]
+                        .iter()
+                        .any(|w| after.starts_with(w));
+                // A capitalised noun after it makes a unit's name ("Front Desk", "Triage Pool").
+                let unit = j + 1 < toks.len()
+                    && gap(j + 1) == " "
+                    && toks[j + 1].cap
+                    && classes[j + 1].stop;
+                if !verbish && !unit && (!household || clause_end) {
+                    push(i + 1, j, out);
+                    i = j + 1;
+                    continue;
+                }
+            }
             // 1. Titles: "Dr. Smith", "Mrs. Jane Doe".
             if has(i, 1) && i + 1 < toks.len() && name_like(i + 1) && same_line_space(next_gap) {
                 let j = extend(i + 1, 5);
+                push(i + 1, j, out);
+                i = j + 1;
+                continue;
+            }
+            // 2b. After "Name:", all-capital words to the end of the line ("Patient Name:
+            // ÇOUGRÃÇIX WA"), short ones included.
+            if i + 2 < toks.len()
+                && lw.eq_ignore_ascii_case("name")
+                && next_gap.trim_start().starts_with(':')
+                && !next_gap.contains('\n')
+                && caps_word(i + 1)
+                && gap(i + 2) == " "
+                && caps_word(i + 2)
+            {
+                let mut j = i + 2;
+                while j + 1 < toks.len()
+                    && j - i < 4
+                    && same_line_space(gap(j + 1))
+                    && (caps_word(j + 1) || toks[j + 1].initial)
+                {
+                    j += 1;
+                }
                 push(i + 1, j, out);
                 i = j + 1;
                 continue;
@@ -632,14 +991,68 @@ impl Names {
                     continue;
                 }
             }
-            if (t.cap || t.initial) && name_like(i) {
-                // 3. Credentials after a name: "Jane Doe, MD", "JANE DOE RN".
+            // 3b. A signature line of two or more all-capital words, short ones included, before
+            // a comma and a credential ("BØ VØSHÃSEN, MD", "JICHIPREM MITZ, M.D.").
+            if (i == 0 || gap(i).contains('\n')) && caps_word(i) {
                 let mut j = i;
                 while j + 1 < toks.len()
                     && j - i < 3
-                    && name_like(j + 1)
+                    && same_line_space(gap(j + 1))
+                    && (caps_word(j + 1) || (toks[j + 1].initial && !md(j + 1)))
+                {
+                    j += 1;
+                }
+                // Only credentials follow on the line ("ECG RBBB, MD aware" is no signature).
+                let credential = j + 1 < toks.len()
+                    && (gap(j + 1) == ", " || gap(j + 1) == ",")
+                    && (has(j + 1, 16) || md(j + 1))
+                    && text[toks[j + 1].end..]
+                        .split('\n')
+                        .next()
+                        .unwrap_or("")
+                        .split(|c: char| !c.is_alphabetic())
+                        .all(|w| {
+                            w.is_empty()
+                                || w == "D"
+                                || w == "C"
+                                || CREDENTIALS.iter().any(|c| w.eq_ignore_ascii_case(c))
+                        });
+                // Not a run of acronyms ("BMP CBC"): a long word or a letter beyond ASCII.
+                let long = (i..=j).any(|k| {
+                    let w = word(&toks[k]);
+                    w.len() >= 5 || !w.is_ascii()
+                });
+                if j > i && credential && long {
+                    push(i, j, out);
+                    i = j + 2;
+                    continue;
+                }
+            }
+            if (t.cap || t.initial) && name_like(i) {
+                // 3. Credentials after a name: "Jane Doe, MD", "JANE DOE RN".
+                // A short lower-case word between capitalised words belongs to the name when
+                // a credential follows ("Maren zu Quernheim, MD").
+                let connector = |k: usize| -> bool {
+                    let w = word(&toks[k]);
+                    !toks[k].cap
+                        && w.len() <= 4
+                        && k + 1 < toks.len()
+                        && toks[k + 1].cap
+                        && gap(k) == " "
+                        && gap(k + 1) == " "
+                        && flags[k] == 0
+                        && !has(k + 1, 16)
+                        && w.bytes().all(|c| c.is_ascii_lowercase())
+                        && name_like(k + 1)
+                        && !self.stop.contains(w)
+                };
+                let mut j = i;
+                while j + 1 < toks.len()
+                    && j - i < 3
+                    && (name_like(j + 1) || connector(j + 1))
                     && same_line_space(gap(j + 1))
                     && !has(j + 1, 16)
+                    && !md(j + 1)
                 {
                     j += 1;
                 }
@@ -671,7 +1084,9 @@ impl Names {
                 // 4. Dictionary: a given name (possibly followed by initials and a surname).
                 let strong_given = c.given && !c.ambiguous;
                 let strong_family = c.family && !c.ambiguous;
-                let next_name = i + 1 < toks.len() && name_like(i + 1) && same_line_space(next_gap);
+                let next_name = i + 1 < toks.len()
+                    && (name_like(i + 1) || month_surname(i + 1))
+                    && same_line_space(next_gap);
                 let next_dict = next_name
                     && (classes[i + 1].family || classes[i + 1].given)
                     && !classes[i + 1].stop;

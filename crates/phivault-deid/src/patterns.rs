@@ -18,6 +18,9 @@ pub(crate) enum Post {
     MonthDay,
     /// A written date or month name: must start with a capital letter.
     Capitalised,
+    /// A month name that is also a word or a name ("May", "Jan"): a date after a preposition
+    /// or a time word ("in May", "since Aug", "late May").
+    MonthAlone,
     /// A bare year: not followed by a unit.
     Year,
     /// An IPv4 address: octets at most 255.
@@ -192,7 +195,17 @@ pub(crate) fn patterns() -> Vec<Pattern> {
         p(
             C::Age,
             Post::Cue,
-            format!(r"{B}(?i:aged?|at\s+age|age\s+of|ages)\s*:?\s*(?P<v>(?:9\d|1[0-1]\d)){B}"),
+            format!(
+                r"{B}(?i:aged?|at\s+age|age\s+of|ages)\s*(?::|=|(?i:is|was)\s)?\s*(?P<v>(?:9\d|1[0-1]\d)){B}"
+            ),
+        ),
+        // Ages over 89 in words: "ninety-three-year-old", "one hundred years of age".
+        p(
+            C::Age,
+            Post::Cue,
+            format!(
+                r"{B}(?P<v>(?i:ninety(?:[- ](?:one|two|three|four|five|six|seven|eight|nine))?|one[- ]hundred(?:[- ](?:and[- ])?(?:one|two|three|four|five|six|seven|eight|nine|ten))?))[- ](?i:years?[- ]old|years?\s+of\s+age|yo{B}|y/o)"
+            ),
         ),
         p(
             C::Facility,
@@ -274,6 +287,15 @@ pub(crate) fn patterns() -> Vec<Pattern> {
             Post::Capitalised,
             format!(
                 r"{B}(?:January|February|March|April|June|July|August|September|October|November|December|Sept|JANUARY|FEBRUARY|APRIL|JUNE|JULY|AUGUST|SEPTEMBER|OCTOBER|NOVEMBER|DECEMBER){B}"
+            ),
+        ),
+        // Safe Harbor removes every element of a date but the year, a month alone included;
+        // a capital letter and the word before tell the month from the verb ("may").
+        p(
+            C::Date,
+            Post::MonthAlone,
+            format!(
+                r"{B}(?:May|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec|MAY|JAN|FEB|MAR|APR|JUN|JUL|AUG|SEPT|SEP|OCT|NOV|DEC){B}"
             ),
         ),
         p(

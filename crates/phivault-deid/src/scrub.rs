@@ -272,6 +272,48 @@ const DATE_CUES: &[&str] = &[
     "performed",
     "done",
     "drawn",
+    "encounter",
+    "note",
+    "collected",
+    "received",
+    "obtained",
+    "resulted",
+    "reported",
+    "called",
+    "dictated",
+    "signed",
+    "updated",
+    "dob",
+    "born",
+];
+
+/// Words before a month name that make it a date ("in May", "since Aug", "late May").
+const MONTH_CUES: &[&str] = &[
+    "in",
+    "on",
+    "since",
+    "until",
+    "till",
+    "during",
+    "by",
+    "early",
+    "late",
+    "mid",
+    "last",
+    "next",
+    "this",
+    "before",
+    "after",
+    "through",
+    "from",
+    "around",
+    "about",
+    "circa",
+    "throughout",
+    "of",
+    "and",
+    "or",
+    "to",
 ];
 
 impl Scrubber {
@@ -440,6 +482,12 @@ impl Scrubber {
                 let cue = DATE_CUES.iter().any(|c| prev.eq_ignore_ascii_case(c));
                 let before = text[..s].trim_end_matches([' ', '\t']);
                 let line_start = s == 0 || before.ends_with('\n') || before.ends_with(':');
+                // A heading's date: after a word, at the end of the line or before a colon
+                // ("Telephone encounter 9/2", "Nursing note 4/6: ...").
+                let after = text[e..].trim_start_matches([' ', '\t']);
+                let heading = !prev.is_empty()
+                    && prev.bytes().all(|c| c.is_ascii_alphabetic())
+                    && (after.is_empty() || after.starts_with(['\n', '\r', ':']));
                 let second = m.split('/').nth(1).unwrap_or("");
                 let n: u32 = second.parse().unwrap_or(0);
                 // "3/80", "8/1979": month and year.
@@ -447,11 +495,23 @@ impl Scrubber {
                 if !month_year && n > 31 {
                     return None;
                 }
-                (month_year || cue || line_start || (n > 10 && n != 30)).then_some(())?;
+                (month_year || cue || line_start || heading || (n > 10 && n != 30)).then_some(())?;
                 det(s, e, Category::Date)
             }
             Post::Capitalised => {
                 m.bytes().next().filter(u8::is_ascii_uppercase)?;
+                det(s, e, Category::Date)
+            }
+            Post::MonthAlone => {
+                let mut prev = prev_word(text, s);
+                if prev.is_empty() && text[..s].ends_with('-') {
+                    // "mid-May"
+                    prev = prev_word(text, s - 1);
+                }
+                MONTH_CUES
+                    .iter()
+                    .any(|c| prev.eq_ignore_ascii_case(c))
+                    .then_some(())?;
                 det(s, e, Category::Date)
             }
             Post::Year => {

@@ -153,6 +153,172 @@ fn detects_names_with_context() {
     has(&s, "\n\nJOHN SMITH, M.D.\n", "JOHN SMITH", Category::Name);
 }
 
+/// Strong cues take names the dictionaries do not know (all names below are absent from
+/// `data/given.txt` and `data/family.txt`).
+#[test]
+fn strong_cues_take_unknown_names() {
+    let s = scrubber();
+    // A role before the name.
+    has(
+        &s,
+        "Follow up with PCP Qorvath in 1-2 weeks.",
+        "Qorvath",
+        Category::Name,
+    );
+    has(
+        &s,
+        "Seen by Dr. Ilke and resident Oskarine van Zelvenka. Pager 12345.",
+        "Oskarine van Zelvenka",
+        Category::Name,
+    );
+    // A routing verb and "to".
+    has(
+        &s,
+        "Call back tomorrow. Routed to Tjitske Brzęczyk.",
+        "Tjitske Brzęczyk",
+        Category::Name,
+    );
+    // A household word and "with".
+    has(
+        &s,
+        "Dispo: discharged home with Grzegorzina. Seen by Dr. Ilke.",
+        "Grzegorzina",
+        Category::Name,
+    );
+    has(
+        &s,
+        "She lives with Tjitske in an apartment.",
+        "Tjitske",
+        Category::Name,
+    );
+    // Not common nouns, departments or drugs after the same cues.
+    none(
+        &s,
+        "Discharged home with Amoxicillin 500 mg three times daily.",
+    );
+    none(&s, "Discharged home with Keflex 500 mg three times daily.");
+    none(&s, "Message routed to Cardiology for review.");
+    none(&s, "Discussed with PCP Office today.");
+    none(&s, "Follow up with PCP Consultation as needed.");
+    none(
+        &s,
+        "Message forwarded to Front Desk. Routed to Triage Pool.",
+    );
+    none(&s, "She lives with Husband and two children.");
+    // A referral and a conversation.
+    has(
+        &s,
+        "Thank you for referring Tjitske Vrzalova (DOB 1/2/1950) for evaluation.",
+        "Tjitske Vrzalova",
+        Category::Name,
+    );
+    has(
+        &s,
+        "Spoke with Grzegorzina regarding the results.",
+        "Grzegorzina",
+        Category::Name,
+    );
+    none(
+        &s,
+        "Spoke with Cardiology and Neurosurgery regarding the results.",
+    );
+    // Letters with diacritics never make an English stop word ("Hãs" is no "has").
+    has(&s, "Ms. Hãs returns for follow-up.", "Hãs", Category::Name);
+}
+
+#[test]
+fn signature_lines_without_dictionary_names() {
+    let s = scrubber();
+    // A lone surname closing the note.
+    has(
+        &s,
+        "Plan: return in 3 months.\n\nVrzalova\n",
+        "Vrzalova",
+        Category::Name,
+    );
+    has(
+        &s,
+        "Sincerely,\n\nOskarine Vrzalova\nElectronically signed 2024\n",
+        "Oskarine Vrzalova",
+        Category::Name,
+    );
+    // A lower-case particle inside a credentialed name.
+    has(
+        &s,
+        "Sincerely,\n\nMaren zu Quernheim, MD, PhD\nNPI 1234567890\n",
+        "Maren zu Quernheim",
+        Category::Name,
+    );
+    // An all-capital unknown given name next to a dictionary surname, before "M.D.".
+    let found = cats(&s, "Call 555.\n\nQWYX SMITH, M.D.\nDictated: 11/13\n");
+    assert!(
+        found
+            .iter()
+            .any(|(v, c)| v == "QWYX SMITH" && *c == Category::Name),
+        "{found:?}"
+    );
+    // With a middle initial or a particle.
+    has(
+        &s,
+        "Plan: return in 3 months.\n\nOskarine D. Vrzalova\n",
+        "Oskarine D. Vrzalova",
+        Category::Name,
+    );
+    has(
+        &s,
+        "Plan: return in 3 months.\n\nGraova da Quernheim\n",
+        "Graova da Quernheim",
+        Category::Name,
+    );
+    // All-capital lines: short words count next to a credential or after "Name:".
+    let found = cats(&s, "Member ID 12345.\n\n\nBØ VØSHÃSEN, MD\nD: 9/7/42\n");
+    assert!(
+        found
+            .iter()
+            .any(|(v, c)| v == "BØ VØSHÃSEN" && *c == Category::Name),
+        "{found:?}"
+    );
+    let found = cats(
+        &s,
+        "DISCHARGE SUMMARY\nPatient Name: QORVATH WA\nMRN: 593-07-29\n",
+    );
+    assert!(
+        found
+            .iter()
+            .any(|(v, c)| v == "QORVATH WA" && *c == Category::Name),
+        "{found:?}"
+    );
+    none(&s, "Reviewed.\nECG RBBB, MD aware.\nBMP CBC, RN to draw.\n");
+    // Headings and words that end a note are not signatures.
+    none(&s, "Pain controlled.\n\nImproving\n");
+    none(&s, "Tolerating diet.\n\nResolved\n");
+    none(&s, "No acute distress.\n\nEND OF NOTE\n");
+}
+
+#[test]
+fn particles_and_month_surnames() {
+    let s = scrubber();
+    // A particle before a one-letter surname.
+    let found = cats(&s, "Name: Steven de la O\nMRN: 1234567");
+    assert!(
+        found
+            .iter()
+            .any(|(v, c)| v == "Steven de la O" && *c == Category::Name),
+        "{found:?}"
+    );
+    // A month name that is a surname after a given name.
+    let found = cats(
+        &s,
+        "Thank you for referring Karen May (DOB unknown) for evaluation.",
+    );
+    assert!(
+        found
+            .iter()
+            .any(|(v, c)| v == "Karen May" && *c == Category::Name),
+        "{found:?}"
+    );
+}
+
 #[test]
 fn no_names_in_clinical_prose() {
     let s = scrubber();
@@ -216,6 +382,64 @@ fn detects_dates_in_numeric_and_written_forms() {
 }
 
 #[test]
+fn month_day_dates_in_headings() {
+    let s = scrubber();
+    has(
+        &s,
+        "Telephone encounter 9/2\nCaller: spouse",
+        "9/2",
+        Category::Date,
+    );
+    has(
+        &s,
+        "LAB RESULTS\nCollected 6/4\nNa 138",
+        "6/4",
+        Category::Date,
+    );
+    has(
+        &s,
+        "Nursing note 4/6: resting comfortably.",
+        "4/6",
+        Category::Date,
+    );
+    has(
+        &s,
+        "Specimen received 2/7 in good condition.",
+        "2/7",
+        Category::Date,
+    );
+    // Scores and fractions in the same positions stay.
+    none(&s, "Motor strength 5/5\nPain 3/10\n");
+    none(&s, "Reflexes 2/4: symmetric.");
+}
+
+#[test]
+fn month_names_alone_are_dates() {
+    let s = scrubber();
+    has(
+        &s,
+        "I last saw her in May. Doing well.",
+        "May",
+        Category::Date,
+    );
+    has(
+        &s,
+        "Symptoms since Aug, worse at night.",
+        "Aug",
+        Category::Date,
+    );
+    has(
+        &s,
+        "Planned for late May, after travel.",
+        "May",
+        Category::Date,
+    );
+    // The verb is not a date.
+    none(&s, "Patient may return to work. She may need a refill.");
+    none(&s, "May return to work on light duty.");
+}
+
+#[test]
 fn ages_over_89_only() {
     let s = scrubber();
     for t in [
@@ -225,6 +449,11 @@ fn ages_over_89_only() {
         "pt is 101 yo",
         "aged 97",
         "at age 90,",
+        "age: 95",
+        "Age is 93",
+        "ninety-three-year-old",
+        "a ninety two year old woman",
+        "one hundred years of age",
     ] {
         let found = cats(&s, t);
         assert!(
@@ -497,13 +726,12 @@ fn streaming_matches_whole_text() {
     assert_eq!(out, whole);
 }
 
-/// The leak test. The goal is that no labelled value of the development corpus survives
-/// scrubbing; today 18 of 3,705 do (names from locales left out of the dictionaries without
-/// a confirming cue, bare month/day dates, "At 91 years of age"). The bound is a ratchet:
-/// it may only go down, and reaching zero closes the gap.
-/// Labelled values of the development corpus that still survive (see the test below).
-const KNOWN_LEAKS: usize = 18;
-
+/// The leak test: no labelled value of the development corpus may survive scrubbing. A value
+/// survives when one of its letters or digits is left uncovered where it is labelled, or when
+/// it still appears as a whole word anywhere in the output (a name labelled once and repeated
+/// unlabelled). Short numbers (ages such as "96") are checked only where labelled: the same
+/// digits elsewhere are vital signs ("HR 96"), not the age. The survivors, if any, are printed
+/// with their labels so a regression names its cause.
 #[test]
 fn no_labelled_phi_survives_in_dev_corpus() {
     let s = scrubber();
@@ -511,30 +739,50 @@ fn no_labelled_phi_survives_in_dev_corpus() {
     let mut checked = 0;
     for line in CORPUS.lines() {
         let doc = parse_line(line, 0).unwrap();
-        let out = s.scrub(&doc.text);
+        let dets = s.detect(&doc.text);
+        let out = s.apply(&doc.text, &dets);
         let chars: Vec<char> = doc.text.chars().collect();
+        let bytes: Vec<usize> = doc
+            .text
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain([doc.text.len()])
+            .collect();
+        let mut covered = vec![false; doc.text.len()];
+        for d in &dets {
+            covered[d.start..d.end].fill(true);
+        }
         for sp in &doc.spans {
             if map_label(&sp.label).is_none() {
                 continue;
             }
             let value: String = chars[sp.begin..sp.end].iter().collect();
             checked += 1;
-            // A value leaks if it still appears as a whole word in the output.
-            let leaked = out.match_indices(&value).any(|(i, _)| {
-                let before = out[..i].chars().next_back();
-                let after = out[i + value.len()..].chars().next();
-                !before.is_some_and(char::is_alphanumeric)
-                    && !after.is_some_and(char::is_alphanumeric)
-            });
+            let (b0, b1) = (bytes[sp.begin], bytes[sp.end]);
+            let uncovered = doc.text[b0..b1]
+                .char_indices()
+                .any(|(i, c)| c.is_alphanumeric() && !covered[b0 + i]);
+            let short_number = value.len() <= 3 && value.bytes().all(|c| c.is_ascii_digit());
+            // A value also leaks if it still appears as a whole word in the output.
+            let anywhere = !short_number
+                && out.match_indices(&value).any(|(i, _)| {
+                    let before = out[..i].chars().next_back();
+                    let after = out[i + value.len()..].chars().next();
+                    !before.is_some_and(char::is_alphanumeric)
+                        && !after.is_some_and(char::is_alphanumeric)
+                });
             // Short generic values ("May") can also appear as ordinary words; count them all.
-            if leaked {
+            if uncovered || anywhere {
                 leaks.push(format!("{}: {value}", sp.label));
             }
         }
     }
     assert!(checked > 3000, "corpus too small: {checked}");
+    for l in &leaks {
+        eprintln!("LEAK {l}");
+    }
     assert!(
-        leaks.len() <= KNOWN_LEAKS,
+        leaks.is_empty(),
         "{} of {checked} labelled values leak: {leaks:?}",
         leaks.len()
     );
