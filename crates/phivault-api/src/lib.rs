@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod identity;
+mod privacy;
 mod problem;
 mod records;
 mod research;
@@ -17,6 +18,12 @@ pub use identity::{
     ComplianceGap, ComplianceGapList, CreateServiceAccountRequest, CreateUserRequest, CreatedUser,
     Enrollment, LoginRequest, LoginResponse, ResetPasswordRequest, ReviewRequest, RevokedSessions,
     SetRolesRequest, User, UserList,
+};
+pub use privacy::{
+    AccessRequestBody, Accounting, AccountingExclusion, AmendmentRequestBody,
+    ConfidentialCommunicationBody, DenyAmendmentBody, DisagreementBody, DisclosureBody,
+    DisclosureEntry, Erasure, PrivacyItem, PrivacyItemKind, PrivacyItemList, ReasonBody,
+    RestrictionBody, RetentionBody, RetentionList, RetentionPolicy, RetentionRun,
 };
 pub use problem::{Problem, ProblemViolation};
 pub use records::{

@@ -39,11 +39,14 @@ pub enum Scope {
     /// Export de-identified records and small-cell-suppressed aggregates (45 CFR 164.514(b)).
     #[serde(rename = "research:read")]
     ResearchRead,
+    /// Answer individuals' Privacy Rule rights, retention and erasure.
+    #[serde(rename = "privacy:manage")]
+    PrivacyManage,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 9] = [
+    pub const ALL: [Scope; 10] = [
         Scope::CollectionsManage,
         Scope::TokensManage,
         Scope::AuditRead,
@@ -53,6 +56,7 @@ impl Scope {
         Scope::BreakGlass,
         Scope::BreakGlassReview,
         Scope::ResearchRead,
+        Scope::PrivacyManage,
     ];
 
     /// The wire name, e.g. `audit:read`.
@@ -67,6 +71,7 @@ impl Scope {
             Scope::BreakGlass => "breakglass",
             Scope::BreakGlassReview => "breakglass:review",
             Scope::ResearchRead => "research:read",
+            Scope::PrivacyManage => "privacy:manage",
         }
     }
 

@@ -66,18 +66,37 @@ pub(crate) fn payload(bytes: usize, c: usize, n: u64) -> Value {
     Synth::new(((c as u64) << 40) ^ n).patient_of_size(bytes)
 }
 
+/// The SQLite store; with `PHIVAULT_BENCH_JOURNAL_RPO_MS` set, journaling every commit
+/// for point-in-time recovery (a segment is started at once, as `serve` does), so the
+/// same workload measures the journal's cost.
+async fn open_sqlite(dir: &std::path::Path) -> Result<SqliteStore> {
+    use phivault_store_sqlite::journal::{Journal, JournalConfig};
+    let db = dir.join("vault.db");
+    let Ok(rpo) = std::env::var("PHIVAULT_BENCH_JOURNAL_RPO_MS") else {
+        return SqliteStore::open(&db, SqliteOptions::default())
+            .map_err(|e| anyhow!("open sqlite store: {e:?}"));
+    };
+    let journal = Journal::new(JournalConfig {
+        dir: dir.join("backups"),
+        rpo: std::time::Duration::from_millis(rpo.parse()?),
+        clock: Arc::new(SystemClock),
+    });
+    let store = SqliteStore::open_with_journal(&db, SqliteOptions::default(), journal.clone())
+        .map_err(|e| anyhow!("open sqlite store: {e:?}"))?;
+    journal
+        .start_segment(&dir.join("base.db"), "bench")
+        .await
+        .map_err(|e| anyhow!("start the journal: {e:?}"))?;
+    eprintln!("journal on: rpo {rpo} ms");
+    Ok(store)
+}
+
 impl BenchVault {
     /// Starts a vault and its HTTPS server on a loopback port.
     pub(crate) async fn start(backend: &Backend) -> Result<BenchVault> {
         let dir = tempfile::tempdir()?;
         let (store, name): (Arc<dyn Store>, &'static str) = match backend {
-            Backend::Sqlite => (
-                Arc::new(
-                    SqliteStore::open(&dir.path().join("vault.db"), SqliteOptions::default())
-                        .map_err(|e| anyhow!("open sqlite store: {e:?}"))?,
-                ),
-                "sqlite",
-            ),
+            Backend::Sqlite => (Arc::new(open_sqlite(dir.path()).await?), "sqlite"),
             Backend::Postgres(url) => {
                 let url = url.clone();
                 let s = tokio::task::spawn_blocking(move || {

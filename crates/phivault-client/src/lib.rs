@@ -4,6 +4,7 @@
 //! never appears in `Debug` output.
 #![forbid(unsafe_code)]
 
+mod privacy;
 pub mod webhook;
 
 use std::fmt;

@@ -463,7 +463,7 @@ pub(crate) async fn verify_report(
 }
 
 /// Scans the log from `after` for matches, at most `limit` of them and `MAX_SCAN` entries.
-async fn scan(
+pub(crate) async fn scan(
     store: &dyn Store,
     query: &AuditQuery,
     mut after: u64,

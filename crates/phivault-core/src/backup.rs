@@ -87,6 +87,11 @@ pub struct BackupManifest {
     pub counts: BTreeMap<String, u64>,
     /// Key-encryption key versions the keyring must hold to read the backup.
     pub kek_versions: Vec<u32>,
+    /// The point-in-time-recovery journal segment that continues this backup, relative to
+    /// the backup location (`journal/<backup_id>.pvj`); absent for a backup without one.
+    /// Left out of the JSON when absent, so manifests without a journal sign as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<String>,
     /// Ed25519 signature by the vault's audit key, lowercase hex; empty while unsigned.
     #[serde(default)]
     pub signature: String,
@@ -323,6 +328,7 @@ mod tests {
             audit: AuditAtBackup::default(),
             counts: BTreeMap::from([("audit_log".to_owned(), 3)]),
             kek_versions: vec![1],
+            journal: None,
             signature: String::new(),
         }
     }

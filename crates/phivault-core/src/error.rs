@@ -58,6 +58,9 @@ pub enum VaultError {
     /// The record has been deleted.
     #[error("record deleted")]
     Gone,
+    /// The subject was erased (its data key destroyed): nothing of it can be read again.
+    #[error("subject erased")]
+    Erased,
     /// A uniqueness or state conflict, by code.
     #[error("conflict: {0}")]
     Conflict(&'static str),
@@ -79,6 +82,10 @@ pub enum VaultError {
     /// A collection schema is not acceptable, by code.
     #[error("invalid schema: {0}")]
     InvalidSchema(&'static str),
+    /// A name or label looks like an identifier (45 CFR 164.514(b)(2)); says which item
+    /// kind and which shape, never the value.
+    #[error(transparent)]
+    Metadata(#[from] crate::metadata::MetadataError),
     /// Stored data failed authentication: tampering or corruption. The read fails closed.
     #[error("stored data failed its integrity check")]
     Integrity,
@@ -101,6 +108,7 @@ impl VaultError {
             Self::Forbidden { .. } => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::Gone => "record_deleted",
+            Self::Erased => "subject_erased",
             Self::Conflict(c) => c,
             Self::PreconditionRequired => "if_match_required",
             Self::PreconditionFailed => "version_mismatch",
@@ -108,6 +116,7 @@ impl VaultError {
             Self::PayloadTooLarge => "body_too_large",
             Self::Invalid(_) => "validation_failed",
             Self::InvalidSchema(c) => c,
+            Self::Metadata(_) => "identifier_in_metadata",
             Self::Integrity => "integrity_failure",
             Self::AuditUnavailable => "audit_unavailable",
             Self::Store(_) => "storage_unavailable",
@@ -122,13 +131,15 @@ impl VaultError {
             Self::Unauthenticated | Self::Forbidden { .. } => Outcome::Denied,
             Self::NotFound(_)
             | Self::Gone
+            | Self::Erased
             | Self::Conflict(_)
             | Self::PreconditionRequired
             | Self::PreconditionFailed
             | Self::BadRequest(_)
             | Self::PayloadTooLarge
             | Self::Invalid(_)
-            | Self::InvalidSchema(_) => Outcome::Invalid,
+            | Self::InvalidSchema(_)
+            | Self::Metadata(_) => Outcome::Invalid,
             Self::Integrity | Self::AuditUnavailable | Self::Store(_) | Self::Internal(_) => {
                 Outcome::Error
             }

@@ -21,6 +21,7 @@ use zeroize::Zeroizing;
 use crate::error::VaultError;
 use crate::identity_store::{BreakGlassRow, CareRelationshipRow, RoleRow, SessionRow, UserRow};
 use crate::ids::TokenId;
+use crate::metadata::{MetadataKind, check_name};
 use crate::policy::{Action, PurposeOfUse, Role, Scope, builtin_role};
 use crate::store::{ReadTx, SubjectKeyRow, TokenRow, WriteTx, read_tx, write_tx};
 use crate::vault::{RequestMeta, TokenInfo, Vault, append_audit, token_info, unwrap_dek};
@@ -716,6 +717,9 @@ impl Vault {
     ) -> Result<UserInfo, VaultError> {
         let mut ev = self.event(meta, Some(principal), "service_account.create");
         self.authorize(principal, Action::ManageTokens, &ev).await?;
+        if let Err(e) = check_name(MetadataKind::ServiceAccountName, username) {
+            return self.reject(ev, e.into()).await;
+        }
         if let Err(e) = check_username(username) {
             return self.reject(ev, e).await;
         }
@@ -923,6 +927,9 @@ impl Vault {
     ) -> Result<(TokenInfo, TokenSecret), VaultError> {
         let mut ev = self.event(meta, Some(principal), "token.create");
         self.authorize(principal, Action::ManageTokens, &ev).await?;
+        if let Err(e) = check_name(MetadataKind::TokenName, name) {
+            return self.reject(ev, e.into()).await;
+        }
         let name_ok = !name.is_empty()
             && name.len() <= 64
             && name
@@ -1063,7 +1070,15 @@ impl Vault {
     ) -> Result<Role, VaultError> {
         let mut ev = self.event(meta, Some(principal), "role.put");
         ev.target = Some(role.name.clone());
+        // An identifier-like name must not reach the audit event either.
+        let named = crate::metadata::check_role(&role);
+        if named.is_err() {
+            ev.target = None;
+        }
         self.authorize(principal, Action::ManageRoles, &ev).await?;
+        if let Err(e) = named {
+            return self.reject(ev, e.into()).await;
+        }
         if let Err(e) = check_role_name(&role.name) {
             return self.reject(ev, e).await;
         }

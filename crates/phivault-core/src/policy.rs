@@ -42,11 +42,16 @@ pub enum Scope {
     /// Export de-identified records and small-cell-suppressed aggregates (45 CFR 164.514(b)).
     #[serde(rename = "research:read")]
     ResearchRead,
+    /// Answer individuals' Privacy Rule rights (45 CFR 164.522-164.528): access requests
+    /// and exports, amendments, accounting of disclosures, restrictions, legal holds,
+    /// retention and erasure. Reaches PHI through the right-of-access export.
+    #[serde(rename = "privacy:manage")]
+    PrivacyManage,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 9] = [
+    pub const ALL: [Scope; 10] = [
         Scope::CollectionsManage,
         Scope::TokensManage,
         Scope::AuditRead,
@@ -56,6 +61,7 @@ impl Scope {
         Scope::BreakGlass,
         Scope::BreakGlassReview,
         Scope::ResearchRead,
+        Scope::PrivacyManage,
     ];
 
     /// The wire name, e.g. `audit:read`.
@@ -70,6 +76,7 @@ impl Scope {
             Scope::BreakGlass => "breakglass",
             Scope::BreakGlassReview => "breakglass:review",
             Scope::ResearchRead => "research:read",
+            Scope::PrivacyManage => "privacy:manage",
         }
     }
 
@@ -298,27 +305,30 @@ impl Role {
         self.scopes.iter().any(|s| s.is_administrative())
     }
 
-    /// Whether the role reaches PHI.
+    /// Whether the role reaches PHI: through record grants, or through the
+    /// right-of-access export of `privacy:manage`.
     pub fn reaches_phi(&self) -> bool {
-        !self.grants.is_empty()
+        !self.grants.is_empty() || self.scopes.contains(&Scope::PrivacyManage)
     }
 }
 
 /// The names of the built-in roles.
-pub const BUILTIN_ROLES: [&str; 6] = [
+pub const BUILTIN_ROLES: [&str; 7] = [
     "admin",
     "auditor",
     "clinician",
     "billing",
     "researcher",
     "breakglass",
+    "privacy_officer",
 ];
 
 /// The built-in roles: `admin` (users, roles, collections, tokens, keys; no PHI),
 /// `auditor` (audit log and break-glass review; no PHI), `clinician` (records of assigned
 /// subjects for treatment), `billing` (read and search for payment and operations, SSNs
 /// masked to the last four), `researcher` (de-identified data only: no record grants),
-/// `breakglass` (may open emergency access).
+/// `breakglass` (may open emergency access), `privacy_officer` (individuals' rights,
+/// retention and erasure).
 pub fn builtin_role(name: &str) -> Option<Role> {
     let set = |v: &[PurposeOfUse]| v.iter().copied().collect::<BTreeSet<_>>();
     let acts = |v: &[DataAction]| v.iter().copied().collect::<BTreeSet<_>>();
@@ -389,6 +399,13 @@ pub fn builtin_role(name: &str) -> Option<Role> {
             "breakglass",
             "May open time-limited emergency access to one subject, with a reason.",
             &[Scope::BreakGlass],
+            vec![],
+        ),
+        "privacy_officer" => role(
+            "privacy_officer",
+            "Answers individuals' rights: access exports, amendments, accounting of \
+             disclosures, restrictions, legal holds, retention and erasure.",
+            &[Scope::PrivacyManage],
             vec![],
         ),
         _ => return None,
@@ -466,6 +483,10 @@ pub enum Action {
     ReviewBreakGlass,
     /// Export de-identified data or suppressed aggregates (bulk: needs step-up).
     Research,
+    /// Track and answer individuals' requests, restrictions, holds and retention.
+    ManagePrivacy,
+    /// Crypto-shred a subject (irreversible: needs step-up).
+    EraseSubject,
 }
 
 impl Action {
@@ -481,6 +502,7 @@ impl Action {
             Action::OpenBreakGlass => Scope::BreakGlass,
             Action::ReviewBreakGlass => Scope::BreakGlassReview,
             Action::Research => Scope::ResearchRead,
+            Action::ManagePrivacy | Action::EraseSubject => Scope::PrivacyManage,
         }
     }
 
@@ -488,7 +510,11 @@ impl Action {
     pub fn needs_step_up(self) -> bool {
         matches!(
             self,
-            Action::ManageUsers | Action::ManageRoles | Action::ManageKeys | Action::Research
+            Action::ManageUsers
+                | Action::ManageRoles
+                | Action::ManageKeys
+                | Action::Research
+                | Action::EraseSubject
         )
     }
 }
@@ -572,6 +598,8 @@ pub fn decide(principal: &Principal, action: Action) -> Decision {
 #[derive(Debug, Clone)]
 pub struct Candidates {
     grants: Vec<(String, Grant)>,
+    /// The purpose of use stated (restrictions are matched against it).
+    pub purpose: PurposeOfUse,
     /// Whether a break-glass episode for the subject could allow it (ETREAT reads).
     pub break_glass_eligible: bool,
 }
@@ -612,6 +640,7 @@ pub fn data_candidates(
     }
     Ok(Candidates {
         grants,
+        purpose,
         break_glass_eligible,
     })
 }

@@ -117,7 +117,9 @@ pub struct TokenRow {
 }
 
 /// Reads available inside any transaction.
-pub trait ReadTx: crate::identity_store::IdentityReadTx {
+pub trait ReadTx:
+    crate::identity_store::IdentityReadTx + crate::privacy_store::PrivacyReadTx
+{
     /// A vault-wide setting (e.g. the vault id).
     fn get_meta(&mut self, key: &str) -> Result<Option<String>, StoreError>;
     /// One collection.
@@ -200,7 +202,9 @@ pub trait ReadTx: crate::identity_store::IdentityReadTx {
 }
 
 /// Writes, available inside a write transaction.
-pub trait WriteTx: ReadTx + crate::identity_store::IdentityWriteTx {
+pub trait WriteTx:
+    ReadTx + crate::identity_store::IdentityWriteTx + crate::privacy_store::PrivacyWriteTx
+{
     /// Sets a vault-wide setting.
     fn set_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError>;
     /// Adds a collection; `Duplicate` if the name exists.
@@ -268,6 +272,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn write(&self, f: WriteFn) -> BoxFuture<'_, Result<(), StoreError>>;
     /// The backend's name, e.g. `sqlite`.
     fn backend(&self) -> &'static str;
+    /// Pushes out what deleted rows leave behind on disk (e.g. old page images in a
+    /// write-ahead log), so that a destroyed data key does not linger; a no-op by default.
+    fn scrub_freed(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 type Slot<T> = Arc<Mutex<Option<Result<T, VaultError>>>>;

@@ -181,13 +181,46 @@ pub(crate) fn unwrap_dek(
     tx: &mut dyn ReadTx,
     subject: &str,
 ) -> Result<DataKey, VaultError> {
-    let row = tx.get_subject_key(subject)?.ok_or(VaultError::Integrity)?;
+    let Some(row) = tx.get_subject_key(subject)? else {
+        // A missing key is either an erasure (the shred ledger says so) or tampering.
+        return Err(if tx.is_shredded(subject)? {
+            VaultError::Erased
+        } else {
+            VaultError::Integrity
+        });
+    };
     let wrapped = WrappedKey::from_bytes(&row.wrapped_key)?;
     Ok(keyring.unwrap_data_key(&wrapped, subject)?)
 }
 
+/// The subject's data key, created (and stored wrapped) on first use. An erased subject
+/// never gets a new key: its identifier stays retired.
+pub(crate) fn subject_dek(
+    keyring: &Keyring,
+    tx: &mut dyn WriteTx,
+    subject: &str,
+    now: OffsetDateTime,
+) -> Result<DataKey, VaultError> {
+    if let Some(row) = tx.get_subject_key(subject)? {
+        let wrapped = WrappedKey::from_bytes(&row.wrapped_key)?;
+        return Ok(keyring.unwrap_data_key(&wrapped, subject)?);
+    }
+    if tx.is_shredded(subject)? {
+        return Err(VaultError::Erased);
+    }
+    let dek = DataKey::generate()?;
+    let wrapped = keyring.wrap_data_key(&dek, subject)?;
+    tx.insert_subject_key(&SubjectKeyRow {
+        subject: subject.to_owned(),
+        wrapped_key: wrapped.to_bytes(),
+        kek_version: wrapped.kek_version,
+        created_at: now,
+    })?;
+    Ok(dek)
+}
+
 /// Opens one stored version into a view; a tombstone has no data.
-fn open_version(
+pub(crate) fn open_version(
     keyring: &Keyring,
     tx: &mut dyn ReadTx,
     head: &RecordHead,
@@ -249,11 +282,16 @@ pub(crate) fn decide_subject(
         None
     };
     let d = cand.resolve(schema, assigned, break_glass.as_deref());
-    if d.allowed {
-        Ok(d)
-    } else {
-        Err(VaultError::Forbidden { rule: d.rule })
+    if !d.allowed {
+        return Err(VaultError::Forbidden { rule: d.rule });
     }
+    if let Some(id) = crate::privacy::restricting(tx, subject, schema.name.as_str(), cand.purpose)?
+    {
+        return Err(VaultError::Forbidden {
+            rule: format!("deny:restriction:{id}"),
+        });
+    }
+    Ok(d)
 }
 
 /// Minimum necessary for writes: a principal writes only fields it may see unmasked.
@@ -470,8 +508,17 @@ impl Vault {
         let mut ev = self.event(meta, Some(principal), "collection.create");
         ev.collection = Some(schema.name.to_string());
         ev.fields = schema.fields.iter().map(|f| f.name.to_string()).collect();
+        // An identifier-like name must not reach the audit event either.
+        let named = crate::metadata::check_schema(&schema);
+        if named.is_err() {
+            ev.collection = None;
+            ev.fields.clear();
+        }
         self.authorize(principal, Action::ManageCollections, &ev)
             .await?;
+        if let Err(e) = named {
+            return self.reject(ev, e.into()).await;
+        }
         if let Err(e) = schema.check() {
             return self.reject(ev, e).await;
         }
@@ -527,7 +574,10 @@ impl Vault {
     }
 
     /// A collection's schema, cached: schemas do not change once declared.
-    async fn schema(&self, name: &CollectionName) -> Result<Arc<CollectionSchema>, VaultError> {
+    pub(crate) async fn schema(
+        &self,
+        name: &CollectionName,
+    ) -> Result<Arc<CollectionSchema>, VaultError> {
         if let Some(s) = self
             .schemas
             .read()
@@ -550,7 +600,7 @@ impl Vault {
     }
 
     /// The schema, or an audited failure.
-    async fn schema_or_reject(
+    pub(crate) async fn schema_or_reject(
         &self,
         name: &CollectionName,
         ev: &AuditEvent,
@@ -563,7 +613,11 @@ impl Vault {
 
     // ----- records --------------------------------------------------------------------
 
-    fn index_entries(&self, collection: &str, record: &ValidatedRecord) -> Vec<IndexEntry> {
+    pub(crate) fn index_entries(
+        &self,
+        collection: &str,
+        record: &ValidatedRecord,
+    ) -> Vec<IndexEntry> {
         let indexer = self.keyring().blind_indexer();
         record
             .index_values()
@@ -576,7 +630,7 @@ impl Vault {
     }
 
     /// Validates `data` or records the audited failure.
-    async fn validated(
+    pub(crate) async fn validated(
         &self,
         schema: &CollectionSchema,
         data: Value,
@@ -643,23 +697,7 @@ impl Vault {
             let d = decide_subject(tx, &pid, &cand, &schema, &subject, now)?;
             check_writable(&d, &record)?;
             ev.reason = Some(d.rule.clone());
-            let dek = match tx.get_subject_key(&subject)? {
-                Some(row) => {
-                    let wrapped = WrappedKey::from_bytes(&row.wrapped_key)?;
-                    keyring.unwrap_data_key(&wrapped, &subject)?
-                }
-                None => {
-                    let dek = DataKey::generate()?;
-                    let wrapped = keyring.wrap_data_key(&dek, &subject)?;
-                    tx.insert_subject_key(&SubjectKeyRow {
-                        subject: subject.clone(),
-                        wrapped_key: wrapped.to_bytes(),
-                        kek_version: wrapped.kek_version,
-                        created_at: now,
-                    })?;
-                    dek
-                }
-            };
+            let dek = subject_dek(&keyring, tx, &subject, now)?;
             let plain = zeroize::Zeroizing::new(
                 serde_json::to_vec(record.data()).map_err(|_| VaultError::Internal("encode"))?,
             );

@@ -32,7 +32,10 @@ fn path_json(p: &[Hash]) -> Value {
     Value::Array(p.iter().map(|h| Value::String(hex(h))).collect())
 }
 
-async fn query<T: serde::de::DeserializeOwned>(call: &Call, uri: &Uri) -> Result<T, ApiError> {
+pub(crate) async fn query<T: serde::de::DeserializeOwned>(
+    call: &Call,
+    uri: &Uri,
+) -> Result<T, ApiError> {
     match Query::<T>::try_from_uri(uri) {
         Ok(Query(q)) => Ok(q),
         Err(_) => {

@@ -3,6 +3,7 @@
 //! errors with static codes, so they carry no submitted text.
 
 use phivault_api as api;
+use phivault_core::metadata::{MetadataKind, check_name};
 use phivault_core::{
     AuditVerifyReport, BreakGlassInfo, CollectionName, CollectionSchema, ComplianceGap, DataAction,
     Enrollment, FieldDef, FieldName, FieldType, Grant, IdentifierKind, Mask, PurposeOfUse,
@@ -12,6 +13,12 @@ use phivault_core::{
 /// A wire collection as a domain schema (names checked; the schema itself is checked by
 /// the vault).
 pub(crate) fn schema_from_api(c: api::Collection) -> Result<CollectionSchema, VaultError> {
+    // Identifier-like names are refused as such (422) before the charset check (400), so
+    // an e-mail address as a name is named for what it is.
+    check_name(MetadataKind::CollectionName, &c.name)?;
+    for f in &c.fields {
+        check_name(MetadataKind::FieldName, &f.name)?;
+    }
     let fields = c
         .fields
         .into_iter()
@@ -131,10 +138,10 @@ identifier_kinds!(
 /// added on one side without the other fails to compile.
 macro_rules! enum_map {
     ($from:ident, $to:ident, $api:ty, $core:ty, [$($v:ident),* $(,)?]) => {
-        fn $from(x: $api) -> $core {
+        pub(crate) fn $from(x: $api) -> $core {
             match x { $(<$api>::$v => <$core>::$v,)* }
         }
-        fn $to(x: $core) -> $api {
+        pub(crate) fn $to(x: $core) -> $api {
             match x { $(<$core>::$v => <$api>::$v,)* }
         }
     };
@@ -155,6 +162,7 @@ enum_map!(
         BreakGlass,
         BreakGlassReview,
         ResearchRead,
+        PrivacyManage,
     ]
 );
 enum_map!(

@@ -102,6 +102,11 @@ fn classify(err: &VaultError) -> Row {
             "Forbidden",
             "This operation needs a recent login with a second factor; log in again.",
         ),
+        VaultError::Forbidden { rule } if rule.starts_with("deny:restriction:") => row(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "The individual has restricted this use or disclosure of their records.",
+        ),
         VaultError::Forbidden { .. } => row(
             StatusCode::FORBIDDEN,
             "Forbidden",
@@ -113,6 +118,12 @@ fn classify(err: &VaultError) -> Row {
             "The requested resource does not exist.",
         ),
         VaultError::Gone => row(StatusCode::GONE, "Gone", "The record has been deleted."),
+        VaultError::Erased => row(
+            StatusCode::GONE,
+            "Subject Erased",
+            "The subject was erased: its data key was destroyed and its records can never \
+             be read again.",
+        ),
         VaultError::Conflict(_) => row(
             StatusCode::CONFLICT,
             "Conflict",
@@ -142,6 +153,11 @@ fn classify(err: &VaultError) -> Row {
             StatusCode::UNPROCESSABLE_ENTITY,
             "Unprocessable Content",
             "The collection schema is not acceptable; see code.",
+        ),
+        VaultError::Metadata(_) => row(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Unprocessable Content",
+            "A name or label looks like an identifier; see code.",
         ),
         VaultError::BadRequest(code) => match *code {
             UNSUPPORTED_MEDIA_TYPE => row(
@@ -306,6 +322,11 @@ impl IntoResponse for ApiError {
             Some(d) if !row.status.is_server_error() && row.status != StatusCode::UNAUTHORIZED => d,
             _ => row.detail.to_owned(),
         };
+        // Names the item kind and the identifier shape only, never the refused value.
+        let detail = match &self.err {
+            VaultError::Metadata(m) => m.to_string(),
+            _ => detail,
+        };
         problem_response(
             row.status,
             row.title,
@@ -334,6 +355,7 @@ mod tests {
             ),
             (VaultError::NotFound("record"), 404),
             (VaultError::Gone, 410),
+            (VaultError::Erased, 410),
             (VaultError::Conflict("collection_exists"), 409),
             (VaultError::PreconditionRequired, 428),
             (VaultError::PreconditionFailed, 412),
@@ -351,6 +373,13 @@ mod tests {
                 422,
             ),
             (VaultError::InvalidSchema("schema_has_no_fields"), 422),
+            (
+                VaultError::Metadata(phivault_core::metadata::MetadataError {
+                    kind: phivault_core::metadata::MetadataKind::FieldName,
+                    found: phivault_core::metadata::IdentifierLike::Ssn,
+                }),
+                422,
+            ),
             (VaultError::Integrity, 500),
             (VaultError::AuditUnavailable, 503),
             (

@@ -10,6 +10,7 @@ mod edge;
 mod error;
 mod identity_routes;
 mod openapi;
+mod privacy_routes;
 mod research_routes;
 mod routes;
 mod state;

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{audit_routes, identity_routes, research_routes, routes};
+use crate::{audit_routes, identity_routes, privacy_routes, research_routes, routes};
 
 /// The API description served at `/v1/openapi.json`.
 #[derive(OpenApi)]
@@ -63,6 +63,26 @@ use crate::{audit_routes, identity_routes, research_routes, routes};
         audit_routes::export,
         research_routes::export,
         research_routes::aggregate,
+        privacy_routes::open_access_request,
+        privacy_routes::open_amendment,
+        privacy_routes::list_items,
+        privacy_routes::get_item,
+        privacy_routes::extend,
+        privacy_routes::complete,
+        privacy_routes::accept,
+        privacy_routes::deny,
+        privacy_routes::disagreement,
+        privacy_routes::end,
+        privacy_routes::add_restriction,
+        privacy_routes::add_confidential_communication,
+        privacy_routes::add_legal_hold,
+        privacy_routes::record_disclosure,
+        privacy_routes::accounting,
+        privacy_routes::export,
+        privacy_routes::erase,
+        privacy_routes::set_retention,
+        privacy_routes::list_retention,
+        privacy_routes::run_retention,
     ),
     components(schemas(phivault_api::Problem, phivault_api::ProblemViolation)),
     modifiers(&BearerAuth),
@@ -77,6 +97,7 @@ use crate::{audit_routes, identity_routes, research_routes, routes};
         (name = "break-glass", description = "Emergency access and its review"),
         (name = "compliance", description = "The compliance self-check"),
         (name = "audit", description = "The tamper-evident audit log"),
+        (name = "privacy", description = "Individuals' rights: access, amendment, accounting of disclosures, restrictions, holds, retention and erasure"),
         (name = "research", description = "De-identified exports and suppressed aggregates (step-up)"),
         (name = "health", description = "Liveness and readiness probes (no token, not audited)"),
         (name = "meta", description = "This document"),

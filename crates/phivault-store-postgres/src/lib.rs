@@ -21,6 +21,7 @@
 mod error;
 mod identity;
 mod import;
+mod privacy;
 mod schema;
 pub mod testing;
 mod tx;

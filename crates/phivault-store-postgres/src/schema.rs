@@ -186,6 +186,23 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO write_lock (id) VALUES (1);
     "#,
+    // 2: Privacy Rule items (requests, disclosures, restrictions, holds). Only `sealed`
+    // holds PHI, under the subject's data key; the rest drives due dates and enforcement.
+    r#"
+    CREATE TABLE privacy_items (
+        id         TEXT COLLATE "C" PRIMARY KEY,
+        kind       TEXT COLLATE "C" NOT NULL,
+        subject    TEXT COLLATE "C" NOT NULL,
+        status     TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        due_at     BIGINT,
+        updated_at BIGINT NOT NULL,
+        meta_json  TEXT NOT NULL,
+        sealed     BYTEA NOT NULL
+    );
+    CREATE INDEX privacy_items_by_subject ON privacy_items (subject, kind, created_at);
+    CREATE INDEX privacy_items_by_kind ON privacy_items (kind, created_at);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -160,7 +160,7 @@ macro_rules! head_columns {
     };
 }
 
-fn decode_head(row: &Row) -> Result<RecordHead, StoreError> {
+pub(crate) fn decode_head(row: &Row) -> Result<RecordHead, StoreError> {
     Ok(RecordHead {
         collection: get(row, 0, "record_heads.collection")?,
         id: RecordId(get_uuid(row, 1, "record_heads.id")?),

@@ -1,6 +1,7 @@
 //! The SQLite storage backend: [`SqliteStore`] implements core's [`Store`] on one
 //! database file in WAL mode, with embedded versioned migrations, a group-commit writer
-//! thread and a small pool of read-only connections.
+//! thread and a small pool of read-only connections; optionally a point-in-time-recovery
+//! journal of every committed batch ([`journal`]).
 //!
 //! The file holds ids, names, times, ciphertext, wrapped keys, blind-index tags and audit
 //! JSON only; plaintext PHI never reaches this crate.
@@ -9,6 +10,8 @@
 pub mod backup;
 mod error;
 mod identity;
+pub mod journal;
+mod privacy;
 mod schema;
 mod tx;
 mod writer;
@@ -26,6 +29,7 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::error::map_err;
+use crate::journal::Journal;
 use crate::tx::SqlTx;
 use crate::writer::{Counters, Job, Writer};
 
@@ -88,6 +92,7 @@ pub struct SqliteStore {
     writer: Option<JoinHandle<()>>,
     counters: Arc<Counters>,
     readers: Arc<ReaderPool>,
+    journal: Option<Arc<Journal>>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -112,6 +117,25 @@ impl SqliteStore {
     /// Opens (creating if missing) the database at `path`, applies pending migrations and
     /// starts the writer thread. Refuses a database migrated by a newer build.
     pub fn open(path: &Path, opts: SqliteOptions) -> Result<SqliteStore, StoreError> {
+        Self::open_inner(path, opts, None)
+    }
+
+    /// [`SqliteStore::open`], journaling every committed batch into `journal` once a
+    /// segment is started with [`Journal::start_segment`]. Only the serving process may
+    /// journal a database: one writer appends to a segment.
+    pub fn open_with_journal(
+        path: &Path,
+        opts: SqliteOptions,
+        journal: Arc<Journal>,
+    ) -> Result<SqliteStore, StoreError> {
+        Self::open_inner(path, opts, Some(journal))
+    }
+
+    fn open_inner(
+        path: &Path,
+        opts: SqliteOptions,
+        journal: Option<Arc<Journal>>,
+    ) -> Result<SqliteStore, StoreError> {
         create_private(path)?;
         let conn = Connection::open_with_flags(
             path,
@@ -131,7 +155,14 @@ impl SqliteStore {
             jobs: queue,
             max_batch: opts.max_batch,
             counters: counters.clone(),
+            path: path.to_owned(),
+            journal: journal.clone(),
+            segment: None,
+            data_version: 0,
         };
+        if let Some(j) = &journal {
+            *j.jobs.lock().unwrap_or_else(|e| e.into_inner()) = Some(jobs.clone());
+        }
         let handle = std::thread::Builder::new()
             .name("phivault-sqlite-writer".into())
             .spawn(move || writer.run())
@@ -143,6 +174,7 @@ impl SqliteStore {
             writer: Some(handle),
             counters,
             readers,
+            journal,
         })
     }
 
@@ -179,6 +211,9 @@ impl Drop for SqliteStore {
         // Closing the queue ends the writer after the jobs already queued; joining it
         // closes the write connection before the caller reuses or removes the file.
         self.jobs = None;
+        if let Some(j) = &self.journal {
+            *j.jobs.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
         if let Some(handle) = self.writer.take() {
             // The last reference may be dropped by a closure running on the writer itself.
             if handle.thread().id() != std::thread::current().id() {
@@ -204,6 +239,12 @@ impl Store for SqliteStore {
 
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn scrub_freed(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        // secure_delete zeroes freed pages in the database file; the WAL still holds the
+        // old page images until a checkpoint copies the new ones back and truncates it.
+        Box::pin(self.checkpoint())
     }
 }
 
@@ -254,7 +295,7 @@ fn configure_writer(conn: &Connection, sync: Synchronous) -> Result<(), StoreErr
     Ok(())
 }
 
-fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,

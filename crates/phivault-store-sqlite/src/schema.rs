@@ -194,6 +194,24 @@ const MIGRATIONS: &[&str] = &[
         shredded_at INTEGER NOT NULL
     ) STRICT;
     "#,
+    // 5: Privacy Rule items (requests, disclosures, restrictions, holds). Only `sealed`
+    // holds PHI, under the subject's data key; the rest drives due dates and enforcement.
+    r#"
+    CREATE TABLE privacy_items (
+        id         TEXT PRIMARY KEY NOT NULL,
+        kind       TEXT NOT NULL,
+        subject    TEXT NOT NULL,
+        status     TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        due_at     INTEGER,
+        updated_at INTEGER NOT NULL,
+        meta_json  TEXT NOT NULL,
+        sealed     BLOB NOT NULL
+    ) STRICT;
+    -- Serves restriction checks on every data decision and per-subject lists.
+    CREATE INDEX privacy_items_by_subject ON privacy_items (subject, kind, created_at);
+    CREATE INDEX privacy_items_by_kind ON privacy_items (kind, created_at);
+    "#,
 ];
 
 /// The schema version this build writes.

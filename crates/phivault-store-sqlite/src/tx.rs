@@ -78,7 +78,7 @@ pub(crate) fn int(v: u64, what: &'static str) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| out_of_range(what))
 }
 
-fn limit(n: usize) -> i64 {
+pub(crate) fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
@@ -178,7 +178,7 @@ macro_rules! head_columns {
     };
 }
 
-fn decode_head(row: &Row<'_>) -> Result<RecordHead, StoreError> {
+pub(crate) fn decode_head(row: &Row<'_>) -> Result<RecordHead, StoreError> {
     Ok(RecordHead {
         collection: get_text(row, 0, "record_heads.collection")?,
         id: RecordId(get_uuid(row, 1, "record_heads.id")?),

@@ -3,19 +3,24 @@
 //! `BEGIN IMMEDIATE` transaction, and commits once, so N writers share one fsync.
 //!
 //! A closure learns its outcome only after the COMMIT returned, so an `Ok` is durable.
+//! With a point-in-time-recovery journal ([`crate::journal`]), the batch's changeset is
+//! also appended to the journal segment before anyone is answered.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use phivault_core::StoreError;
 use phivault_core::store::WriteFn;
 use rusqlite::Connection;
+use rusqlite::session::Session;
 use tokio::sync::oneshot;
 
 use crate::error::{is_busy, map_err};
+use crate::journal::{Journal, Segment, segment_path};
 use crate::tx::SqlTx;
 
 /// How often a busy BEGIN/COMMIT/checkpoint is retried after SQLite's own busy timeout.
@@ -32,6 +37,17 @@ pub(crate) enum Job {
     Write(WriteFn, Reply),
     /// A `wal_checkpoint(TRUNCATE)`, run between batches.
     Checkpoint(Reply),
+    /// Start a journal segment: pin a read transaction on a new connection at the current
+    /// state (the base snapshot, read from it by the caller) and journal every later batch
+    /// into the segment of `backup_id`.
+    StartSegment {
+        /// The base backup the segment continues.
+        backup_id: String,
+        /// Gets the connection whose open read transaction holds the base state.
+        reply: oneshot::Sender<Result<Connection, StoreError>>,
+    },
+    /// End the journal segment and mark the journal as needing a new base.
+    StopSegment(Reply),
 }
 
 /// Counters shared with [`crate::SqliteStore::stats`].
@@ -41,12 +57,31 @@ pub(crate) struct Counters {
     pub(crate) writes: AtomicU64,
 }
 
+/// What the journal got of one batch.
+enum Captured {
+    /// No segment is being written.
+    Off,
+    /// The batch's changeset (empty when it changed nothing).
+    Changes(Vec<u8>),
+    /// A segment is being written but the changes could not be taken.
+    Lost,
+}
+
 /// The writer thread's state.
 pub(crate) struct Writer {
     pub(crate) conn: Connection,
     pub(crate) jobs: Receiver<Job>,
     pub(crate) max_batch: usize,
     pub(crate) counters: Arc<Counters>,
+    /// The database file, for the connection that pins a base snapshot.
+    pub(crate) path: PathBuf,
+    /// The point-in-time-recovery journal, when the store keeps one.
+    pub(crate) journal: Option<Arc<Journal>>,
+    /// The segment being written; `None` while the journal needs a base.
+    pub(crate) segment: Option<Segment>,
+    /// `PRAGMA data_version` under the write lock at the last batch: it changes only when
+    /// another connection commits, i.e. a write the journal did not see.
+    pub(crate) data_version: i64,
 }
 
 fn unavailable(what: &str) -> StoreError {
@@ -59,17 +94,38 @@ fn reply(to: Reply, outcome: Result<(), StoreError>) {
 }
 
 impl Writer {
+    /// The next job; while journal entries wait for their fsync, waits at most until they
+    /// are due and syncs them, so an idle vault also keeps its recovery point.
+    fn next_job(&mut self) -> Option<Job> {
+        loop {
+            let due = match (&self.segment, &self.journal) {
+                (Some(seg), Some(j)) => seg.sync_due_in(j.config.rpo),
+                _ => None,
+            };
+            let Some(due) = due else {
+                return self.jobs.recv().ok();
+            };
+            match self.jobs.recv_timeout(due) {
+                Ok(job) => return Some(job),
+                Err(RecvTimeoutError::Timeout) => self.sync_segment(),
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
     /// Serves jobs until every sender is gone (the store was dropped).
-    pub(crate) fn run(self) {
+    pub(crate) fn run(mut self) {
         let max_batch = self.max_batch.max(1);
-        while let Ok(first) = self.jobs.recv() {
+        while let Some(first) = self.next_job() {
             let mut batch = Vec::new();
             let mut checkpoints = Vec::new();
+            let mut segment_jobs = Vec::new();
             let mut next = Some(first);
             while let Some(job) = next.take() {
                 match job {
                     Job::Write(f, to) => batch.push((f, to)),
                     Job::Checkpoint(to) => checkpoints.push(to),
+                    job => segment_jobs.push(job),
                 }
                 if batch.len() >= max_batch {
                     break;
@@ -84,11 +140,142 @@ impl Writer {
             for to in checkpoints {
                 reply(to, self.checkpoint());
             }
+            for job in segment_jobs {
+                match job {
+                    Job::StartSegment { backup_id, reply } => {
+                        let _ = reply.send(self.start_segment(&backup_id));
+                    }
+                    Job::StopSegment(to) => {
+                        self.end_segment("a base backup was abandoned");
+                        reply(to, Ok(()));
+                    }
+                    Job::Write(..) | Job::Checkpoint(_) => {}
+                }
+            }
+        }
+        self.sync_segment();
+    }
+
+    /// Fsyncs the segment; a failure ends it (the entries may not be durable).
+    fn sync_segment(&mut self) {
+        if let Some(seg) = self.segment.as_mut()
+            && let Err(e) = seg.sync()
+        {
+            tracing::error!(error = %e, "journal fsync failed");
+            self.end_segment("the journal could not be synced");
+        }
+    }
+
+    /// Ends the segment (synced) and reports that a new base backup is needed.
+    fn end_segment(&mut self, why: &str) {
+        if let Some(mut seg) = self.segment.take() {
+            let _ = seg.sync();
+            tracing::warn!(
+                reason = why,
+                "journal segment ended; a new base backup is needed"
+            );
+        }
+        if let Some(j) = &self.journal {
+            j.needs_base.store(true, Ordering::Relaxed);
+            *j.segment.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+    }
+
+    fn data_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(map_err)
+    }
+
+    /// Starts the segment of `backup_id` at the current state; see [`Job::StartSegment`].
+    fn start_segment(&mut self, backup_id: &str) -> Result<Connection, StoreError> {
+        let journal = self
+            .journal
+            .clone()
+            .ok_or_else(|| unavailable("this store keeps no journal"))?;
+        self.end_segment("a new base backup starts");
+        // Under the write lock no other connection can commit, so the pinned state, the
+        // data version and the segment start all describe the same moment.
+        self.retry_busy("BEGIN IMMEDIATE")?;
+        let pinned = (|| {
+            let version = self.data_version()?;
+            let schema: i64 = self
+                .conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .map_err(map_err)?;
+            let reader = crate::open_reader(&self.path)?;
+            reader.execute_batch("BEGIN").map_err(map_err)?;
+            reader
+                .query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map_err(map_err)?;
+            Ok::<_, StoreError>((version, u32::try_from(schema).unwrap_or(0), reader))
+        })();
+        let _ = self.conn.execute_batch("ROLLBACK");
+        let (version, schema, reader) = pinned?;
+        let path = segment_path(&journal.config.dir, backup_id);
+        let segment = Segment::create(&path, backup_id, schema, journal.config.clock.now())?;
+        self.segment = Some(segment);
+        self.data_version = version;
+        journal.needs_base.store(false, Ordering::Relaxed);
+        *journal.segment.lock().unwrap_or_else(|e| e.into_inner()) = Some(backup_id.to_owned());
+        tracing::info!(segment = %path.display(), "journal segment started");
+        Ok(reader)
+    }
+
+    /// Under the batch's write lock: ends the segment if another connection committed
+    /// since the last batch (its changes are not in the journal).
+    fn check_foreign_writes(&mut self) {
+        if self.segment.is_none() {
+            return;
+        }
+        match self.data_version() {
+            Ok(v) if v == self.data_version => {}
+            Ok(v) => {
+                self.data_version = v;
+                self.end_segment("another process wrote to the database");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reading the data version failed");
+                self.end_segment("the data version is unreadable");
+            }
+        }
+    }
+
+    /// A session recording the batch's changes, when a segment is being written.
+    fn open_session(&self) -> Result<Option<Session<'_>>, StoreError> {
+        if self.segment.is_none() {
+            return Ok(None);
+        }
+        let mut session = Session::new(&self.conn).map_err(map_err)?;
+        session.attach(None::<&str>).map_err(map_err)?;
+        Ok(Some(session))
+    }
+
+    /// Appends a committed batch's changeset; a failure ends the segment (the batch itself
+    /// is committed and is answered as such).
+    fn journal_append(&mut self, changeset: &[u8]) {
+        let (Some(seg), Some(j)) = (self.segment.as_mut(), self.journal.as_ref()) else {
+            return;
+        };
+        let rpo = j.config.rpo;
+        let outcome = seg
+            .append(j.config.clock.now(), changeset)
+            .and_then(|()| seg.sync_if_due(rpo));
+        match outcome {
+            Ok(()) => {
+                j.entries.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "journal append failed");
+                self.end_segment("the journal could not be appended to");
+            }
         }
     }
 
     /// Runs one batch in one transaction and answers every closure.
-    fn commit_batch(&self, batch: Vec<(WriteFn, Reply)>) {
+    fn commit_batch(&mut self, batch: Vec<(WriteFn, Reply)>) {
         let n = batch.len() as u64;
         self.counters.writes.fetch_add(n, Ordering::Relaxed);
         if !self.conn.is_autocommit() {
@@ -102,6 +289,49 @@ impl Writer {
             }
             return;
         }
+        self.check_foreign_writes();
+        let Some((succeeded, captured)) = self.run_batch(batch) else {
+            return;
+        };
+        match self.retry_busy("COMMIT") {
+            Ok(()) => {
+                self.counters.commits.fetch_add(1, Ordering::Relaxed);
+                match captured {
+                    Captured::Changes(c) if !c.is_empty() => self.journal_append(&c),
+                    Captured::Changes(_) | Captured::Off => {}
+                    // A committed batch missing from the segment would be a silent hole.
+                    Captured::Lost => self.end_segment("a batch's changes could not be captured"),
+                }
+                for to in succeeded {
+                    reply(to, Ok(()));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "sqlite commit failed");
+                if !self.conn.is_autocommit() {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
+                for to in succeeded {
+                    reply(to, Err(e.clone_unavailable()));
+                }
+            }
+        }
+    }
+
+    /// Runs the batch's closures inside the open transaction. `None` when nothing is left
+    /// to commit (every closure failed, or the transaction was lost; all answered);
+    /// otherwise the callers to answer after the COMMIT and, when journaling, the batch's
+    /// changeset, taken before the COMMIT so it holds exactly this transaction's changes.
+    fn run_batch(&self, batch: Vec<(WriteFn, Reply)>) -> Option<(Vec<Reply>, Captured)> {
+        let mut session = match self.open_session() {
+            Ok(s) => s,
+            Err(e) => {
+                // Journaling must not stop the vault; the segment ends after this batch.
+                tracing::error!(error = %e, "journal session could not start");
+                None
+            }
+        };
+        let journaling = self.segment.is_some();
         let mut succeeded: Vec<Reply> = Vec::with_capacity(batch.len());
         let mut jobs = batch.into_iter();
         while let Some((f, to)) = jobs.next() {
@@ -119,31 +349,29 @@ impl Writer {
                     for to in succeeded.into_iter().chain(jobs.map(|(_, to)| to)) {
                         reply(to, Err(fatal.clone_unavailable()));
                     }
-                    return;
+                    return None;
                 }
             }
         }
         if succeeded.is_empty() {
             let _ = self.conn.execute_batch("ROLLBACK");
-            return;
+            return None;
         }
-        match self.retry_busy("COMMIT") {
-            Ok(()) => {
-                self.counters.commits.fetch_add(1, Ordering::Relaxed);
-                for to in succeeded {
-                    reply(to, Ok(()));
+        let captured = match session.as_mut() {
+            Some(s) => {
+                let mut bytes = Vec::new();
+                match s.changeset_strm(&mut bytes) {
+                    Ok(()) => Captured::Changes(bytes),
+                    Err(e) => {
+                        tracing::error!(error = %e, "journal changeset failed");
+                        Captured::Lost
+                    }
                 }
             }
-            Err(e) => {
-                tracing::error!(error = %e, "sqlite commit failed");
-                if !self.conn.is_autocommit() {
-                    let _ = self.conn.execute_batch("ROLLBACK");
-                }
-                for to in succeeded {
-                    reply(to, Err(e.clone_unavailable()));
-                }
-            }
-        }
+            None if journaling => Captured::Lost,
+            None => Captured::Off,
+        };
+        Some((succeeded, captured))
     }
 
     /// Runs one closure inside `SAVEPOINT job`. The outer `Err` means the whole

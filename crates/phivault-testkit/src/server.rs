@@ -181,6 +181,51 @@ impl TestVault {
         secret.expose_secret().to_owned()
     }
 
+    /// A person holding `roles` with a password and enrolled TOTP, logged in just now (so
+    /// within the step-up window): their principal and session token.
+    #[allow(clippy::expect_used)]
+    pub async fn logged_in(&self, username: &str, roles: &[&str]) -> (Principal, String) {
+        use phivault_core::Clock as _;
+        use phivault_core::crypto::{TotpParams, TotpSecret, totp_code};
+        const PASSWORD: &str = "correct horse battery staple 42";
+        let meta = RequestMeta::default();
+        let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
+        let (_, enrollment) = self
+            .vault
+            .create_user(
+                &meta,
+                &Principal::local_operator(),
+                username,
+                PASSWORD,
+                &roles,
+                false,
+            )
+            .await
+            .expect("user");
+        let b32 = enrollment
+            .otpauth_uri
+            .as_str()
+            .split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix("secret="))
+            .expect("otpauth secret")
+            .to_owned();
+        let secret = TotpSecret::from_base32(&b32).expect("base32 secret");
+        let now = self.clock.now().unix_timestamp() as u64;
+        let code = totp_code(&secret, &TotpParams::default(), now);
+        let (_, session) = self
+            .vault
+            .login(&meta, username, PASSWORD, Some(&code))
+            .await
+            .expect("login");
+        let session = session.expose_secret().to_owned();
+        let p = self
+            .vault
+            .authenticate(&meta, Some(&session))
+            .await
+            .expect("authenticate");
+        (p, session)
+    }
+
     /// The SQLite database file.
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("vault.db")

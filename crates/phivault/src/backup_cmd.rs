@@ -13,6 +13,11 @@
 //!
 //! The keyring is never in a backup; `keys export` writes a separately sealed copy that
 //! must be stored apart from the backups.
+//!
+//! Point-in-time recovery: a backup taken by `serve` with the journal on starts a journal
+//! segment `journal/<backup id>.pvj` beside it (the store's writer appends every committed
+//! batch; see `phivault_store_sqlite::journal`), so `restore --to-time T` rebuilds the state
+//! as of T from the newest base before T plus its segment.
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
@@ -33,6 +38,7 @@ use phivault_core::backup::{
 use phivault_core::crypto::{Keyring, RecordAad, WrappedKey, open_record, sha256};
 use phivault_core::store::{RecordHead, Store, read_tx};
 use phivault_core::{Principal, SystemClock, Vault, VaultConfig};
+use phivault_store_sqlite::journal::{self, Journal, JournalConfig};
 use phivault_store_sqlite::{SqliteOptions, SqliteStore};
 
 use crate::config::{CONFIG_FILE, Config};
@@ -77,7 +83,8 @@ pub(crate) enum BackupCommand {
     /// Restore a backup into a data directory and replay the shred ledger. Stop the
     /// server of that directory first.
     Restore {
-        /// The backup directory (or its manifest.json).
+        /// The backup directory (or its manifest.json), or the backup location: then the
+        /// newest backup taken at or before --to-time (or the newest of all) is used.
         backup: PathBuf,
         /// The data directory to restore into (created if missing).
         #[arg(long)]
@@ -88,6 +95,13 @@ pub(crate) enum BackupCommand {
         /// A keyring exported with `keys export`; copied into a target without a keyring.
         #[arg(long)]
         keyring: Option<PathBuf>,
+        /// Recover the state as of this time (RFC 3339), replaying the backup's journal up
+        /// to it. Without it, a backup with a journal is restored to the journal's end.
+        #[arg(long, conflicts_with = "base_only")]
+        to_time: Option<String>,
+        /// Restore the backup's snapshot alone, ignoring its journal.
+        #[arg(long)]
+        base_only: bool,
     },
     /// Delete backups older than the retention period (the newest is always kept).
     Prune {
@@ -99,8 +113,10 @@ pub(crate) enum BackupCommand {
     },
 }
 
-fn progress(as_json: bool, what: &str) -> indicatif::ProgressBar {
-    let bar = if as_json {
+/// A spinner on standard error named `what`, hidden when `hidden` (JSON output, or output
+/// on standard output).
+pub(crate) fn progress(hidden: bool, what: &str) -> indicatif::ProgressBar {
+    let bar = if hidden {
         indicatif::ProgressBar::hidden()
     } else {
         indicatif::ProgressBar::new_spinner()
@@ -128,7 +144,7 @@ pub(crate) async fn run(cmd: BackupCommand, data_dir: &Path, as_json: bool) -> R
             let config_text = fs::read(data_dir.join(CONFIG_FILE)).ok();
             let bar = progress(as_json, "backup");
             let (path, manifest) =
-                create(&opened.vault, &db, &to, config_text.as_deref(), &bar).await?;
+                create(&opened.vault, &db, &to, config_text.as_deref(), &bar, None).await?;
             bar.finish_and_clear();
             let pruned = match retention_days {
                 Some(days) => prune(&to, days, opened.vault.clock().now())?,
@@ -205,7 +221,24 @@ pub(crate) async fn run(cmd: BackupCommand, data_dir: &Path, as_json: bool) -> R
             to,
             force,
             keyring,
-        } => restore(&backup, &to, force, keyring.as_deref(), data_dir, as_json).await,
+            to_time,
+            base_only,
+        } => {
+            let target = match (base_only, to_time) {
+                (true, _) => Target::Base,
+                (false, None) => Target::Latest,
+                (false, Some(t)) => Target::Time(
+                    OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
+                        .with_context(|| format!("--to-time {t:?} is not an RFC 3339 time"))?,
+                ),
+            };
+            let options = RestoreOptions {
+                force,
+                keyring_file: keyring.as_deref(),
+                target,
+            };
+            restore(&backup, &to, &options, data_dir, as_json).await
+        }
         BackupCommand::Prune {
             dir,
             retention_days,
@@ -260,6 +293,7 @@ pub(crate) async fn create(
     root: &Path,
     config_text: Option<&[u8]>,
     bar: &indicatif::ProgressBar,
+    journal: Option<&Journal>,
 ) -> Result<(PathBuf, BackupManifest)> {
     let created_at = vault.clock().now();
     let backup_id = uuid::Uuid::new_v4().to_string();
@@ -276,9 +310,13 @@ pub(crate) async fn create(
     create_private_dir(root)?;
     let staging = root.join(format!(".partial-{backup_id}"));
     create_private_dir(&staging)?;
+    let from = match journal {
+        Some(j) => SnapshotFrom::Writer(j),
+        None => SnapshotFrom::File(db),
+    };
     let result = create_in(
         vault,
-        db,
+        from,
         &staging,
         config_text,
         bar,
@@ -290,6 +328,11 @@ pub(crate) async fn create(
         Ok(m) => m,
         Err(e) => {
             let _ = fs::remove_dir_all(&staging);
+            if let Some(j) = journal {
+                // A segment without its base is useless; the journal waits for a new base.
+                let _ = j.stop_segment().await;
+                let _ = fs::remove_file(journal::segment_path(root, &backup_id));
+            }
             let _ = vault
                 .record_backup_event(
                     &crate::local_meta("backup-create"),
@@ -304,7 +347,12 @@ pub(crate) async fn create(
         }
     };
     let dest = root.join(&name);
-    fs::rename(&staging, &dest).with_context(|| format!("naming {}", dest.display()))?;
+    if let Err(e) = fs::rename(&staging, &dest) {
+        if let Some(j) = journal {
+            let _ = j.stop_segment().await;
+        }
+        return Err(e).with_context(|| format!("naming {}", dest.display()));
+    }
     fs::File::open(root)?.sync_all()?;
     vault
         .record_backup_event(
@@ -320,9 +368,18 @@ pub(crate) async fn create(
     Ok((dest, manifest))
 }
 
+/// Where a backup's snapshot comes from.
+#[derive(Clone, Copy)]
+enum SnapshotFrom<'a> {
+    /// A copy of the database file from its own read connection (no journal).
+    File(&'a Path),
+    /// The journaled store's writer, which starts the backup's journal segment with it.
+    Writer(&'a Journal),
+}
+
 async fn create_in(
     vault: &Vault,
-    db: &Path,
+    from: SnapshotFrom<'_>,
     staging: &Path,
     config_text: Option<&[u8]>,
     bar: &indicatif::ProgressBar,
@@ -331,12 +388,23 @@ async fn create_in(
 ) -> Result<BackupManifest> {
     bar.set_message("snapshot of the store");
     let snap = staging.join(DB_PART);
-    let info = {
-        let (db, snap) = (db.to_owned(), snap.clone());
-        tokio::task::spawn_blocking(move || phivault_store_sqlite::backup::snapshot(&db, &snap))
+    let journal = match from {
+        SnapshotFrom::Writer(j) => Some(j),
+        SnapshotFrom::File(_) => None,
+    };
+    let info = match from {
+        // Taken by the store's writer, so the segment starts exactly at this state.
+        SnapshotFrom::Writer(j) => j
+            .start_segment(&snap, backup_id)
             .await
-            .context("the snapshot task failed")?
-            .context("taking the snapshot")?
+            .context("taking the snapshot and starting its journal segment")?,
+        SnapshotFrom::File(db) => {
+            let (db, snap) = (db.to_owned(), snap.clone());
+            tokio::task::spawn_blocking(move || phivault_store_sqlite::backup::snapshot(&db, &snap))
+                .await
+                .context("the snapshot task failed")?
+                .context("taking the snapshot")?
+        }
     };
     bar.set_message("audit tree head");
     let (vault_id, audit, ledger) = {
@@ -385,6 +453,13 @@ async fn create_in(
         audit,
         counts: info.counts,
         kek_versions: vault.keyring().kek_versions(),
+        journal: journal.map(|_| {
+            format!(
+                "{}/{backup_id}.{}",
+                journal::JOURNAL_DIR,
+                journal::JOURNAL_EXT
+            )
+        }),
         signature: String::new(),
     };
     manifest.sign(&vault.keyring());
@@ -409,6 +484,10 @@ pub(crate) struct VerifyReport {
     pub(crate) records: u64,
     pub(crate) decrypted: u64,
     pub(crate) shredded_subjects: u64,
+    /// Entries in the backup's journal segment, when it has one.
+    pub(crate) journal_entries: Option<u64>,
+    pub(crate) journal_last: Option<OffsetDateTime>,
+    pub(crate) journal_torn_tail: Option<u64>,
     pub(crate) problems: Vec<String>,
 }
 
@@ -421,6 +500,9 @@ impl VerifyReport {
                "counts_ok": self.counts_ok, "audit_ok": self.audit_ok,
                "audit_entries": self.audit_entries, "records": self.records,
                "decrypted": self.decrypted, "shredded_subjects": self.shredded_subjects,
+               "journal_entries": self.journal_entries,
+               "journal_last_commit": self.journal_last.map(crate::rfc3339),
+               "journal_torn_tail_bytes": self.journal_torn_tail,
                "problems": self.problems})
     }
 
@@ -443,6 +525,16 @@ impl VerifyReport {
             "  records:            {} live, {} versions decrypted, {} subjects shredded",
             self.records, self.decrypted, self.shredded_subjects
         );
+        if let Some(n) = self.journal_entries {
+            println!(
+                "  journal:            {n} entries, last commit {}{}",
+                self.journal_last
+                    .map_or_else(|| "-".to_owned(), crate::rfc3339),
+                self.journal_torn_tail.map_or_else(String::new, |b| format!(
+                    " (incomplete final entry of {b} bytes left out)"
+                ))
+            );
+        }
         for p in &self.problems {
             println!("PROBLEM: {p}");
         }
@@ -635,6 +727,56 @@ async fn verify_into(
     let ledger = backup::shred_ledger(&*store).await?;
     report.shredded_subjects = ledger.len() as u64;
     sample_decrypts(&*store, keyring, samples, report, bar).await?;
+    drop(store);
+    verify_journal(&dir, &manifest, &tmp.0, keyring, report, bar).await
+}
+
+/// Checks the backup's journal segment: its chain, and that it replays onto the snapshot
+/// into a vault whose audit log still verifies.
+async fn verify_journal(
+    dir: &Path,
+    manifest: &BackupManifest,
+    tmp: &Path,
+    keyring: &Keyring,
+    report: &mut VerifyReport,
+    bar: &indicatif::ProgressBar,
+) -> Result<()> {
+    bar.set_message("journal chain");
+    let seg = match segment_for(dir, manifest, Target::Latest) {
+        Ok(Some(seg)) => seg,
+        Ok(None) => return Ok(()),
+        Err(e) => {
+            report.journal_entries = Some(0);
+            report.problems.push(format!("{e:#}"));
+            return Ok(());
+        }
+    };
+    report.journal_entries = Some(seg.entries.len() as u64);
+    report.journal_last = seg.last_committed_at();
+    report.journal_torn_tail = seg.torn_tail;
+    bar.set_message(format!("replaying {} journal entries", seg.entries.len()));
+    let replayed = tmp.join("journal-replay.db");
+    fs::copy(dir.join(DB_PART), &replayed)?;
+    let outcome = {
+        let (db, seg) = (replayed.clone(), seg.clone());
+        tokio::task::spawn_blocking(move || journal::replay(&db, &seg, None, &|_, _| {}))
+            .await
+            .context("the journal replay task failed")?
+    };
+    if let Err(e) = outcome {
+        report.problems.push(format!("journal replay: {e}"));
+        return Ok(());
+    }
+    let store = SqliteStore::open(&replayed, SqliteOptions::default())?;
+    let log =
+        phivault_core::audit_log::verify_log(&store, Some(&keyring.audit_verifying_key()), &[])
+            .await?;
+    if let Some(b) = &log.first_break {
+        report.problems.push(format!(
+            "after the journal replay, the audit chain is broken at entry {}: {}",
+            b.seq, b.kind
+        ));
+    }
     Ok(())
 }
 
@@ -752,7 +894,8 @@ fn load_keyring(data_dir: &Path, file: Option<&Path>, target: Option<&Path>) -> 
 }
 
 /// Every shred ledger that may know of erasures after this backup: the backup's own, those
-/// of every other backup in the same location, and the target database's.
+/// of every other backup in the same location, every erasure in the location's journal
+/// segments (after a restore's target time too), and the target database's.
 fn collect_ledgers(dir: &Path, existing_db: Option<&Path>) -> Result<Vec<ShredEntry>> {
     let mut all: Vec<ShredEntry> = Vec::new();
     let mut files = vec![dir.join(LEDGER_PART)];
@@ -772,6 +915,19 @@ fn collect_ledgers(dir: &Path, existing_db: Option<&Path>) -> Result<Vec<ShredEn
             all.extend(entries);
         }
     }
+    if let Some(root) = dir.parent()
+        && let Ok(entries) = fs::read_dir(root.join(journal::JOURNAL_DIR))
+    {
+        for e in entries.flatten() {
+            // A damaged segment still yields the erasures of its sound prefix elsewhere;
+            // here only whole, checked segments count, and a damaged one is named.
+            match journal::read_segment(&e.path()) {
+                Ok(seg) => all.extend(journal::shred_entries(&seg)?),
+                Err(err) => tracing::warn!(segment = %e.path().display(), error = %err,
+                    "journal segment skipped while collecting erasures"),
+            }
+        }
+    }
     if let Some(db) = existing_db
         && db.exists()
     {
@@ -783,15 +939,113 @@ fn collect_ledgers(dir: &Path, existing_db: Option<&Path>) -> Result<Vec<ShredEn
     Ok(backup::merge_ledgers(all))
 }
 
+/// How far a restore goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// The snapshot alone.
+    Base,
+    /// The snapshot plus its whole journal segment (the snapshot alone without one).
+    Latest,
+    /// The snapshot plus the journal entries committed at or before this time.
+    Time(OffsetDateTime),
+}
+
+/// `backup restore` options.
+struct RestoreOptions<'a> {
+    force: bool,
+    keyring_file: Option<&'a Path>,
+    target: Target,
+}
+
+/// Given a backup location rather than one backup, the base to restore from: the newest
+/// backup taken at or before the target time (the newest of all for the latest state).
+/// Its signature is checked afterwards like that of a backup named directly.
+fn base_in_location(path: &Path, target: Target) -> Result<Option<PathBuf>> {
+    if !path.is_dir() || path.join(MANIFEST_FILE).exists() {
+        return Ok(None);
+    }
+    let chosen = fs::read_dir(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(BACKUP_PREFIX))
+        .filter_map(|e| {
+            let m = BackupManifest::parse(&fs::read(e.path().join(MANIFEST_FILE)).ok()?).ok()?;
+            Some((m.created_at, e.path()))
+        })
+        .filter(|(created, _)| match target {
+            Target::Time(t) => *created <= t,
+            Target::Base | Target::Latest => true,
+        })
+        .max_by_key(|(created, _)| *created)
+        .map(|(_, p)| p);
+    match (chosen, target) {
+        (Some(p), _) => Ok(Some(p)),
+        (None, Target::Time(t)) => bail!(
+            "refusing to restore: no backup in {} was taken at or before {}",
+            path.display(),
+            crate::rfc3339(t)
+        ),
+        (None, _) => bail!("refusing to restore: no backup in {}", path.display()),
+    }
+}
+
+/// The checked journal segment of a backup, when the restore replays one.
+fn segment_for(
+    dir: &Path,
+    manifest: &BackupManifest,
+    target: Target,
+) -> Result<Option<journal::Segmented>> {
+    let segment = dir
+        .parent()
+        .map(|root| journal::segment_path(root, &manifest.backup_id));
+    let (named, segment) = match (target, manifest.journal.is_some(), segment) {
+        (Target::Base, _, _) => return Ok(None),
+        (_, named, Some(s)) => (named, s),
+        (_, _, None) => bail!("the backup directory has no parent location"),
+    };
+    if let Target::Time(t) = target
+        && t < manifest.created_at
+    {
+        bail!(
+            "--to-time {} is before this backup was taken ({}); restore an older backup",
+            crate::rfc3339(t),
+            crate::rfc3339(manifest.created_at)
+        );
+    }
+    if !segment.exists() {
+        if named {
+            bail!(
+                "the journal segment {} of this backup is missing; restore with --base-only                  to recover the backup's own state",
+                segment.display()
+            );
+        }
+        if matches!(target, Target::Time(_)) {
+            bail!(
+                "this backup has no journal, so it restores only to its own time ({});                  drop --to-time",
+                crate::rfc3339(manifest.created_at)
+            );
+        }
+        return Ok(None);
+    }
+    let seg = journal::read_segment(&segment).context("checking the journal segment")?;
+    if seg.backup_id != manifest.backup_id {
+        bail!("the journal segment belongs to another backup");
+    }
+    Ok(Some(seg))
+}
+
 async fn restore(
     path: &Path,
     to: &Path,
-    force: bool,
-    keyring_file: Option<&Path>,
+    options: &RestoreOptions<'_>,
     data_dir: &Path,
     as_json: bool,
 ) -> Result<ExitCode> {
-    let dir = backup_dir(path);
+    let (force, keyring_file) = (options.force, options.keyring_file);
+    let dir = match base_in_location(path, options.target)? {
+        Some(chosen) => chosen,
+        None => backup_dir(path),
+    };
     let keyring = load_keyring(data_dir, keyring_file, Some(to))?;
     let bar = progress(as_json, "restore");
     bar.set_message("checking the manifest and parts");
@@ -802,6 +1056,9 @@ async fn restore(
     if !report.problems.is_empty() {
         bail!("refusing to restore: {}", report.problems.join("; "));
     }
+    bar.set_message("checking the journal");
+    let segment = segment_for(&dir, &manifest, options.target)
+        .map_err(|e| anyhow::anyhow!("refusing to restore: {e:#}"))?;
     // The target's own config decides where its database lives; a new directory gets the
     // backup's config.
     let has_config = to.join(CONFIG_FILE).exists();
@@ -832,6 +1089,31 @@ async fn restore(
     let _ = fs::remove_file(&staged);
     fs::copy(dir.join(DB_PART), &staged)?;
     fs::set_permissions(&staged, fs::Permissions::from_mode(0o600))?;
+    let replayed = match &segment {
+        Some(seg) => {
+            bar.set_message(format!("replaying {} journal entries", seg.entries.len()));
+            let until = match options.target {
+                Target::Time(t) => Some(t),
+                Target::Base | Target::Latest => None,
+            };
+            let (file, seg, progress) = (staged.clone(), seg.clone(), bar.clone());
+            let replayed = tokio::task::spawn_blocking(move || {
+                journal::replay(&file, &seg, until, &|done, total| {
+                    progress.set_message(format!("journal entries replayed: {done} of {total}"));
+                })
+            })
+            .await
+            .context("the journal replay task failed")?;
+            match replayed {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    let _ = fs::remove_file(&staged);
+                    bail!("refusing to restore: {e}");
+                }
+            }
+        }
+        None => None,
+    };
     for suffix in ["-wal", "-shm"] {
         let mut p = db.clone().into_os_string();
         p.push(suffix);
@@ -874,18 +1156,38 @@ async fn restore(
             &crate::local_meta("backup-restore"),
             &Principal::local_operator(),
             "backup.restore",
-            &manifest.backup_id,
+            &match (&replayed, options.target) {
+                (Some(_), Target::Time(t)) => {
+                    format!("{} to {}", manifest.backup_id, crate::rfc3339(t))
+                }
+                (Some(_), _) => format!("{} to the journal's end", manifest.backup_id),
+                (None, _) => manifest.backup_id.clone(),
+            },
             Some(replay.keys_deleted),
             true,
         )
         .await?;
     bar.finish_and_clear();
+    let recovered_to = replayed
+        .and_then(|r| r.recovered_to)
+        .unwrap_or(manifest.created_at);
+    let torn_tail = segment.as_ref().and_then(|s| s.torn_tail);
+    if let Some(bytes) = torn_tail {
+        tracing::warn!(
+            bytes,
+            "the journal ends in an incomplete entry (a crash while appending); it was left out"
+        );
+    }
     if as_json {
         println!(
             "{}",
             json!({"restored_to": db, "backup_id": manifest.backup_id,
                    "vault_id": manifest.vault_id,
                    "created_at": crate::rfc3339(manifest.created_at),
+                   "recovered_to": crate::rfc3339(recovered_to),
+                   "journal_entries_applied": replayed.map_or(0, |r| r.applied),
+                   "journal_entries_skipped": replayed.map_or(0, |r| r.skipped),
+                   "journal_torn_tail_bytes": torn_tail,
                    "shred_ledger_entries": replay.entries,
                    "keys_shredded": replay.keys_deleted})
         );
@@ -896,6 +1198,19 @@ async fn restore(
             crate::rfc3339(manifest.created_at),
             db.display()
         );
+        if let Some(r) = replayed {
+            println!(
+                "journal replayed: {} entries applied, {} after the target left out; state as of {}",
+                r.applied,
+                r.skipped,
+                crate::rfc3339(recovered_to)
+            );
+        }
+        if let Some(bytes) = torn_tail {
+            println!(
+                "note: the journal ends in an incomplete entry ({bytes} bytes, a crash while                  appending); it was never acknowledged and was left out"
+            );
+        }
         println!(
             "shred ledger replayed: {} entries, {} data keys deleted again",
             replay.entries, replay.keys_deleted
@@ -910,6 +1225,7 @@ async fn restore(
 /// newest always stays), and leftovers of interrupted backups. Returns the names removed.
 pub(crate) fn prune(root: &Path, days: u32, now: OffsetDateTime) -> Result<Vec<String>> {
     let mut created = Vec::new();
+    let mut ids = Vec::new();
     for e in fs::read_dir(root).with_context(|| format!("reading {}", root.display()))? {
         let e = e?;
         let name = e.file_name().to_string_lossy().into_owned();
@@ -922,12 +1238,31 @@ pub(crate) fn prune(root: &Path, days: u32, now: OffsetDateTime) -> Result<Vec<S
         };
         if let Ok(m) = BackupManifest::parse(&bytes) {
             created.push((name, m.created_at));
+            ids.push(m.backup_id);
         }
     }
     let mut removed = Vec::new();
     for name in backup::expired(&created, now, days) {
         fs::remove_dir_all(root.join(name))?;
         removed.push(name.to_owned());
+    }
+    // A segment only continues its base: once the base is gone, so is the segment.
+    if let Ok(entries) = fs::read_dir(root.join(journal::JOURNAL_DIR)) {
+        let kept: Vec<String> = fs::read_dir(root)?
+            .flatten()
+            .filter_map(|e| fs::read(e.path().join(MANIFEST_FILE)).ok())
+            .filter_map(|b| BackupManifest::parse(&b).ok())
+            .map(|m| m.backup_id)
+            .collect();
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(id) = name.strip_suffix(&format!(".{}", journal::JOURNAL_EXT)) else {
+                continue;
+            };
+            if !kept.iter().any(|k| k == id) && ids.iter().any(|k| k == id) {
+                fs::remove_file(e.path())?;
+            }
+        }
     }
     Ok(removed)
 }
@@ -1000,13 +1335,21 @@ pub(crate) async fn export_keys(data_dir: &Path, to: &Path, as_json: bool) -> Re
 
 /// Scheduled backups inside `serve`, configured by environment:
 /// `PHIVAULT_BACKUP_DIR` (enables them), `PHIVAULT_BACKUP_INTERVAL` (`6h`, `30m`, …; default
-/// `24h`) and `PHIVAULT_BACKUP_RETENTION_DAYS` (default 35).
+/// `24h`), `PHIVAULT_BACKUP_RETENTION_DAYS` (default 35), and the point-in-time-recovery
+/// journal: `PHIVAULT_BACKUP_JOURNAL` (`on`, the default, or `off`) and
+/// `PHIVAULT_BACKUP_JOURNAL_RPO_MS` (the longest an appended entry waits for its fsync;
+/// default 1000).
 #[derive(Debug, Clone)]
 pub(crate) struct Schedule {
     pub(crate) dir: PathBuf,
     pub(crate) interval: StdDuration,
     pub(crate) retention_days: u32,
+    /// The journal's recovery point; `None` when the journal is off.
+    pub(crate) journal_rpo: Option<StdDuration>,
 }
+
+/// Pause between attempts at the new base backup a journal that lost its segment needs.
+const REBASE_RETRY: StdDuration = StdDuration::from_secs(10);
 
 impl Schedule {
     /// The schedule from the environment, if backups are enabled.
@@ -1032,29 +1375,78 @@ impl Schedule {
         } else {
             dir
         };
+        let journal_rpo =
+            match std::env::var("PHIVAULT_BACKUP_JOURNAL").as_deref() {
+                Ok("off") => None,
+                Ok("on") | Err(_) => Some(match std::env::var("PHIVAULT_BACKUP_JOURNAL_RPO_MS") {
+                    Ok(ms) => StdDuration::from_millis(ms.parse().context(
+                        "PHIVAULT_BACKUP_JOURNAL_RPO_MS must be a number of milliseconds",
+                    )?),
+                    Err(_) => journal::DEFAULT_RPO,
+                }),
+                Ok(other) => bail!("PHIVAULT_BACKUP_JOURNAL must be on or off, not {other:?}"),
+            };
         Ok(Some(Schedule {
             dir,
             interval,
             retention_days,
+            journal_rpo,
         }))
+    }
+
+    /// The journal this schedule keeps, if it keeps one, stamped by `clock`.
+    pub(crate) fn journal(&self, clock: Arc<dyn phivault_core::Clock>) -> Option<Arc<Journal>> {
+        self.journal_rpo.map(|rpo| {
+            Journal::new(JournalConfig {
+                dir: self.dir.clone(),
+                rpo,
+                clock,
+            })
+        })
     }
 }
 
-/// Takes a backup every interval, prunes by retention, and logs the age of the last good
-/// backup (a warning when it is older than two intervals).
+/// Takes a backup every interval (and, with the journal on, as soon as the journal needs a
+/// new base: at start, or after another process wrote to the database), prunes by
+/// retention, and logs the age of the last good backup (a warning when it is older than
+/// two intervals).
 pub(crate) fn spawn_scheduler(
     vault: Arc<Vault>,
     db: PathBuf,
     config_text: Option<Vec<u8>>,
     s: Schedule,
     ready: phivault_server::Readiness,
+    journal: Option<Arc<Journal>>,
 ) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(s.interval);
+        let mut check = tokio::time::interval(StdDuration::from_secs(1));
+        let mut last_attempt: Option<std::time::Instant> = None;
         loop {
-            tick.tick().await;
+            let due = tokio::select! {
+                _ = tick.tick() => true,
+                _ = check.tick() => {
+                    journal.as_ref().is_some_and(|j| j.needs_base())
+                        && last_attempt.is_none_or(|t| t.elapsed() >= REBASE_RETRY)
+                }
+            };
+            if !due {
+                continue;
+            }
+            last_attempt = Some(std::time::Instant::now());
+            // Any backup, a journal's new base included, restarts the interval.
+            tick.reset();
             let bar = indicatif::ProgressBar::hidden();
-            match create(&vault, &db, &s.dir, config_text.as_deref(), &bar).await {
+            match create(
+                &vault,
+                &db,
+                &s.dir,
+                config_text.as_deref(),
+                &bar,
+                journal.as_deref(),
+            )
+            .await
+            {
                 Ok((path, m)) => tracing::info!(
                     backup = %path.display(), audit_tree_size = m.audit.tree_size,
                     "scheduled backup written"
@@ -1076,7 +1468,7 @@ pub(crate) fn spawn_scheduler(
             if let Some(a) = age {
                 metrics::gauge!("phivault_backup_last_good_age_seconds").set(a as f64);
             }
-            let overdue = match age {
+            let mut overdue = match age {
                 Some(a) if a <= 2 * s.interval.as_secs() as i64 => {
                     tracing::info!(last_good_backup_age_seconds = a, "backup status");
                     vec![]
@@ -1093,6 +1485,12 @@ pub(crate) fn spawn_scheduler(
                     vec!["backup:none".to_owned()]
                 }
             };
+            if let Some(j) = &journal {
+                metrics::gauge!("phivault_backup_journal_entries").set(j.entries() as f64);
+                if j.needs_base() {
+                    overdue.push("backup:journal_needs_base".to_owned());
+                }
+            }
             ready.set_degraded("backups", overdue);
         }
     });

@@ -97,6 +97,15 @@ pub(crate) fn connect_postgres(url: &str) -> Result<PgStore> {
 
 /// Opens the store alone (no keys): for commands that only read hashes and ids.
 pub(crate) fn open_store(dir: &Path, config: &Config) -> Result<Arc<dyn Store>> {
+    open_store_journaled(dir, config, None)
+}
+
+/// [`open_store`], with a SQLite store journaling its commits for point-in-time recovery.
+fn open_store_journaled(
+    dir: &Path,
+    config: &Config,
+    journal: Option<Arc<phivault_store_sqlite::journal::Journal>>,
+) -> Result<Arc<dyn Store>> {
     if config.is_postgres() {
         return Ok(Arc::new(connect_postgres(&config.storage)?));
     }
@@ -116,8 +125,11 @@ pub(crate) fn open_store(dir: &Path, config: &Config) -> Result<Arc<dyn Store>> 
             path.display()
         );
     }
-    let store =
-        SqliteStore::open(&path, opts).with_context(|| format!("opening {}", path.display()))?;
+    let store = match journal {
+        Some(j) => SqliteStore::open_with_journal(&path, opts, j),
+        None => SqliteStore::open(&path, opts),
+    }
+    .with_context(|| format!("opening {}", path.display()))?;
     Ok(Arc::new(store))
 }
 
@@ -129,9 +141,19 @@ pub(crate) fn open_keyring(dir: &Path, config: &Config, passphrase: &str) -> Res
 
 /// Opens config, keyring and store, and builds the vault service.
 pub(crate) fn open(dir: &Path, passphrase: &str) -> Result<Opened> {
+    open_journaled(dir, passphrase, None)
+}
+
+/// [`open`] for `serve`: a SQLite store journals its commits into `journal` (the vault's
+/// clock stamps them, so the journal's clock must be the vault's).
+pub(crate) fn open_journaled(
+    dir: &Path,
+    passphrase: &str,
+    journal: Option<Arc<phivault_store_sqlite::journal::Journal>>,
+) -> Result<Opened> {
     let config = Config::load(dir)?;
     let keyring = open_keyring(dir, &config, passphrase)?;
-    let store = open_store(dir, &config)?;
+    let store = open_store_journaled(dir, &config, journal)?;
     let vault_config = VaultConfig {
         max_token_ttl: time::Duration::days(i64::from(config.max_token_ttl_days)),
         mfa_required: config.mfa_required,

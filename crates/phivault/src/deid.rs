@@ -112,16 +112,7 @@ pub(crate) async fn export(
     let mut op = phivault_core::Principal::local_operator();
     op.roles = builtin_role("researcher").into_iter().collect();
     op.purpose = Some(PurposeOfUse::Hresch);
-    let bar = if as_json || out.is_none() {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new_spinner()
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {prefix}: {msg} [{elapsed}]")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-    );
-    bar.set_prefix("deid export");
+    let bar = crate::backup_cmd::progress(as_json || out.is_none(), "deid export");
     bar.set_message(format!("de-identifying {name}"));
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     let (rows, report) = opened

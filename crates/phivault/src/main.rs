@@ -9,9 +9,11 @@ mod config;
 mod datadir;
 mod deid;
 mod identity_cmd;
+mod log_redact;
 mod migrate;
 mod qr;
 mod serve;
+mod subject_cmd;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -106,6 +108,11 @@ enum Command {
     Backup {
         #[command(subcommand)]
         command: backup_cmd::BackupCommand,
+    },
+    /// Individuals' rights: export a subject's records, account for disclosures, erase.
+    Subject {
+        #[command(subcommand)]
+        command: subject_cmd::SubjectCommand,
     },
     /// Manage encryption keys.
     Keys {
@@ -289,6 +296,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             identity_cmd::grant(&opened, command, cli.json).await
         }
         Command::Audit { command } => audit_cmd::run(command, &data_dir, cli.json).await,
+        Command::Subject { command } => {
+            let opened = datadir::open(&data_dir, &datadir::passphrase(false)?)?;
+            subject_cmd::run(&opened, command, cli.json).await
+        }
         Command::Migrate { from, to, samples } => {
             migrate::run(&data_dir, &from, &to, samples, cli.json).await
         }

@@ -19,7 +19,9 @@ fn init_logging(format: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        // No identifier-like text reaches the log output (45 CFR 164.514(b)(2)).
+        .with_writer(crate::log_redact::Redacting(std::io::stdout));
     // A second initialisation (tests in one process) is harmless, so its error is ignored.
     let _ = if format == "json" {
         builder.json().try_init()
@@ -64,8 +66,9 @@ fn dev_banner(dir: &Path, pass: &str, token: &str, listen: &str) {
     eprintln!("{line}");
 }
 
-/// The development token: administration, the audit log and every record, which in
-/// production needs the explicit admin-and-PHI exception that compliance reports flag.
+/// The development token: administration, the audit log, individuals' rights and every
+/// record, which in production needs the explicit admin-and-PHI exception that compliance
+/// reports flag.
 async fn dev_token(
     opened: &crate::datadir::Opened,
 ) -> Result<(phivault_core::TokenInfo, phivault_core::crypto::TokenSecret)> {
@@ -94,6 +97,7 @@ async fn dev_token(
     let roles = [
         "admin".to_owned(),
         "auditor".to_owned(),
+        "privacy_officer".to_owned(),
         "dev-all-access".to_owned(),
     ];
     crate::bootstrap_token(opened, "dev", &roles, true).await
@@ -131,7 +135,12 @@ pub(crate) async fn run(
         }
         datadir::passphrase(false)?
     };
-    let mut opened = datadir::open(&dir, &pass)?;
+    // The backup schedule is read first: with its journal on, the store journals commits.
+    let schedule = crate::backup_cmd::Schedule::from_env(&dir)?;
+    let journal = schedule
+        .as_ref()
+        .and_then(|s| s.journal(Arc::new(phivault_core::SystemClock)));
+    let mut opened = datadir::open_journaled(&dir, &pass, journal.clone())?;
     if let Some(l) = listen {
         opened.config.listen = l;
     }
@@ -195,20 +204,24 @@ pub(crate) async fn run(
     }
 
     crate::audit_cmd::spawn_tree_head_signer(opened.vault.clone(), &dir);
-    if let Some(schedule) = crate::backup_cmd::Schedule::from_env(&dir)? {
+    if let Some(schedule) = schedule {
         if opened.config.is_postgres() {
             bail!("PHIVAULT_BACKUP_DIR: scheduled backups support the SQLite store only");
         }
         tracing::info!(dir = %schedule.dir.display(), every_s = schedule.interval.as_secs(),
-            retention_days = schedule.retention_days, "scheduled backups on");
+            retention_days = schedule.retention_days,
+            journal_rpo_ms = schedule.journal_rpo.map(|d| d.as_millis() as u64),
+            "scheduled backups on");
         crate::backup_cmd::spawn_scheduler(
             opened.vault.clone(),
             opened.config.sqlite_path(&dir),
             std::fs::read(dir.join(CONFIG_FILE)).ok(),
             schedule,
             ready,
+            journal,
         );
     }
+    spawn_retention(opened.vault.clone(), retention_interval()?);
     tokio::spawn(watch_keyring(
         dir.join(&opened.config.keyring),
         pass.clone(),
@@ -217,6 +230,51 @@ pub(crate) async fn run(
     phivault_server::serve(listener, tls, router, shutdown_signal()).await?;
     tracing::info!("phivault stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often the retention scheduler runs: `PHIVAULT_RETENTION_INTERVAL_SECS` (default one
+/// hour; 0 turns it off, e.g. on all but one node of a PostgreSQL cluster).
+fn retention_interval() -> Result<Option<StdDuration>> {
+    match std::env::var("PHIVAULT_RETENTION_INTERVAL_SECS") {
+        Err(_) => Ok(Some(StdDuration::from_secs(3600))),
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(0) => Ok(None),
+            Ok(n) => Ok(Some(StdDuration::from_secs(n))),
+            Err(_) => bail!("PHIVAULT_RETENTION_INTERVAL_SECS must be a number of seconds"),
+        },
+    }
+}
+
+/// Disposes of records past their collection's retention period on a schedule, acting
+/// as the privacy officer; each disposal is audited by the vault.
+fn spawn_retention(vault: std::sync::Arc<phivault_core::Vault>, every: Option<StdDuration>) {
+    let Some(every) = every else {
+        tracing::info!("retention scheduler off");
+        return;
+    };
+    let mut op = phivault_core::Principal::local_operator();
+    op.id = "retention-scheduler".to_owned();
+    op.actor.id = Some("retention-scheduler".to_owned());
+    op.roles = phivault_core::policy::builtin_role("privacy_officer")
+        .into_iter()
+        .collect();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match vault
+                .apply_retention(&crate::local_meta("retention"), &op)
+                .await
+            {
+                Ok(r) if r.disposed > 0 || r.held > 0 => {
+                    tracing::info!(disposed = r.disposed, held = r.held, "retention run")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = e.code(), "retention run failed"),
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

@@ -5,19 +5,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::sync::Arc;
 
 use phivault_api::Collection;
 use phivault_core::audit::Outcome;
-use phivault_core::crypto::{TotpParams, TotpSecret, totp_code};
 use phivault_core::research::{RESEARCH_ID, Suppression};
-use phivault_core::{Clock as _, CollectionName, Principal, RequestMeta, VaultError};
+use phivault_core::{CollectionName, Principal, RequestMeta, VaultError};
 use phivault_testkit::TestVault;
 use phivault_testkit::synthetic::{Synth, patient_schema};
 use serde_json::{Map, Value, json};
 use time::Duration;
-
-const PASSWORD: &str = "correct horse battery staple 42";
 
 fn meta() -> RequestMeta {
     RequestMeta::default()
@@ -25,45 +24,6 @@ fn meta() -> RequestMeta {
 
 fn name(c: &str) -> CollectionName {
     CollectionName::parse(c).unwrap()
-}
-
-/// A person holding `roles`, logged in with TOTP just now: their principal and session.
-async fn logged_in(tv: &TestVault, username: &str, roles: &[&str]) -> (Principal, String) {
-    let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
-    let (_, enrollment) = tv
-        .vault
-        .create_user(
-            &meta(),
-            &Principal::local_operator(),
-            username,
-            PASSWORD,
-            &roles,
-            false,
-        )
-        .await
-        .unwrap();
-    let b32 = enrollment
-        .otpauth_uri
-        .as_str()
-        .split(['?', '&'])
-        .find_map(|kv| kv.strip_prefix("secret="))
-        .unwrap()
-        .to_owned();
-    let secret = TotpSecret::from_base32(&b32).unwrap();
-    let now = tv.clock.now().unix_timestamp() as u64;
-    let code = totp_code(&secret, &TotpParams::default(), now);
-    let (_, session) = tv
-        .vault
-        .login(&meta(), username, PASSWORD, Some(&code))
-        .await
-        .unwrap();
-    let session = session.expose_secret().to_owned();
-    let p = tv
-        .vault
-        .authenticate(&meta(), Some(&session))
-        .await
-        .unwrap();
-    (p, session)
 }
 
 async fn patients(tv: &TestVault) -> Vec<(String, Value)> {
@@ -149,7 +109,7 @@ fn direct_identifiers(p: &Value) -> Vec<String> {
 async fn exports_carry_no_direct_identifiers_and_stable_pseudonyms() {
     let tv = TestVault::start().await;
     let written = patients(&tv).await;
-    let (researcher, session) = logged_in(&tv, "rita.research", &["researcher"]).await;
+    let (researcher, session) = tv.logged_in("rita.research", &["researcher"]).await;
 
     let (rows, report) = tv
         .vault
@@ -289,7 +249,7 @@ async fn the_k_anonymity_report_counts_equivalence_classes() {
         ],
     )
     .await;
-    let (r, _) = logged_in(&tv, "rita.research", &["researcher"]).await;
+    let (r, _) = tv.logged_in("rita.research", &["researcher"]).await;
     let export = |q: &[&str]| {
         let q: Vec<String> = q.iter().map(|s| (*s).to_owned()).collect();
         let vault = tv.vault.clone();
@@ -333,7 +293,7 @@ async fn aggregates_hide_small_cells_so_totals_cannot_recover_them() {
     rows.extend(std::iter::repeat_n(("B", "12345", "1970-01-01", 3), 15));
     rows.extend(std::iter::repeat_n(("C", "12345", "1970-01-01", 5), 3));
     cohort(&tv, &rows).await;
-    let (r, session) = logged_in(&tv, "rita.research", &["researcher"]).await;
+    let (r, session) = tv.logged_in("rita.research", &["researcher"]).await;
     let cells = tv
         .vault
         .research_aggregate(
@@ -422,7 +382,7 @@ async fn only_researchers_with_a_recent_login_may_export() {
             .await,
     );
     assert_eq!(rule, "deny:missing_scope:research:read");
-    let (clinician, _) = logged_in(&tv, "cal.clinician", &["clinician"]).await;
+    let (clinician, _) = tv.logged_in("cal.clinician", &["clinician"]).await;
     let rule = forbidden(
         tv.vault
             .research_aggregate(&meta(), &clinician, &coll, &["age".to_owned()], None)
@@ -452,7 +412,7 @@ async fn only_researchers_with_a_recent_login_may_export() {
     assert_eq!(status, 403);
 
     // A researcher whose login is older than the step-up window is refused too.
-    let (researcher, _) = logged_in(&tv, "rita.research", &["researcher"]).await;
+    let (researcher, _) = tv.logged_in("rita.research", &["researcher"]).await;
     tv.clock.advance(Duration::minutes(6));
     let rule = forbidden(
         tv.vault
@@ -479,7 +439,7 @@ async fn only_researchers_with_a_recent_login_may_export() {
 async fn every_export_and_aggregate_is_audited_without_values() {
     let tv = TestVault::start().await;
     let written = patients(&tv).await;
-    let (r, _) = logged_in(&tv, "rita.research", &["researcher"]).await;
+    let (r, _) = tv.logged_in("rita.research", &["researcher"]).await;
     tv.vault
         .research_export(&meta(), &r, &name("patients"), &["age".to_owned()])
         .await
@@ -530,53 +490,16 @@ async fn every_export_and_aggregate_is_audited_without_values() {
 
 // ----- the command line -------------------------------------------------------------------
 
-const PASSPHRASE: &str = "integration test passphrase 7f3a";
-
-fn phivault_cli(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_phivault"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("PHIVAULT_") {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd.env("PHIVAULT_PASSPHRASE", PASSPHRASE)
-        .env("PHIVAULT_INSECURE_FAST_KDF", "1")
-        .stdin(std::process::Stdio::null())
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-/// The vault of a data directory made by `phivault init`, opened in process.
-fn open_dir(dir: &std::path::Path) -> phivault_core::Vault {
-    use phivault_core::crypto::Keyring;
-    use phivault_store_sqlite::{SqliteOptions, SqliteStore};
-    let keyring = Keyring::open(
-        &std::fs::read(dir.join("keyring.json")).unwrap(),
-        PASSPHRASE.as_bytes(),
-    )
-    .unwrap();
-    let store = SqliteStore::open(&dir.join("phivault.db"), SqliteOptions::default()).unwrap();
-    phivault_core::Vault::new(
-        Arc::new(store),
-        keyring,
-        Arc::new(phivault_core::SystemClock),
-        phivault_core::VaultConfig::default(),
-    )
-}
-
 #[tokio::test]
 async fn deid_export_on_the_command_line_writes_a_de_identified_file_and_is_audited() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("vault");
-    let o = phivault_cli(&dir, &["init", "--json"]);
+    let o = common::phivault_cli(&dir, &["init", "--json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     let mut written = Vec::new();
     {
-        let vault = open_dir(&dir);
+        let vault = common::open_dir(&dir);
         let schema: phivault_core::CollectionSchema =
             serde_json::from_value(patient_schema("patients")).unwrap();
         vault
@@ -603,7 +526,7 @@ async fn deid_export_on_the_command_line_writes_a_de_identified_file_and_is_audi
     }
 
     let out = tmp.path().join("export.csv");
-    let o = phivault_cli(
+    let o = common::phivault_cli(
         &dir,
         &[
             "deid",
@@ -635,7 +558,7 @@ async fn deid_export_on_the_command_line_writes_a_de_identified_file_and_is_audi
     }
 
     // JSONL to stdout, with --json the summary on stderr.
-    let o = phivault_cli(
+    let o = common::phivault_cli(
         &dir,
         &["--json", "deid", "export", "--collection", "patients"],
     );
@@ -645,10 +568,10 @@ async fn deid_export_on_the_command_line_writes_a_de_identified_file_and_is_audi
     assert_eq!(summary["rows"], 2);
 
     // A missing collection fails cleanly.
-    let o = phivault_cli(&dir, &["deid", "export", "--collection", "nope"]);
+    let o = common::phivault_cli(&dir, &["deid", "export", "--collection", "nope"]);
     assert!(!o.status.success());
 
-    let vault = open_dir(&dir);
+    let vault = common::open_dir(&dir);
     let ok: Vec<_> =
         phivault_core::store::read_tx(&**vault.store(), |tx| Ok(tx.audit_entries(0, 10_000)?))
             .await
