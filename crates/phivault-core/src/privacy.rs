@@ -726,6 +726,34 @@ impl Vault {
         .await
     }
 
+    /// Moves an item of one of `kinds` from state `from` to the final state `to`.
+    #[allow(clippy::too_many_arguments)] // one shared path for closing any item
+    async fn close_item(
+        &self,
+        meta: &RequestMeta,
+        principal: &Principal,
+        action: &str,
+        id: &str,
+        kinds: &'static [ItemKind],
+        from: &'static str,
+        to: &'static str,
+    ) -> Result<PrivacyItem, VaultError> {
+        let ev = self.privacy_event(meta, principal, action, None);
+        self.authorize(principal, Action::ManagePrivacy, &ev)
+            .await?;
+        let keyring = self.keyring();
+        let now = self.clock().now();
+        let (id, pid) = (id.to_owned(), principal.id.clone());
+        self.audited(ev, move |tx, ev| {
+            let mut row = Self::item_for_change(tx, &id, kinds, from, ev)?;
+            ev.reason = Some(format!("{}:{}", row.kind, row.id));
+            close(&mut row, to, now, &pid)?;
+            tx.put_privacy_item(&row)?;
+            to_item(&keyring, tx, &row, now)
+        })
+        .await
+    }
+
     /// Marks an access request answered (the export was delivered).
     pub async fn complete_access_request(
         &self,
@@ -733,19 +761,17 @@ impl Vault {
         principal: &Principal,
         id: &str,
     ) -> Result<PrivacyItem, VaultError> {
-        let ev = self.privacy_event(meta, principal, "privacy.access_request.complete", None);
-        self.authorize(principal, Action::ManagePrivacy, &ev)
-            .await?;
-        let keyring = self.keyring();
-        let now = self.clock().now();
-        let (id, pid) = (id.to_owned(), principal.id.clone());
-        self.audited(ev, move |tx, ev| {
-            let mut row =
-                Self::item_for_change(tx, &id, &[ItemKind::AccessRequest], status::OPEN, ev)?;
-            close(&mut row, status::COMPLETED, now, &pid)?;
-            tx.put_privacy_item(&row)?;
-            to_item(&keyring, tx, &row, now)
-        })
+        let action = "privacy.access_request.complete";
+        let kinds = &[ItemKind::AccessRequest];
+        self.close_item(
+            meta,
+            principal,
+            action,
+            id,
+            kinds,
+            status::OPEN,
+            status::COMPLETED,
+        )
         .await
     }
 
@@ -919,14 +945,15 @@ impl Vault {
 
     // ----- restrictions, confidential communications, holds, disclosures -------------
 
+    /// Adds an item of `kind` for the subject from `checked` (validated details, or the
+    /// bad-request error to audit).
     async fn add_item(
         &self,
         meta: &RequestMeta,
         principal: &Principal,
         subject: &SubjectId,
         kind: ItemKind,
-        item_meta: ItemMeta,
-        detail: ItemDetail,
+        checked: Result<(ItemMeta, ItemDetail), VaultError>,
     ) -> Result<PrivacyItem, VaultError> {
         let mut ev = self.privacy_event(
             meta,
@@ -934,16 +961,19 @@ impl Vault {
             &format!("privacy.{}.add", kind.as_str()),
             Some(subject.as_str()),
         );
-        ev.collection = item_meta.collections.first().cloned();
-        ev.fields = item_meta.fields.clone();
-        ev.purpose = item_meta
-            .purposes
-            .first()
-            .filter(|_| kind == ItemKind::Disclosure)
-            .map(|p| p.as_str().to_owned())
-            .or(ev.purpose);
+        if let Ok((m, _)) = &checked {
+            ev.collection = m.collections.first().cloned();
+            ev.fields = m.fields.clone();
+            if kind == ItemKind::Disclosure {
+                ev.purpose = m.purposes.first().map(|p| p.as_str().to_owned());
+            }
+        }
         self.authorize(principal, Action::ManagePrivacy, &ev)
             .await?;
+        let (item_meta, detail) = match checked {
+            Ok(v) => v,
+            Err(e) => return self.reject(ev, e).await,
+        };
         let keyring = self.keyring();
         let now = self.clock().now();
         let subject = subject.to_string();
@@ -986,53 +1016,32 @@ impl Vault {
         subject: &SubjectId,
         restriction: NewRestriction,
     ) -> Result<PrivacyItem, VaultError> {
-        let ev = self.privacy_event(
-            meta,
-            principal,
-            "privacy.restriction.add",
-            Some(subject.as_str()),
-        );
         let valid_collections = !restriction.collections.is_empty()
             && restriction
                 .collections
                 .iter()
                 .all(|c| c == "*" || CollectionName::parse(c).is_ok());
-        if !valid_collections || restriction.purposes.is_empty() {
-            self.authorize(principal, Action::ManagePrivacy, &ev)
-                .await?;
-            return self
-                .reject(ev, VaultError::BadRequest("invalid_restriction"))
-                .await;
-        }
-        let reason = match text(restriction.reason, "invalid_reason") {
-            Ok(r) => r,
-            Err(e) => {
-                self.authorize(principal, Action::ManagePrivacy, &ev)
-                    .await?;
-                return self.reject(ev, e).await;
-            }
+        let checked = if !valid_collections || restriction.purposes.is_empty() {
+            Err(VaultError::BadRequest("invalid_restriction"))
+        } else {
+            text(restriction.reason, "invalid_reason").map(|reason| {
+                let mut purposes = restriction.purposes;
+                purposes.sort();
+                purposes.dedup();
+                let m = ItemMeta {
+                    collections: restriction.collections,
+                    purposes,
+                    ..ItemMeta::default()
+                };
+                let d = ItemDetail {
+                    reason,
+                    ..ItemDetail::default()
+                };
+                (m, d)
+            })
         };
-        let mut purposes = restriction.purposes;
-        purposes.sort();
-        purposes.dedup();
-        let item_meta = ItemMeta {
-            collections: restriction.collections,
-            purposes,
-            ..ItemMeta::default()
-        };
-        let detail = ItemDetail {
-            reason,
-            ..ItemDetail::default()
-        };
-        self.add_item(
-            meta,
-            principal,
-            subject,
-            ItemKind::Restriction,
-            item_meta,
-            detail,
-        )
-        .await
+        self.add_item(meta, principal, subject, ItemKind::Restriction, checked)
+            .await
     }
 
     /// Records a request for confidential communications (164.522(b)): how and where the
@@ -1044,33 +1053,15 @@ impl Vault {
         subject: &SubjectId,
         instructions: String,
     ) -> Result<PrivacyItem, VaultError> {
-        let instructions = match required_text(instructions, "invalid_instructions") {
-            Ok(i) => i,
-            Err(e) => {
-                let ev = self.privacy_event(
-                    meta,
-                    principal,
-                    "privacy.confidential_communication.add",
-                    Some(subject.as_str()),
-                );
-                self.authorize(principal, Action::ManagePrivacy, &ev)
-                    .await?;
-                return self.reject(ev, e).await;
-            }
-        };
-        let detail = ItemDetail {
-            instructions: Some(instructions),
-            ..ItemDetail::default()
-        };
-        self.add_item(
-            meta,
-            principal,
-            subject,
-            ItemKind::ConfidentialCommunication,
-            ItemMeta::default(),
-            detail,
-        )
-        .await
+        let checked = required_text(instructions, "invalid_instructions").map(|i| {
+            let d = ItemDetail {
+                instructions: Some(i),
+                ..ItemDetail::default()
+            };
+            (ItemMeta::default(), d)
+        });
+        let kind = ItemKind::ConfidentialCommunication;
+        self.add_item(meta, principal, subject, kind, checked).await
     }
 
     /// Places a legal hold: the subject's records are neither disposed of by retention nor
@@ -1082,33 +1073,15 @@ impl Vault {
         subject: &SubjectId,
         reason: String,
     ) -> Result<PrivacyItem, VaultError> {
-        let reason = match required_text(reason, "invalid_reason") {
-            Ok(r) => r,
-            Err(e) => {
-                let ev = self.privacy_event(
-                    meta,
-                    principal,
-                    "privacy.legal_hold.add",
-                    Some(subject.as_str()),
-                );
-                self.authorize(principal, Action::ManagePrivacy, &ev)
-                    .await?;
-                return self.reject(ev, e).await;
-            }
-        };
-        let detail = ItemDetail {
-            reason: Some(reason),
-            ..ItemDetail::default()
-        };
-        self.add_item(
-            meta,
-            principal,
-            subject,
-            ItemKind::LegalHold,
-            ItemMeta::default(),
-            detail,
-        )
-        .await
+        let checked = required_text(reason, "invalid_reason").map(|r| {
+            let d = ItemDetail {
+                reason: Some(r),
+                ..ItemDetail::default()
+            };
+            (ItemMeta::default(), d)
+        });
+        self.add_item(meta, principal, subject, ItemKind::LegalHold, checked)
+            .await
     }
 
     /// Records a disclosure made outside the vault (e.g. a report to public health) for
@@ -1121,65 +1094,41 @@ impl Vault {
         subject: &SubjectId,
         d: NewDisclosure,
     ) -> Result<PrivacyItem, VaultError> {
-        let ev = self.privacy_event(
-            meta,
-            principal,
-            "privacy.disclosure.add",
-            Some(subject.as_str()),
-        );
         let now = self.clock().now();
-        let checked = (|| {
-            if exclusion(d.purpose.as_str()).is_some() {
-                return Err(VaultError::BadRequest("purpose_not_accountable"));
-            }
-            if d.disclosed_at > now
-                || now - d.disclosed_at > Duration::days(365 * ACCOUNTING_YEARS + 2)
-            {
-                return Err(VaultError::BadRequest("invalid_disclosure_time"));
-            }
-            if d.collections
+        let lookback = Duration::days(365 * ACCOUNTING_YEARS + 2);
+        let checked = if exclusion(d.purpose.as_str()).is_some() {
+            Err(VaultError::BadRequest("purpose_not_accountable"))
+        } else if d.disclosed_at > now || now - d.disclosed_at > lookback {
+            Err(VaultError::BadRequest("invalid_disclosure_time"))
+        } else if d
+            .collections
+            .iter()
+            .any(|c| CollectionName::parse(c).is_err())
+            || d.fields
                 .iter()
-                .any(|c| CollectionName::parse(c).is_err())
-                || d.fields
-                    .iter()
-                    .any(|f| crate::ids::FieldName::parse(f).is_err())
-            {
-                return Err(VaultError::BadRequest("invalid_disclosure_scope"));
-            }
-            Ok((
-                required_text(d.recipient, "invalid_recipient")?,
-                required_text(d.description, "invalid_description")?,
-            ))
-        })();
-        let (recipient, description) = match checked {
-            Ok(v) => v,
-            Err(e) => {
-                self.authorize(principal, Action::ManagePrivacy, &ev)
-                    .await?;
-                return self.reject(ev, e).await;
-            }
+                .any(|f| crate::ids::FieldName::parse(f).is_err())
+        {
+            Err(VaultError::BadRequest("invalid_disclosure_scope"))
+        } else {
+            required_text(d.recipient, "invalid_recipient").and_then(|recipient| {
+                let description = required_text(d.description, "invalid_description")?;
+                let m = ItemMeta {
+                    collections: d.collections,
+                    fields: d.fields,
+                    purposes: vec![d.purpose],
+                    disclosed_at: Some(d.disclosed_at),
+                    ..ItemMeta::default()
+                };
+                let detail = ItemDetail {
+                    recipient: Some(recipient),
+                    description: Some(description),
+                    ..ItemDetail::default()
+                };
+                Ok((m, detail))
+            })
         };
-        let item_meta = ItemMeta {
-            collections: d.collections,
-            fields: d.fields,
-            purposes: vec![d.purpose],
-            disclosed_at: Some(d.disclosed_at),
-            ..ItemMeta::default()
-        };
-        let detail = ItemDetail {
-            recipient: Some(recipient),
-            description: Some(description),
-            ..ItemDetail::default()
-        };
-        self.add_item(
-            meta,
-            principal,
-            subject,
-            ItemKind::Disclosure,
-            item_meta,
-            detail,
-        )
-        .await
+        self.add_item(meta, principal, subject, ItemKind::Disclosure, checked)
+            .await
     }
 
     /// Ends a restriction (164.522(a)(2)), a confidential-communication request or a
@@ -1190,29 +1139,21 @@ impl Vault {
         principal: &Principal,
         id: &str,
     ) -> Result<PrivacyItem, VaultError> {
-        let ev = self.privacy_event(meta, principal, "privacy.item.end", None);
-        self.authorize(principal, Action::ManagePrivacy, &ev)
-            .await?;
-        let keyring = self.keyring();
-        let now = self.clock().now();
-        let (id, pid) = (id.to_owned(), principal.id.clone());
-        self.audited(ev, move |tx, ev| {
-            let mut row = Self::item_for_change(
-                tx,
-                &id,
-                &[
-                    ItemKind::Restriction,
-                    ItemKind::ConfidentialCommunication,
-                    ItemKind::LegalHold,
-                ],
-                status::ACTIVE,
-                ev,
-            )?;
-            ev.reason = Some(format!("{}:{}", row.kind, row.id));
-            close(&mut row, status::ENDED, now, &pid)?;
-            tx.put_privacy_item(&row)?;
-            to_item(&keyring, tx, &row, now)
-        })
+        let kinds = &[
+            ItemKind::Restriction,
+            ItemKind::ConfidentialCommunication,
+            ItemKind::LegalHold,
+        ];
+        let action = "privacy.item.end";
+        self.close_item(
+            meta,
+            principal,
+            action,
+            id,
+            kinds,
+            status::ACTIVE,
+            status::ENDED,
+        )
         .await
     }
 

@@ -5,111 +5,29 @@
 //! without --force; backup and restore leave audit events.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use common::{PASSPHRASE, app_token, failed, init, json_out, phivault, run, text};
 use phivault_client::Client;
 use phivault_client::api::Collection;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use uuid::Uuid;
 
-const PASSPHRASE: &str = "integration test passphrase 7f3a";
 const EXPORT_PASSPHRASE: &str = "a different export passphrase 91c2";
 const POLL: Duration = Duration::from_millis(100);
 const POLLS: usize = 150;
 
-fn phivault() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_phivault"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("PHIVAULT_") {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd.env("PHIVAULT_PASSPHRASE", PASSPHRASE)
-        .env("PHIVAULT_INSECURE_FAST_KDF", "1")
-        .stdin(Stdio::null());
-    cmd
-}
-
 fn run_cmd(mut cmd: Command, dir: &Path, args: &[&str]) -> Output {
     cmd.arg("--data-dir").arg(dir).args(args).output().unwrap()
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    run_cmd(phivault(), dir, args)
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-#[track_caller]
-fn json_out(o: &Output) -> Value {
-    assert!(o.status.success(), "{}", text(o));
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(o)))
-}
-
-/// A clean failure: exit code 1 or 2 (never a panic), with the output returned.
-#[track_caller]
-fn failed(o: &Output) -> String {
-    let code = o.status.code();
-    assert!(
-        code.is_some_and(|c| c == 1 || c == 2),
-        "expected a clean failure: {}",
-        text(o)
-    );
-    assert!(!text(o).contains("panicked"), "{}", text(o));
-    text(o)
-}
-
-fn init(dir: &Path) -> String {
-    json_out(&run(dir, &["init", "--json"]))["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-fn app_token(dir: &Path) -> String {
-    let mut args = vec!["grant", "add", "--role", "app-all", "--collection", "*"];
-    for a in [
-        "read", "create", "update", "delete", "search", "history", "export",
-    ] {
-        args.extend_from_slice(&["--action", a]);
-    }
-    args.extend_from_slice(&["--field", "*", "--subjects", "all", "--purpose", "TREAT"]);
-    let o = run(dir, &args);
-    assert!(o.status.success(), "{}", text(&o));
-    json_out(&run(
-        dir,
-        &[
-            "service-account",
-            "create",
-            "app",
-            "--role",
-            "app-all",
-            "--json",
-        ],
-    ));
-    json_out(&run(
-        dir,
-        &[
-            "token", "create", "--owner", "app", "--name", "t", "--role", "app-all", "--json",
-        ],
-    ))["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 fn notes() -> Collection {

@@ -639,7 +639,7 @@ async fn retention_disposes_of_expired_records_except_under_a_legal_hold() {
 async fn the_command_line_exports_accounts_and_erases_a_subject() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("vault");
-    let o = common::phivault_cli(&dir, &["init", "--json"]);
+    let o = common::run(&dir, &["init", "--json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     {
         let vault = common::open_dir(&dir);
@@ -666,7 +666,7 @@ async fn the_command_line_exports_accounts_and_erases_a_subject() {
     }
 
     let out = tmp.path().join("export.html");
-    let o = common::phivault_cli(
+    let o = common::run(
         &dir,
         &[
             "subject",
@@ -684,18 +684,18 @@ async fn the_command_line_exports_accounts_and_erases_a_subject() {
     let html = std::fs::read_to_string(&out).unwrap();
     assert!(html.contains("Cleo &lt;Cli&gt;") && html.contains("gout"));
 
-    let o = common::phivault_cli(&dir, &["--json", "subject", "accounting", "cli-s"]);
+    let o = common::run(&dir, &["--json", "subject", "accounting", "cli-s"]);
     assert!(o.status.success());
     let acc: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(acc["disclosures"], json!([]));
     assert_eq!(acc["exclusions"][0]["purpose"], "PATRQT");
     assert_eq!(acc["exclusions"][0]["events"], 1);
 
-    let o = common::phivault_cli(&dir, &["subject", "erase", "cli-s", "--confirm", "cli-x"]);
+    let o = common::run(&dir, &["subject", "erase", "cli-s", "--confirm", "cli-x"]);
     assert!(!o.status.success());
-    let o = common::phivault_cli(&dir, &["subject", "erase", "cli-s", "--confirm", "cli-s"]);
+    let o = common::run(&dir, &["subject", "erase", "cli-s", "--confirm", "cli-s"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = common::phivault_cli(&dir, &["subject", "export", "cli-s"]);
+    let o = common::run(&dir, &["subject", "export", "cli-s"]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("subject_erased"));
     assert!(o.stdout.is_empty());

@@ -494,7 +494,7 @@ async fn every_export_and_aggregate_is_audited_without_values() {
 async fn deid_export_on_the_command_line_writes_a_de_identified_file_and_is_audited() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("vault");
-    let o = common::phivault_cli(&dir, &["init", "--json"]);
+    let o = common::run(&dir, &["init", "--json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     let mut written = Vec::new();
@@ -526,7 +526,7 @@ async fn deid_export_on_the_command_line_writes_a_de_identified_file_and_is_audi
     }
 
     let out = tmp.path().join("export.csv");
-    let o = common::phivault_cli(
+    let o = common::run(
         &dir,
         &[
             "deid",
@@ -558,7 +558,7 @@ async fn deid_export_on_the_command_line_writes_a_de_identified_file_and_is_audi
     }
 
     // JSONL to stdout, with --json the summary on stderr.
-    let o = common::phivault_cli(
+    let o = common::run(
         &dir,
         &["--json", "deid", "export", "--collection", "patients"],
     );
@@ -568,7 +568,7 @@ async fn deid_export_on_the_command_line_writes_a_de_identified_file_and_is_audi
     assert_eq!(summary["rows"], 2);
 
     // A missing collection fails cleanly.
-    let o = common::phivault_cli(&dir, &["deid", "export", "--collection", "nope"]);
+    let o = common::run(&dir, &["deid", "export", "--collection", "nope"]);
     assert!(!o.status.success());
 
     let vault = common::open_dir(&dir);
