@@ -161,6 +161,7 @@ pub(crate) async fn create_user(
     responses(
         (status = 201, description = "Created", body = api::User),
         (status = 409, description = "The username is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A name looks like an identifier (SSN, phone, e-mail, date, long number, …): no PHI in metadata", body = Problem, content_type = "application/problem+json"),
         (status = "default", description = "A problem", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -356,6 +357,7 @@ pub(crate) async fn list_roles(
     responses(
         (status = 200, description = "The role as stored", body = api::Role),
         (status = 409, description = "The name is a built-in role", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A name looks like an identifier (SSN, phone, e-mail, date, long number, …): no PHI in metadata", body = Problem, content_type = "application/problem+json"),
         (status = "default", description = "A problem", body = Problem, content_type = "application/problem+json"),
     )
 )]

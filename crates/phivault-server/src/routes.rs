@@ -381,7 +381,7 @@ pub(crate) async fn openapi_json() -> Response {
     responses(
         (status = 201, description = "Created", body = api::Collection),
         (status = 409, description = "A collection of that name exists", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The schema is not acceptable", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The schema is not acceptable, or a name looks like an identifier (no PHI in metadata)", body = Problem, content_type = "application/problem+json"),
         (status = "default", description = "A problem", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -749,6 +749,7 @@ pub(crate) async fn list_subject_records(
         (status = 201, description = "Created", body = api::CreatedToken),
         (status = 403, description = "Roles exceed the service account's", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such service account", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A name looks like an identifier (SSN, phone, e-mail, date, long number, …): no PHI in metadata", body = Problem, content_type = "application/problem+json"),
         (status = "default", description = "A problem", body = Problem, content_type = "application/problem+json"),
     )
 )]

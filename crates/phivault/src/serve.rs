@@ -328,3 +328,65 @@ async fn watch_keyring(path: PathBuf, pass: Zeroizing<String>, vault: Arc<phivau
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use phivault_core::{Clock as _, CollectionName, Principal, RequestMeta};
+    use phivault_testkit::TestVault;
+    use phivault_testkit::synthetic::patient_schema;
+
+    #[tokio::test]
+    async fn the_retention_scheduler_disposes_of_expired_records_as_the_privacy_officer() {
+        let tv = TestVault::start().await;
+        let c: phivault_client::api::Collection =
+            serde_json::from_value(patient_schema("patients")).unwrap();
+        tv.admin_client().create_collection(&c).await.unwrap();
+        let id = tv
+            .client()
+            .create_record(
+                "patients",
+                "pat-r",
+                serde_json::json!({"full_name": "Ret Ention"}),
+            )
+            .await
+            .unwrap()
+            .id;
+        let mut officer = Principal::local_operator();
+        officer.roles = phivault_core::policy::builtin_role("privacy_officer")
+            .into_iter()
+            .collect();
+        let name = CollectionName::parse("patients").unwrap();
+        tv.vault
+            .set_retention(&RequestMeta::default(), &officer, &name, Some(10))
+            .await
+            .unwrap();
+        tv.clock.advance(time::Duration::days(11));
+        let before = tv.clock.now();
+
+        // Off: nothing runs.
+        spawn_retention(tv.vault.clone(), None);
+        // On: the first run comes at once, then one per interval.
+        spawn_retention(tv.vault.clone(), Some(StdDuration::from_secs(3600)));
+        let mut disposed = None;
+        for _ in 0..100 {
+            let entries = tv.audit_entries().await;
+            disposed = entries
+                .iter()
+                .map(|e| e.event().unwrap())
+                .find(|e| e.action == "record.dispose");
+            if disposed.is_some() {
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(50)).await;
+        }
+        let ev = disposed.expect("the scheduler disposed of the expired record");
+        assert_eq!(ev.record_id, Some(id.to_string()));
+        assert_eq!(ev.actor.id.as_deref(), Some("retention-scheduler"));
+        assert!(ev.time >= before);
+        assert_eq!(
+            retention_interval().unwrap(),
+            Some(StdDuration::from_secs(3600))
+        );
+    }
+}
