@@ -8,19 +8,16 @@
 mod common;
 
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{PASSPHRASE, app_token, failed, init, json_out, phivault, run, text};
-use phivault_client::Client;
+use common::{Server, app_token, failed, init, json_out, phivault, run, text};
 use phivault_client::api::Collection;
 use serde_json::{Value, json};
 use tempfile::TempDir;
-use uuid::Uuid;
 
 const EXPORT_PASSPHRASE: &str = "a different export passphrase 91c2";
 const POLL: Duration = Duration::from_millis(100);
@@ -39,94 +36,6 @@ fn notes() -> Collection {
         ]
     }))
     .unwrap()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `phivault serve` child, killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-    cert: PathBuf,
-    log: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    async fn start(dir: &Path, passphrase: &str, logs: &Path) -> Server {
-        fs::create_dir_all(logs).unwrap();
-        let addr = format!("127.0.0.1:{}", free_port());
-        let log = logs.join(format!("serve-{}.log", Uuid::new_v4()));
-        let mut cmd = phivault();
-        cmd.env("PHIVAULT_PASSPHRASE", passphrase)
-            .arg("--data-dir")
-            .arg(dir)
-            .args(["serve", "--listen", &addr])
-            .stdout(fs::File::create(&log).unwrap())
-            .stderr(fs::File::create(log.with_extension("err")).unwrap());
-        let mut server = Server {
-            child: cmd.spawn().unwrap(),
-            addr,
-            cert: dir.join("tls/cert.pem"),
-            log,
-        };
-        for _ in 0..POLLS {
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!(
-                    "the server exited with {status}: {}",
-                    fs::read_to_string(server.log.with_extension("err")).unwrap_or_default()
-                );
-            }
-            if let Ok(c) = Client::new(&server.url(), None, &fs::read(&server.cert).unwrap())
-                && c.healthz().await.is_ok()
-            {
-                return server;
-            }
-            tokio::time::sleep(POLL).await;
-        }
-        panic!("the server did not become healthy");
-    }
-
-    fn url(&self) -> String {
-        format!("https://{}", self.addr)
-    }
-
-    fn client(&self, token: &str) -> Client {
-        Client::new(
-            &self.url(),
-            Some(token.to_owned()),
-            &fs::read(&self.cert).unwrap(),
-        )
-        .unwrap()
-    }
-
-    fn records(&self, token: &str) -> Client {
-        self.client(token).with_purpose("TREAT")
-    }
-
-    async fn stop(mut self) {
-        let _ = self.child.kill();
-        for _ in 0..POLLS {
-            if self.child.try_wait().unwrap().is_some() {
-                return;
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
 }
 
 /// The one backup directory under `root` whose name is `name` (from `--json` output).
@@ -166,7 +75,7 @@ async fn a_backup_taken_under_write_load_verifies_and_restores_into_a_clean_dire
     );
     let admin = init(&vault);
     let token = app_token(&vault);
-    let server = Server::start(&vault, PASSPHRASE, &logs).await;
+    let server = Server::start(&vault, &logs, |_| {}, || true).await;
     server
         .client(&admin)
         .create_collection(&notes())
@@ -295,7 +204,15 @@ async fn a_backup_taken_under_write_load_verifies_and_restores_into_a_clean_dire
 
     // The restored vault serves with the export passphrase and holds every record
     // acknowledged before the backup started, readable.
-    let server = Server::start(&clean, EXPORT_PASSPHRASE, &logs).await;
+    let server = Server::start(
+        &clean,
+        &logs,
+        |cmd| {
+            cmd.env("PHIVAULT_PASSPHRASE", EXPORT_PASSPHRASE);
+        },
+        || true,
+    )
+    .await;
     let app = server.records(&token);
     for id in &before {
         app.get_record("notes", *id).await.unwrap();
@@ -413,7 +330,7 @@ async fn a_subject_erased_after_a_backup_stays_unreadable_after_restoring_it() {
     );
     let admin = init(&vault);
     let token = app_token(&vault);
-    let server = Server::start(&vault, PASSPHRASE, &logs).await;
+    let server = Server::start(&vault, &logs, |_| {}, || true).await;
     server
         .client(&admin)
         .create_collection(&notes())
@@ -525,7 +442,7 @@ async fn a_subject_erased_after_a_backup_stays_unreadable_after_restoring_it() {
     assert_eq!(r["keys_shredded"], 1, "{r}");
 
     for dir in [&vault, &elsewhere] {
-        let server = Server::start(dir, PASSPHRASE, &logs).await;
+        let server = Server::start(dir, &logs, |_| {}, || true).await;
         let app = server.records(&token);
         assert!(
             app.get_record("notes", erased.id).await.is_err(),
@@ -587,31 +504,21 @@ fn backup_names(root: &Path) -> Vec<String> {
 
 /// Serves `vault` with scheduled backups into `backups` every second until two exist.
 async fn serve_until_two_backups(vault: &Path, logs: &Path, backups: &Path) {
-    fs::create_dir_all(logs).unwrap();
-    let addr = format!("127.0.0.1:{}", free_port());
-    let mut cmd = phivault();
-    cmd.env("PHIVAULT_BACKUP_DIR", backups)
-        .env("PHIVAULT_BACKUP_INTERVAL", "1s")
-        .arg("--data-dir")
-        .arg(vault)
-        .args(["serve", "--listen", &addr])
-        .stdout(fs::File::create(logs.join("scheduled.log")).unwrap())
-        .stderr(fs::File::create(logs.join("scheduled.err")).unwrap());
-    let mut server = Server {
-        child: cmd.spawn().unwrap(),
-        addr,
-        cert: vault.join("tls/cert.pem"),
-        log: logs.join("scheduled.log"),
+    let setup = |cmd: &mut Command| {
+        cmd.env("PHIVAULT_BACKUP_DIR", backups)
+            .env("PHIVAULT_BACKUP_INTERVAL", "1s");
     };
+    let mut server = Server::start(vault, logs, setup, || true).await;
+    let log_path = server.log().to_owned();
     for _ in 0..POLLS {
         if backup_names(backups).len() >= 2 {
             server.stop().await;
-            let log = fs::read_to_string(logs.join("scheduled.log")).unwrap();
+            let log = fs::read_to_string(&log_path).unwrap();
             assert!(log.contains("scheduled backup written"), "{log}");
             assert!(log.contains("last_good_backup_age_seconds"), "{log}");
             return;
         }
-        assert!(server.child.try_wait().unwrap().is_none(), "serve exited");
+        assert!(server.running(), "serve exited");
         tokio::time::sleep(POLL).await;
     }
     panic!("no scheduled backups appeared");
@@ -636,7 +543,7 @@ async fn recovery_time_and_backup_throughput_benchmark() {
     );
     let admin = init(&vault);
     let token = app_token(&vault);
-    let server = Server::start(&vault, PASSPHRASE, &logs).await;
+    let server = Server::start(&vault, &logs, |_| {}, || true).await;
     server
         .client(&admin)
         .create_collection(&notes())
@@ -701,7 +608,7 @@ async fn recovery_time_and_backup_throughput_benchmark() {
     ]);
     fs::copy(vault.join("keyring.json"), target.join("keyring.json")).unwrap();
     let started = Instant::now();
-    let server = Server::start(&target, PASSPHRASE, &logs).await;
+    let server = Server::start(&target, &logs, |_| {}, || true).await;
     let serving_s = started.elapsed().as_secs_f64();
     server.stop().await;
     let mb = bytes as f64 / 1e6;

@@ -10,23 +10,19 @@ mod common;
 
 use std::collections::HashSet;
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{app_token, failed, init, json_out, phivault, run};
+use common::{Server, app_token, failed, init, json_out, run};
 use phivault_client::Client;
 use phivault_client::api::Collection;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 const POLL: Duration = Duration::from_millis(100);
-const POLLS: usize = 300;
 
 fn notes() -> Collection {
     serde_json::from_value(json!({
@@ -38,14 +34,6 @@ fn notes() -> Collection {
     .unwrap()
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The test process's wall clock, on the same machine as the server's: a restore target
 /// between two acknowledged phases of writes.
 #[allow(clippy::disallowed_methods)]
@@ -53,75 +41,14 @@ fn wall_clock() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
-/// A `phivault serve` child with journaled scheduled backups into `backups`.
-struct Server {
-    child: Child,
-    addr: String,
-    cert: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    async fn start(dir: &Path, backups: &Path, logs: &Path) -> Server {
-        fs::create_dir_all(logs).unwrap();
-        let addr = format!("127.0.0.1:{}", free_port());
-        let log = logs.join(format!("serve-{}.log", Uuid::new_v4()));
-        let mut cmd = phivault();
+/// A `phivault serve` child with journaled scheduled backups into `backups`, ready once
+/// the first base backup (taken at start) has begun its segment.
+async fn start_journaled(dir: &Path, backups: &Path, logs: &Path) -> Server {
+    let setup = |cmd: &mut std::process::Command| {
         cmd.env("PHIVAULT_BACKUP_DIR", backups)
-            .env("PHIVAULT_BACKUP_INTERVAL", "24h")
-            .arg("--data-dir")
-            .arg(dir)
-            .args(["serve", "--listen", &addr])
-            .stdout(fs::File::create(&log).unwrap())
-            .stderr(fs::File::create(log.with_extension("err")).unwrap());
-        let mut server = Server {
-            child: cmd.spawn().unwrap(),
-            addr,
-            cert: dir.join("tls/cert.pem"),
-        };
-        // Healthy, and the first base backup (taken at start) has begun its segment.
-        for _ in 0..POLLS {
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!(
-                    "the server exited with {status}: {}",
-                    fs::read_to_string(log.with_extension("err")).unwrap_or_default()
-                );
-            }
-            if !backup_dirs(backups).is_empty()
-                && let Ok(c) = Client::new(&server.url(), None, &fs::read(&server.cert).unwrap())
-                && c.healthz().await.is_ok()
-            {
-                return server;
-            }
-            tokio::time::sleep(POLL).await;
-        }
-        panic!("the server did not become healthy with a base backup");
-    }
-
-    fn url(&self) -> String {
-        format!("https://{}", self.addr)
-    }
-
-    fn client(&self, token: &str) -> Client {
-        Client::new(
-            &self.url(),
-            Some(token.to_owned()),
-            &fs::read(&self.cert).unwrap(),
-        )
-        .unwrap()
-    }
-
-    /// SIGKILL: no shutdown path runs, nothing is flushed beyond what was written.
-    fn kill_9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
+            .env("PHIVAULT_BACKUP_INTERVAL", "24h");
+    };
+    Server::start(dir, logs, setup, || !backup_dirs(backups).is_empty()).await
 }
 
 fn backup_dirs(root: &Path) -> Vec<PathBuf> {
@@ -208,7 +135,7 @@ async fn kill_9_under_write_load_then_restore_to_latest_keeps_every_acknowledged
  {
     let tmp = TempDir::new().unwrap();
     let (vault, backups, logs, admin, token) = setup(&tmp).await;
-    let server = Server::start(&vault, &backups, &logs).await;
+    let server = start_journaled(&vault, &backups, &logs).await;
     server
         .client(&admin)
         .create_collection(&notes())
@@ -293,7 +220,7 @@ async fn restore_to_a_time_holds_exactly_the_writes_committed_before_it_and_eras
 {
     let tmp = TempDir::new().unwrap();
     let (vault, backups, logs, admin, token) = setup(&tmp).await;
-    let server = Server::start(&vault, &backups, &logs).await;
+    let server = start_journaled(&vault, &backups, &logs).await;
     server
         .client(&admin)
         .create_collection(&notes())
@@ -433,7 +360,7 @@ fn segment_of(location: &Path) -> PathBuf {
 async fn a_flipped_journal_byte_is_refused_and_a_torn_final_entry_is_reported() {
     let tmp = TempDir::new().unwrap();
     let (vault, backups, logs, admin, token) = setup(&tmp).await;
-    let server = Server::start(&vault, &backups, &logs).await;
+    let server = start_journaled(&vault, &backups, &logs).await;
     server
         .client(&admin)
         .create_collection(&notes())
@@ -524,7 +451,7 @@ async fn journal_recovery_time_benchmark() {
         .unwrap_or(100_000);
     let tmp = TempDir::new().unwrap();
     let (vault, backups, logs, admin, token) = setup(&tmp).await;
-    let server = Server::start(&vault, &backups, &logs).await;
+    let server = start_journaled(&vault, &backups, &logs).await;
     server
         .client(&admin)
         .create_collection(&notes())
