@@ -22,8 +22,11 @@ use crate::error::VaultError;
 use crate::ids::{CollectionName, RecordId, SubjectId};
 use crate::policy::{Action, Principal, PurposeOfUse};
 use crate::privacy_store::PrivacyItemRow;
-use crate::store::{ReadTx, RecordHead, RecordVersionRow, WriteTx, read_tx, write_tx};
-use crate::vault::{RequestMeta, Vault, aad, append_audit, subject_dek, unwrap_dek};
+use crate::store::{ReadTx, RecordHead, WriteTx, read_tx, write_tx};
+use crate::vault::{
+    RequestMeta, Vault, aad, append_audit, append_version, index_entries, open_data, subject_dek,
+    unwrap_dek,
+};
 
 /// Days to act on a request for access (164.524(b)(2)(i)).
 pub const ACCESS_DUE_DAYS: i64 = 30;
@@ -822,46 +825,14 @@ impl Vault {
             let current = tx
                 .get_record_version(&coll, &rid, head.version)?
                 .ok_or(VaultError::Integrity)?;
-            let rid_text = rid.to_string();
-            let plain = open_record(
-                &dek,
-                &aad(&coll, &rid_text, head.version, &head.subject),
-                &current.sealed,
-            )?;
-            let mut data = match serde_json::from_slice::<Value>(&plain) {
-                Ok(Value::Object(d)) => d,
-                _ => return Err(VaultError::Integrity),
-            };
-            for (k, v) in detail.changes.clone().unwrap_or_default() {
-                data.insert(k, v);
+            if current.subject != head.subject {
+                return Err(VaultError::Integrity);
             }
+            let mut data = open_data(&keyring, tx, &current)?;
+            data.extend(detail.changes.clone().unwrap_or_default());
             let record = crate::validate::validate_record(&schema, Value::Object(data))?;
-            let version = head.version + 1;
-            let plain = zeroize::Zeroizing::new(
-                serde_json::to_vec(record.data()).map_err(|_| VaultError::Internal("encode"))?,
-            );
-            let sealed = seal_record(&dek, &aad(&coll, &rid_text, version, &head.subject), &plain)?;
-            tx.insert_record_version(&RecordVersionRow {
-                collection: coll.clone(),
-                id: rid,
-                version,
-                subject: head.subject.clone(),
-                sealed,
-                tombstone: false,
-                created_at: now,
-            })?;
-            head.version = version;
-            head.updated_at = now;
-            tx.update_record_head(&head)?;
-            let entries: Vec<_> = record
-                .index_values()
-                .iter()
-                .map(|(field, value)| crate::store::IndexEntry {
-                    field: field.to_string(),
-                    tag: indexer.tag(&coll, field.as_str(), value),
-                })
-                .collect();
-            tx.replace_index_entries(&coll, &rid, &entries)?;
+            let entries = index_entries(&indexer, &coll, &record);
+            let version = append_version(tx, &dek, &mut head, &record, &entries, now)?;
             ev.version = Some(version);
             ev.fields = m.fields.clone();
             m.applied_version = Some(version);
@@ -1666,28 +1637,16 @@ fn export_record(
     tx: &mut dyn ReadTx,
     head: &RecordHead,
 ) -> Result<ExportedRecord, VaultError> {
-    let dek = unwrap_dek(keyring, tx, &head.subject)?;
-    let id = head.id.to_string();
     let mut versions = Vec::new();
     for row in tx.list_record_versions(&head.collection, &head.id)? {
-        let data = if row.tombstone {
-            Map::new()
-        } else {
-            let plain = open_record(
-                &dek,
-                &aad(&head.collection, &id, row.version, &head.subject),
-                &row.sealed,
-            )?;
-            match serde_json::from_slice::<Value>(&plain) {
-                Ok(Value::Object(m)) => m,
-                _ => return Err(VaultError::Integrity),
-            }
-        };
+        if row.subject != head.subject {
+            return Err(VaultError::Integrity);
+        }
         versions.push(ExportedVersion {
             version: row.version,
             created_at: row.created_at,
             deleted: row.tombstone,
-            data,
+            data: open_data(keyring, tx, &row)?,
         });
     }
     Ok(ExportedRecord {

@@ -9,7 +9,9 @@ use std::sync::{Arc, RwLock};
 use phivault_audit::{
     Actor, ActorKind, AuditEntry, AuditEvent, ChainVerifier, GENESIS_HASH, Outcome,
 };
-use phivault_crypto::{DataKey, Keyring, RecordAad, WrappedKey, open_record, seal_record};
+use phivault_crypto::{
+    BlindIndexer, DataKey, Keyring, RecordAad, WrappedKey, open_record, seal_record,
+};
 use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -219,7 +221,81 @@ pub(crate) fn subject_dek(
     Ok(dek)
 }
 
-/// Opens one stored version into a view; a tombstone has no data.
+/// The whole data of one stored version (no projection); a tombstone has none.
+pub(crate) fn open_data(
+    keyring: &Keyring,
+    tx: &mut dyn ReadTx,
+    row: &RecordVersionRow,
+) -> Result<Map<String, Value>, VaultError> {
+    if row.tombstone {
+        return Ok(Map::new());
+    }
+    let dek = unwrap_dek(keyring, tx, &row.subject)?;
+    let id = row.id.to_string();
+    let plain = open_record(
+        &dek,
+        &aad(&row.collection, &id, row.version, &row.subject),
+        &row.sealed,
+    )?;
+    match serde_json::from_slice::<Value>(&plain) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(VaultError::Integrity),
+    }
+}
+
+/// Seals `record` as the next version of `head` and makes it current: version row, head
+/// and blind-index entries. Returns the new version number.
+pub(crate) fn append_version(
+    tx: &mut dyn WriteTx,
+    dek: &DataKey,
+    head: &mut RecordHead,
+    record: &ValidatedRecord,
+    entries: &[IndexEntry],
+    now: OffsetDateTime,
+) -> Result<u64, VaultError> {
+    let version = head.version + 1;
+    let plain = zeroize::Zeroizing::new(
+        serde_json::to_vec(record.data()).map_err(|_| VaultError::Internal("encode"))?,
+    );
+    let id_text = head.id.to_string();
+    let sealed = seal_record(
+        dek,
+        &aad(&head.collection, &id_text, version, &head.subject),
+        &plain,
+    )?;
+    tx.insert_record_version(&RecordVersionRow {
+        collection: head.collection.clone(),
+        id: head.id,
+        version,
+        subject: head.subject.clone(),
+        sealed,
+        tombstone: false,
+        created_at: now,
+    })?;
+    head.version = version;
+    head.updated_at = now;
+    tx.update_record_head(head)?;
+    tx.replace_index_entries(&head.collection, &head.id, entries)?;
+    Ok(version)
+}
+
+/// The blind-index entries of a record's searchable values.
+pub(crate) fn index_entries(
+    indexer: &BlindIndexer,
+    collection: &str,
+    record: &ValidatedRecord,
+) -> Vec<IndexEntry> {
+    record
+        .index_values()
+        .iter()
+        .map(|(field, value)| IndexEntry {
+            field: field.to_string(),
+            tag: indexer.tag(collection, field.as_str(), value),
+        })
+        .collect()
+}
+
+/// Opens one stored version into a view, projected; a tombstone has no data.
 pub(crate) fn open_version(
     keyring: &Keyring,
     tx: &mut dyn ReadTx,
@@ -227,24 +303,11 @@ pub(crate) fn open_version(
     row: &RecordVersionRow,
     projection: &Projection,
 ) -> Result<RecordView, VaultError> {
-    let mut data = Map::new();
-    if !row.tombstone {
-        if row.subject != head.subject {
-            return Err(VaultError::Integrity);
-        }
-        let dek = unwrap_dek(keyring, tx, &row.subject)?;
-        let id = row.id.to_string();
-        let plain = open_record(
-            &dek,
-            &aad(&row.collection, &id, row.version, &row.subject),
-            &row.sealed,
-        )?;
-        data = match serde_json::from_slice::<Value>(&plain) {
-            Ok(Value::Object(m)) => m,
-            _ => return Err(VaultError::Integrity),
-        };
-        projection.apply(&mut data);
+    if !row.tombstone && row.subject != head.subject {
+        return Err(VaultError::Integrity);
     }
+    let mut data = open_data(keyring, tx, row)?;
+    projection.apply(&mut data);
     Ok(RecordView {
         collection: row.collection.clone(),
         id: row.id,
@@ -613,20 +676,8 @@ impl Vault {
 
     // ----- records --------------------------------------------------------------------
 
-    pub(crate) fn index_entries(
-        &self,
-        collection: &str,
-        record: &ValidatedRecord,
-    ) -> Vec<IndexEntry> {
-        let indexer = self.keyring().blind_indexer();
-        record
-            .index_values()
-            .iter()
-            .map(|(field, value)| IndexEntry {
-                field: field.to_string(),
-                tag: indexer.tag(collection, field.as_str(), value),
-            })
-            .collect()
+    fn index_entries(&self, collection: &str, record: &ValidatedRecord) -> Vec<IndexEntry> {
+        index_entries(&self.keyring().blind_indexer(), collection, record)
     }
 
     /// Validates `data` or records the audited failure.
@@ -891,31 +942,9 @@ impl Vault {
             if head.version != expected {
                 return Err(VaultError::PreconditionFailed);
             }
-            let version = head.version + 1;
-            ev.version = Some(version);
             let dek = unwrap_dek(&keyring, tx, &head.subject)?;
-            let plain = zeroize::Zeroizing::new(
-                serde_json::to_vec(record.data()).map_err(|_| VaultError::Internal("encode"))?,
-            );
-            let id_text = id.to_string();
-            let sealed = seal_record(
-                &dek,
-                &aad(&collection, &id_text, version, &head.subject),
-                &plain,
-            )?;
-            tx.insert_record_version(&RecordVersionRow {
-                collection: collection.clone(),
-                id,
-                version,
-                subject: head.subject.clone(),
-                sealed,
-                tombstone: false,
-                created_at: now,
-            })?;
-            head.version = version;
-            head.updated_at = now;
-            tx.update_record_head(&head)?;
-            tx.replace_index_entries(&collection, &id, &entries)?;
+            let version = append_version(tx, &dek, &mut head, &record, &entries, now)?;
+            ev.version = Some(version);
             let mut data = record.data().clone();
             d.projection.apply(&mut data);
             Ok(RecordView {

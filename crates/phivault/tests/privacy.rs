@@ -700,3 +700,60 @@ async fn the_command_line_exports_accounts_and_erases_a_subject() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("subject_erased"));
     assert!(o.stdout.is_empty());
 }
+
+#[tokio::test]
+async fn a_tampered_or_swapped_privacy_item_fails_closed() {
+    let (tv, officer) = setup().await;
+    let a = officer
+        .place_legal_hold("pat-1", "Litigation hold A.")
+        .await
+        .unwrap();
+    let b = officer
+        .place_legal_hold("pat-1", "Litigation hold B.")
+        .await
+        .unwrap();
+    let (ia, ib) = (a.id.clone(), b.id.clone());
+    phivault_core::store::write_tx(&*tv.store, move |tx| {
+        let mut ra = tx.get_privacy_item(&ia)?.unwrap();
+        let mut rb = tx.get_privacy_item(&ib)?.unwrap();
+        // Sealed details are bound to their item: swapping them is detected.
+        std::mem::swap(&mut ra.sealed, &mut rb.sealed);
+        tx.put_privacy_item(&ra)?;
+        tx.put_privacy_item(&rb)?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    for id in [&a.id, &b.id] {
+        assert_eq!(
+            status(officer.privacy_item(id).await),
+            (500, "integrity_failure".to_owned())
+        );
+    }
+    // A flipped bit is detected too, and the reason never reaches the error.
+    let c = officer
+        .place_legal_hold("pat-2", "Litigation hold C.")
+        .await
+        .unwrap();
+    let ic = c.id.clone();
+    phivault_core::store::write_tx(&*tv.store, move |tx| {
+        let mut rc = tx.get_privacy_item(&ic)?.unwrap();
+        let last = rc.sealed.len() - 1;
+        rc.sealed[last] ^= 1;
+        tx.put_privacy_item(&rc)?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    match officer.privacy_item(&c.id).await {
+        Err(ClientError::Api { status, problem }) => {
+            assert_eq!(status, 500);
+            assert!(
+                !serde_json::to_string(&problem)
+                    .unwrap()
+                    .contains("Litigation")
+            );
+        }
+        other => panic!("expected a problem, got {other:?}"),
+    }
+}
