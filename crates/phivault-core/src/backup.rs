@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 
 use crate::error::VaultError;
 use crate::policy::Principal;
+use crate::seal::SubjectKeys;
 use crate::store::{Store, read_tx, write_tx};
 use crate::vault::{RequestMeta, Vault, append_audit};
 use phivault_audit::Outcome;
@@ -234,8 +235,10 @@ pub struct ReplayOutcome {
     pub keys_deleted: u64,
 }
 
-/// Records every entry in `store`'s ledger and deletes the listed subjects' data keys, in
-/// one transaction, so a subject erased after a backup stays unreadable after restoring it.
+/// Shreds every subject the ledger names in `store`, in one transaction: records it in the
+/// store's own ledger, deletes its data key and drops its blind-index entries, exactly as
+/// the erasure did, so a subject erased after a backup stays unreadable and unfindable after
+/// restoring it (45 CFR 164.310(d)(2)(i)).
 pub async fn replay_shred_ledger(
     store: &dyn Store,
     entries: Vec<ShredEntry>,
@@ -243,8 +246,7 @@ pub async fn replay_shred_ledger(
     write_tx(store, move |tx| {
         let mut out = ReplayOutcome::default();
         for e in &entries {
-            tx.record_shred(&e.subject, e.shredded_at)?;
-            if tx.delete_subject_key(&e.subject)? {
+            if SubjectKeys::shred(tx, &e.subject, e.shredded_at)?.key_deleted {
                 out.keys_deleted += 1;
             }
             out.entries += 1;

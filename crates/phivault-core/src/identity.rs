@@ -8,10 +8,9 @@ use std::collections::BTreeSet;
 
 use phivault_audit::{Actor, ActorKind, AuditEvent, Outcome};
 use phivault_crypto::{
-    DataKey, RecordAad, TokenSecret, TotpParams, TotpSecret, WrappedKey, check_password_policy,
-    dummy_verify_password, generate_recovery_codes, generate_token, hash_password, open_record,
-    otpauth_uri, parse_token, recovery_code_hash, seal_record, token_hash, totp_verify,
-    verify_password,
+    TokenSecret, TotpParams, TotpSecret, check_password_policy, dummy_verify_password,
+    generate_recovery_codes, generate_token, hash_password, otpauth_uri, parse_token,
+    recovery_code_hash, token_hash, totp_verify, verify_password,
 };
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -23,8 +22,9 @@ use crate::identity_store::{BreakGlassRow, CareRelationshipRow, RoleRow, Session
 use crate::ids::TokenId;
 use crate::metadata::{MetadataKind, check_name};
 use crate::policy::{Action, PurposeOfUse, Role, Scope, builtin_role};
-use crate::store::{ReadTx, SubjectKeyRow, TokenRow, WriteTx, read_tx, write_tx};
-use crate::vault::{RequestMeta, TokenInfo, Vault, append_audit, token_info, unwrap_dek};
+use crate::seal::{Aad, SubjectKeys, UserSecret, user_key_subject};
+use crate::store::{ReadTx, TokenRow, WriteTx, read_tx, write_tx};
+use crate::vault::{RequestMeta, TokenInfo, Vault, append_audit, token_info};
 use crate::{Principal, SubjectId};
 
 /// The prefix of API tokens, so secret scanners can recognise a leaked one.
@@ -168,21 +168,6 @@ pub struct ComplianceGap {
     pub code: String,
     /// What is wrong, with the CFR paragraph it touches.
     pub detail: String,
-}
-
-/// The internal subject whose data key seals a user's own secrets (TOTP secret,
-/// break-glass reasons). Subject ids given by clients cannot start with `_`.
-fn user_key_subject(user_id: &str) -> String {
-    format!("_user:{user_id}")
-}
-
-fn user_aad<'a>(purpose: &'a str, user_id: &'a str, subject: &'a str) -> RecordAad<'a> {
-    RecordAad {
-        collection: purpose,
-        record_id: user_id,
-        version: 1,
-        subject,
-    }
 }
 
 fn check_username(s: &str) -> Result<(), VaultError> {
@@ -542,8 +527,9 @@ impl Vault {
                 .ok_or(VaultError::Internal("login_state"))?;
             if let (Some(sealed), Some(code)) = (&user.totp_sealed, &code) {
                 let subject = user_key_subject(&user.id);
-                let dek = unwrap_dek(&keyring, tx, &subject)?;
-                let raw = open_record(&dek, &user_aad("_totp", &user.id, &subject), sealed)?;
+                let dek = SubjectKeys::new(&keyring).unwrap(tx, &subject)?;
+                let raw =
+                    Aad::user_secret(UserSecret::Totp, &user.id, &subject).open(&dek, sealed)?;
                 let totp = TotpSecret::from_bytes(raw.to_vec())?;
                 let unix = now.unix_timestamp().max(0) as u64;
                 if let Some(step) = totp_verify(
@@ -673,20 +659,12 @@ impl Vault {
                 let resolved = resolve_roles(tx, &row.roles)?;
                 check_separation(&resolved, row.allow_admin_phi)?;
                 let subject = user_key_subject(&row.id);
-                let dek = DataKey::generate()?;
-                let wrapped = keyring.wrap_data_key(&dek, &subject)?;
-                tx.insert_subject_key(&SubjectKeyRow {
-                    subject: subject.clone(),
-                    wrapped_key: wrapped.to_bytes(),
-                    kek_version: wrapped.kek_version,
-                    created_at: now,
-                })?;
+                let dek = SubjectKeys::new(&keyring).get_or_create(tx, &subject, now)?;
                 let mut row = row;
-                row.totp_sealed = Some(seal_record(
-                    &dek,
-                    &user_aad("_totp", &row.id, &subject),
-                    totp.expose_secret(),
-                )?);
+                row.totp_sealed = Some(
+                    Aad::user_secret(UserSecret::Totp, &row.id, &subject)
+                        .seal(&dek, totp.expose_secret())?,
+                );
                 match tx.insert_user(&row) {
                     Err(crate::StoreError::Duplicate) => {
                         return Err(VaultError::Conflict("username_taken"));
@@ -1224,16 +1202,17 @@ impl Vault {
         let info = self
             .audited(ev, move |tx, _| {
                 let key_subject = user_key_subject(&pid);
-                let dek = ensure_user_key(tx, &keyring, &key_subject, now)?;
+                let dek = SubjectKeys::new(&keyring).get_or_create(tx, &key_subject, now)?;
                 let row = BreakGlassRow {
                     id: row_id.clone(),
                     principal_id: pid.clone(),
                     subject: subj.clone(),
-                    reason_sealed: seal_record(
-                        &dek,
-                        &user_aad("_breakglass_reason", &row_id, &key_subject),
-                        text.as_bytes(),
-                    )?,
+                    reason_sealed: Aad::user_secret(
+                        UserSecret::BreakGlassReason,
+                        &row_id,
+                        &key_subject,
+                    )
+                    .seal(&dek, text.as_bytes())?,
                     opened_at: now,
                     expires_at: now + duration,
                     reviewed_at: None,
@@ -1313,12 +1292,9 @@ impl Vault {
                 .ok_or(VaultError::NotFound("break-glass episode"))?;
             ev.subject = Some(row.subject.clone());
             let key_subject = user_key_subject(&row.principal_id);
-            let dek = unwrap_dek(&keyring, tx, &key_subject)?;
-            let sealed = seal_record(
-                &dek,
-                &user_aad("_breakglass_review", &row.id, &key_subject),
-                note.as_bytes(),
-            )?;
+            let dek = SubjectKeys::new(&keyring).unwrap(tx, &key_subject)?;
+            let sealed = Aad::user_secret(UserSecret::BreakGlassReview, &row.id, &key_subject)
+                .seal(&dek, note.as_bytes())?;
             if !tx.review_break_glass(&id, &reviewer, &sealed, now)? {
                 return Err(VaultError::Conflict("already_reviewed"));
             }
@@ -1381,46 +1357,20 @@ impl Vault {
     }
 }
 
-/// The data key of a user's own secrets, created on first use.
-fn ensure_user_key(
-    tx: &mut dyn WriteTx,
-    keyring: &phivault_crypto::Keyring,
-    subject: &str,
-    now: OffsetDateTime,
-) -> Result<DataKey, VaultError> {
-    if let Some(row) = tx.get_subject_key(subject)? {
-        let wrapped = WrappedKey::from_bytes(&row.wrapped_key)?;
-        return Ok(keyring.unwrap_data_key(&wrapped, subject)?);
-    }
-    let dek = DataKey::generate()?;
-    let wrapped = keyring.wrap_data_key(&dek, subject)?;
-    tx.insert_subject_key(&SubjectKeyRow {
-        subject: subject.to_owned(),
-        wrapped_key: wrapped.to_bytes(),
-        kek_version: wrapped.kek_version,
-        created_at: now,
-    })?;
-    Ok(dek)
-}
-
 fn break_glass_info(
     tx: &mut dyn ReadTx,
     keyring: &phivault_crypto::Keyring,
     row: &BreakGlassRow,
 ) -> Result<BreakGlassInfo, VaultError> {
     let key_subject = user_key_subject(&row.principal_id);
-    let dek = unwrap_dek(keyring, tx, &key_subject)?;
-    let reason = open_record(
-        &dek,
-        &user_aad("_breakglass_reason", &row.id, &key_subject),
-        &row.reason_sealed,
-    )?;
+    let dek = SubjectKeys::new(keyring).unwrap(tx, &key_subject)?;
+    let reason = Aad::user_secret(UserSecret::BreakGlassReason, &row.id, &key_subject)
+        .open(&dek, &row.reason_sealed)?;
     let review_note = match &row.review_sealed {
-        Some(sealed) => Some(open_record(
-            &dek,
-            &user_aad("_breakglass_review", &row.id, &key_subject),
-            sealed,
-        )?),
+        Some(sealed) => Some(
+            Aad::user_secret(UserSecret::BreakGlassReview, &row.id, &key_subject)
+                .open(&dek, sealed)?,
+        ),
         None => None,
     };
     let text = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| VaultError::Integrity);

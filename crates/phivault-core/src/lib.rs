@@ -18,6 +18,7 @@ pub mod privacy;
 pub mod privacy_store;
 pub mod research;
 pub mod schema;
+pub mod seal;
 pub mod store;
 pub mod validate;
 pub mod vault;

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use phivault_audit::{AuditEvent, Outcome};
-use phivault_crypto::{DataKey, Keyring, open_record, seal_record};
+use phivault_crypto::{DataKey, Keyring};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use time::format_description::well_known::Rfc3339;
@@ -22,11 +22,9 @@ use crate::error::VaultError;
 use crate::ids::{CollectionName, RecordId, SubjectId};
 use crate::policy::{Action, Principal, PurposeOfUse};
 use crate::privacy_store::PrivacyItemRow;
+use crate::seal::{Aad, RecordWriter, SubjectKeys, index_entries, open_data};
 use crate::store::{ReadTx, RecordHead, WriteTx, read_tx, write_tx};
-use crate::vault::{
-    RequestMeta, Vault, aad, append_audit, append_version, index_entries, open_data, subject_dek,
-    unwrap_dek,
-};
+use crate::vault::{RequestMeta, Vault, append_audit};
 
 /// Days to act on a request for access (164.524(b)(2)(i)).
 pub const ACCESS_DUE_DAYS: i64 = 30;
@@ -391,10 +389,6 @@ fn required_text(s: String, code: &'static str) -> Result<String, VaultError> {
     text(Some(s), code)?.ok_or(VaultError::BadRequest(code))
 }
 
-fn item_aad_collection(kind: &str) -> String {
-    format!("_privacy:{kind}")
-}
-
 fn seal_detail(
     dek: &DataKey,
     row: &mut PrivacyItemRow,
@@ -403,14 +397,12 @@ fn seal_detail(
     let plain = zeroize::Zeroizing::new(
         serde_json::to_vec(detail).map_err(|_| VaultError::Internal("encode"))?,
     );
-    let coll = item_aad_collection(&row.kind);
-    row.sealed = seal_record(dek, &aad(&coll, &row.id, 0, &row.subject), &plain)?;
+    row.sealed = Aad::privacy_item(&row.kind, &row.id, &row.subject).seal(dek, &plain)?;
     Ok(())
 }
 
 fn open_detail(dek: &DataKey, row: &PrivacyItemRow) -> Result<ItemDetail, VaultError> {
-    let coll = item_aad_collection(&row.kind);
-    let plain = open_record(dek, &aad(&coll, &row.id, 0, &row.subject), &row.sealed)?;
+    let plain = Aad::privacy_item(&row.kind, &row.id, &row.subject).open(dek, &row.sealed)?;
     serde_json::from_slice(&plain).map_err(|_| VaultError::Integrity)
 }
 
@@ -430,7 +422,7 @@ fn to_item(
     now: OffsetDateTime,
 ) -> Result<PrivacyItem, VaultError> {
     let kind = ItemKind::parse(&row.kind).ok_or(VaultError::Integrity)?;
-    let detail = match unwrap_dek(keyring, tx, &row.subject) {
+    let detail = match SubjectKeys::new(keyring).unwrap(tx, &row.subject) {
         Ok(dek) => Some(open_detail(&dek, row)?),
         Err(VaultError::Erased) => None,
         Err(e) => return Err(e),
@@ -621,7 +613,7 @@ impl Vault {
                     return Err(VaultError::Gone);
                 }
             }
-            let dek = subject_dek(&keyring, tx, &subject, now)?;
+            let dek = SubjectKeys::new(&keyring).get_or_create(tx, &subject, now)?;
             item_meta.by = Some(pid);
             let mut row = PrivacyItemRow {
                 id: Uuid::new_v4().to_string(),
@@ -679,7 +671,7 @@ impl Vault {
         let id = id.to_owned();
         self.audited(ev, move |tx, ev| {
             let mut row = Self::item_for_change(tx, &id, kind, state, ev)?;
-            let dek = unwrap_dek(&keyring, tx, &row.subject)?;
+            let dek = SubjectKeys::new(&keyring).unwrap(tx, &row.subject)?;
             let mut detail = open_detail(&dek, &row)?;
             change(&mut row, &mut detail, input, now)?;
             seal_detail(&dek, &mut row, &detail)?;
@@ -820,7 +812,7 @@ impl Vault {
             if head.deleted {
                 return Err(VaultError::Gone);
             }
-            let dek = unwrap_dek(&keyring, tx, &head.subject)?;
+            let dek = SubjectKeys::new(&keyring).unwrap(tx, &head.subject)?;
             let detail = open_detail(&dek, &row)?;
             let current = tx
                 .get_record_version(&coll, &rid, head.version)?
@@ -832,7 +824,7 @@ impl Vault {
             data.extend(detail.changes.clone().unwrap_or_default());
             let record = crate::validate::validate_record(&schema, Value::Object(data))?;
             let entries = index_entries(&indexer, &coll, &record);
-            let version = append_version(tx, &dek, &mut head, &record, &entries, now)?;
+            let version = RecordWriter::new(tx, now).append(&dek, &mut head, &record, &entries)?;
             ev.version = Some(version);
             ev.fields = m.fields.clone();
             m.applied_version = Some(version);
@@ -955,7 +947,7 @@ impl Vault {
             status::ACTIVE
         };
         self.audited(ev, move |tx, ev| {
-            let dek = subject_dek(&keyring, tx, &subject, now)?;
+            let dek = SubjectKeys::new(&keyring).get_or_create(tx, &subject, now)?;
             let mut item_meta = item_meta;
             item_meta.by = Some(pid);
             let mut row = PrivacyItemRow {
@@ -1255,7 +1247,7 @@ impl Vault {
                 return Ok(Vec::new()); // nothing was ever stored about the subject
             }
             // An erased subject's accounting cannot be produced: its entries are sealed.
-            let dek = unwrap_dek(&keyring, tx, &subj)?;
+            let dek = SubjectKeys::new(&keyring).unwrap(tx, &subj)?;
             let mut out = Vec::new();
             for row in tx.list_privacy_items(ItemKind::Disclosure.as_str(), Some(&subj))? {
                 let m = parse_meta(&row)?;
@@ -1441,27 +1433,12 @@ impl Vault {
                 if !active_holds(tx, Some(&subj))?.is_empty() {
                     return Err(VaultError::Conflict("legal_hold"));
                 }
-                let mut count = 0u64;
-                let mut cursor: Option<(String, RecordId)> = None;
-                loop {
-                    let after = cursor.as_ref().map(|(c, id)| (c.as_str(), id));
-                    let heads = tx.subject_record_heads(&subj, after, PAGE)?;
-                    for h in &heads {
-                        tx.replace_index_entries(&h.collection, &h.id, &[])?;
-                    }
-                    count += heads.len() as u64;
-                    match heads.last() {
-                        Some(h) if heads.len() == PAGE => {
-                            cursor = Some((h.collection.clone(), h.id))
-                        }
-                        _ => break,
-                    }
-                }
-                let had_key = tx.delete_subject_key(&subj)?;
-                if !had_key && count == 0 {
+                let shredded = SubjectKeys::shred(tx, &subj, now)?;
+                let count = shredded.records;
+                if !shredded.key_deleted && count == 0 {
+                    // Nothing was ever stored: the transaction, ledger entry included, rolls back.
                     return Err(VaultError::NotFound("subject"));
                 }
-                tx.record_shred(&subj, now)?;
                 ev.count = Some(count);
                 Ok(count)
             })

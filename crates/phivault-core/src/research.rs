@@ -22,7 +22,6 @@
 
 use std::collections::BTreeMap;
 
-use phivault_crypto::open_record;
 use phivault_deid::Scrubber;
 use phivault_deid::record::{FieldRule, Identifier, RecordOptions, deidentify_record};
 use serde_json::{Map, Value};
@@ -31,8 +30,9 @@ use crate::error::VaultError;
 use crate::ids::{CollectionName, RecordId};
 use crate::policy::{Action, Principal};
 use crate::schema::{CollectionSchema, FieldType, IdentifierKind, Sensitivity};
+use crate::seal::{SubjectKeys, open_with};
 use crate::store::WriteTx;
-use crate::vault::{RequestMeta, Vault, aad, unwrap_dek};
+use crate::vault::{RequestMeta, Vault};
 
 pub use phivault_deid::cells::{Cell, KReport as KAnonymityReport, MIN_CELL, Suppression};
 
@@ -145,19 +145,12 @@ fn de_identified_rows(
                         return Err(VaultError::Integrity);
                     }
                     if dek.is_none() {
-                        dek = Some(unwrap_dek(&job.keyring, tx, subject)?);
+                        dek = Some(SubjectKeys::new(&job.keyring).unwrap(tx, subject)?);
                     }
                     let Some(dek) = dek.as_ref() else {
                         return Err(VaultError::Integrity);
                     };
-                    let id = version.id.to_string();
-                    let plain = open_record(
-                        dek,
-                        &aad(&version.collection, &id, version.version, &version.subject),
-                        &version.sealed,
-                    )?;
-                    let data: Value =
-                        serde_json::from_slice(&plain).map_err(|_| VaultError::Integrity)?;
+                    let data = Value::Object(open_with(dek, &version)?);
                     let (fields, _method) =
                         deidentify_record(&data, subject, &rules, &job.options, &scrubber)
                             .map_err(|_| VaultError::Integrity)?;

@@ -9,9 +9,7 @@ use std::sync::{Arc, RwLock};
 use phivault_audit::{
     Actor, ActorKind, AuditEntry, AuditEvent, ChainVerifier, GENESIS_HASH, Outcome,
 };
-use phivault_crypto::{
-    BlindIndexer, DataKey, Keyring, RecordAad, WrappedKey, open_record, seal_record,
-};
+use phivault_crypto::Keyring;
 use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -23,9 +21,10 @@ use crate::policy::{
     Action, Candidates, DataAction, Decision, Principal, Projection, data_candidates, decide,
 };
 use crate::schema::CollectionSchema;
+use crate::seal::{RecordWriter, SubjectKeys, index_entries, open_data};
 use crate::store::{
-    CollectionRow, IndexEntry, ReadTx, RecordHead, RecordVersionRow, Store, SubjectKeyRow,
-    TokenRow, WriteTx, read_tx, write_tx,
+    CollectionRow, IndexEntry, ReadTx, RecordHead, RecordVersionRow, Store, TokenRow, WriteTx,
+    read_tx, write_tx,
 };
 use crate::validate::{ValidatedRecord, index_value, validate_record};
 
@@ -162,137 +161,6 @@ pub(crate) fn append_audit(tx: &mut dyn WriteTx, event: &AuditEvent) -> Result<(
     tx.append_audit(&entry)
         .map_err(|_| VaultError::AuditUnavailable)?;
     crate::audit_log::append_merkle(tx, &entry).map_err(|_| VaultError::AuditUnavailable)
-}
-
-pub(crate) fn aad<'a>(
-    collection: &'a str,
-    id: &'a str,
-    version: u64,
-    subject: &'a str,
-) -> RecordAad<'a> {
-    RecordAad {
-        collection,
-        record_id: id,
-        version,
-        subject,
-    }
-}
-
-pub(crate) fn unwrap_dek(
-    keyring: &Keyring,
-    tx: &mut dyn ReadTx,
-    subject: &str,
-) -> Result<DataKey, VaultError> {
-    let Some(row) = tx.get_subject_key(subject)? else {
-        // A missing key is either an erasure (the shred ledger says so) or tampering.
-        return Err(if tx.is_shredded(subject)? {
-            VaultError::Erased
-        } else {
-            VaultError::Integrity
-        });
-    };
-    let wrapped = WrappedKey::from_bytes(&row.wrapped_key)?;
-    Ok(keyring.unwrap_data_key(&wrapped, subject)?)
-}
-
-/// The subject's data key, created (and stored wrapped) on first use. An erased subject
-/// never gets a new key: its identifier stays retired.
-pub(crate) fn subject_dek(
-    keyring: &Keyring,
-    tx: &mut dyn WriteTx,
-    subject: &str,
-    now: OffsetDateTime,
-) -> Result<DataKey, VaultError> {
-    if let Some(row) = tx.get_subject_key(subject)? {
-        let wrapped = WrappedKey::from_bytes(&row.wrapped_key)?;
-        return Ok(keyring.unwrap_data_key(&wrapped, subject)?);
-    }
-    if tx.is_shredded(subject)? {
-        return Err(VaultError::Erased);
-    }
-    let dek = DataKey::generate()?;
-    let wrapped = keyring.wrap_data_key(&dek, subject)?;
-    tx.insert_subject_key(&SubjectKeyRow {
-        subject: subject.to_owned(),
-        wrapped_key: wrapped.to_bytes(),
-        kek_version: wrapped.kek_version,
-        created_at: now,
-    })?;
-    Ok(dek)
-}
-
-/// The whole data of one stored version (no projection); a tombstone has none.
-pub(crate) fn open_data(
-    keyring: &Keyring,
-    tx: &mut dyn ReadTx,
-    row: &RecordVersionRow,
-) -> Result<Map<String, Value>, VaultError> {
-    if row.tombstone {
-        return Ok(Map::new());
-    }
-    let dek = unwrap_dek(keyring, tx, &row.subject)?;
-    let id = row.id.to_string();
-    let plain = open_record(
-        &dek,
-        &aad(&row.collection, &id, row.version, &row.subject),
-        &row.sealed,
-    )?;
-    match serde_json::from_slice::<Value>(&plain) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(VaultError::Integrity),
-    }
-}
-
-/// Seals `record` as the next version of `head` and makes it current: version row, head
-/// and blind-index entries. Returns the new version number.
-pub(crate) fn append_version(
-    tx: &mut dyn WriteTx,
-    dek: &DataKey,
-    head: &mut RecordHead,
-    record: &ValidatedRecord,
-    entries: &[IndexEntry],
-    now: OffsetDateTime,
-) -> Result<u64, VaultError> {
-    let version = head.version + 1;
-    let plain = zeroize::Zeroizing::new(
-        serde_json::to_vec(record.data()).map_err(|_| VaultError::Internal("encode"))?,
-    );
-    let id_text = head.id.to_string();
-    let sealed = seal_record(
-        dek,
-        &aad(&head.collection, &id_text, version, &head.subject),
-        &plain,
-    )?;
-    tx.insert_record_version(&RecordVersionRow {
-        collection: head.collection.clone(),
-        id: head.id,
-        version,
-        subject: head.subject.clone(),
-        sealed,
-        tombstone: false,
-        created_at: now,
-    })?;
-    head.version = version;
-    head.updated_at = now;
-    tx.update_record_head(head)?;
-    tx.replace_index_entries(&head.collection, &head.id, entries)?;
-    Ok(version)
-}
-
-/// The blind-index entries of a record's searchable values.
-pub(crate) fn index_entries(
-    indexer: &BlindIndexer,
-    collection: &str,
-    record: &ValidatedRecord,
-) -> Vec<IndexEntry> {
-    record
-        .index_values()
-        .iter()
-        .map(|(field, value)| IndexEntry {
-            field: field.to_string(),
-            tag: indexer.tag(collection, field.as_str(), value),
-        })
-        .collect()
 }
 
 /// Opens one stored version into a view, projected; a tombstone has no data.
@@ -748,12 +616,7 @@ impl Vault {
             let d = decide_subject(tx, &pid, &cand, &schema, &subject, now)?;
             check_writable(&d, &record)?;
             ev.reason = Some(d.rule.clone());
-            let dek = subject_dek(&keyring, tx, &subject, now)?;
-            let plain = zeroize::Zeroizing::new(
-                serde_json::to_vec(record.data()).map_err(|_| VaultError::Internal("encode"))?,
-            );
-            let id_text = id.to_string();
-            let sealed = seal_record(&dek, &aad(&collection, &id_text, 1, &subject), &plain)?;
+            let dek = SubjectKeys::new(&keyring).get_or_create(tx, &subject, now)?;
             let head = RecordHead {
                 collection: collection.clone(),
                 id,
@@ -763,17 +626,7 @@ impl Vault {
                 created_at: now,
                 updated_at: now,
             };
-            tx.insert_record_head(&head)?;
-            tx.insert_record_version(&RecordVersionRow {
-                collection: collection.clone(),
-                id,
-                version: 1,
-                subject: subject.clone(),
-                sealed,
-                tombstone: false,
-                created_at: now,
-            })?;
-            tx.replace_index_entries(&collection, &id, &entries)?;
+            RecordWriter::new(tx, now).first(&dek, &head, &record, &entries)?;
             let mut data = record.data().clone();
             d.projection.apply(&mut data);
             Ok(RecordView {
@@ -942,8 +795,8 @@ impl Vault {
             if head.version != expected {
                 return Err(VaultError::PreconditionFailed);
             }
-            let dek = unwrap_dek(&keyring, tx, &head.subject)?;
-            let version = append_version(tx, &dek, &mut head, &record, &entries, now)?;
+            let dek = SubjectKeys::new(&keyring).unwrap(tx, &head.subject)?;
+            let version = RecordWriter::new(tx, now).append(&dek, &mut head, &record, &entries)?;
             ev.version = Some(version);
             let mut data = record.data().clone();
             d.projection.apply(&mut data);
@@ -995,22 +848,8 @@ impl Vault {
             if expected.is_some_and(|e| e != head.version) {
                 return Err(VaultError::PreconditionFailed);
             }
-            let version = head.version + 1;
+            let version = RecordWriter::new(tx, now).tombstone(&mut head)?;
             ev.version = Some(version);
-            tx.insert_record_version(&RecordVersionRow {
-                collection: collection.clone(),
-                id,
-                version,
-                subject: head.subject.clone(),
-                sealed: Vec::new(),
-                tombstone: true,
-                created_at: now,
-            })?;
-            head.version = version;
-            head.deleted = true;
-            head.updated_at = now;
-            tx.update_record_head(&head)?;
-            tx.replace_index_entries(&collection, &id, &[])?;
             Ok(version)
         })
         .await
@@ -1196,14 +1035,7 @@ impl Vault {
             done += page.len() as u64;
             let keyring = keyring.clone();
             rewrapped += write_tx(&*self.store, move |tx| {
-                let mut n = 0u64;
-                for row in page.iter().filter(|r| r.kek_version != current) {
-                    let wrapped = WrappedKey::from_bytes(&row.wrapped_key)?;
-                    let new = keyring.rewrap_data_key(&wrapped, &row.subject)?;
-                    tx.update_subject_key(&row.subject, &new.to_bytes(), new.kek_version)?;
-                    n += 1;
-                }
-                Ok(n)
+                SubjectKeys::new(&keyring).rewrap(tx, &page)
             })
             .await?;
             progress(done, total);
