@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::{Server, app_token, failed, init, json_out, phivault, run, text};
+use phivault_client::ClientError;
 use phivault_client::api::Collection;
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -55,6 +56,17 @@ fn audit_actions(db: &Path) -> Vec<String> {
             v["action"].as_str().unwrap_or_default().to_owned()
         })
         .collect()
+}
+
+/// Blind-index rows of one record in a vault's database file.
+fn index_rows(db: &Path, record_id: &str) -> i64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(
+        "SELECT count(*) FROM index_entries WHERE record_id = ?1",
+        [record_id],
+        |r| r.get(0),
+    )
+    .unwrap()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -361,30 +373,32 @@ async fn a_subject_erased_after_a_backup_stays_unreadable_after_restoring_it() {
     )));
     server.stop().await;
 
-    // The erasure happens after the backup: the subject's data key is destroyed and the
-    // subject entered in the shred ledger (crypto-shredding itself comes later; this is
-    // the state it leaves).
+    // The erasure happens after the backup, through the vault's own erase path: the
+    // subject's blind-index entries are dropped, its data key destroyed and the subject
+    // entered in the shred ledger.
     let db = vault.join("phivault.db");
-    {
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        let subject: String = conn
-            .query_row(
-                "SELECT subject FROM record_heads WHERE id = ?1",
-                [erased.id.hyphenated().to_string()],
-                |r| r.get(0),
-            )
-            .unwrap();
-        conn.execute(
-            "INSERT INTO shred_ledger (subject, shredded_at) VALUES (?1, 1)",
-            [&subject],
-        )
-        .unwrap();
-        assert_eq!(
-            conn.execute("DELETE FROM subject_keys WHERE subject = ?1", [&subject])
-                .unwrap(),
-            1
-        );
-    }
+    let erased_id = erased.id.hyphenated().to_string();
+    assert_eq!(
+        index_rows(&db, &erased_id),
+        1,
+        "the search tag exists before"
+    );
+    let o = run(
+        &vault,
+        &[
+            "subject",
+            "erase",
+            "subject-erased",
+            "--confirm",
+            "subject-erased",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        index_rows(&db, &erased_id),
+        0,
+        "erasure drops the search tag"
+    );
     // A later backup carries the ledger, so even a restore elsewhere replays it.
     json_out(&run(
         &vault,
@@ -444,10 +458,29 @@ async fn a_subject_erased_after_a_backup_stays_unreadable_after_restoring_it() {
     for dir in [&vault, &elsewhere] {
         let server = Server::start(dir, &logs, |_| {}, || true).await;
         let app = server.records(&token);
-        assert!(
-            app.get_record("notes", erased.id).await.is_err(),
-            "an erased subject came back in {}",
+        // Restoring the pre-erasure backup must not bring back the key nor the tags.
+        assert_eq!(
+            index_rows(&dir.join("phivault.db"), &erased_id),
+            0,
+            "an erased subject's search tags came back in {}",
             dir.display()
+        );
+        match app.get_record("notes", erased.id).await {
+            Err(ClientError::Api { status, problem }) => {
+                assert_eq!((status, problem.code.as_str()), (410, "subject_erased"))
+            }
+            other => panic!(
+                "an erased subject came back in {}: {other:?}",
+                dir.display()
+            ),
+        }
+        let found = app
+            .search("notes", "full_name", json!("Erased Person"))
+            .await
+            .unwrap();
+        assert!(
+            found.items.is_empty(),
+            "search still finds the erased subject"
         );
         let back = app.get_record("notes", kept.id).await.unwrap();
         assert_eq!(back.data["full_name"], "Kept Person");
