@@ -136,7 +136,7 @@ pub(crate) async fn run(
         datadir::passphrase(false)?
     };
     // The backup schedule is read first: with its journal on, the store journals commits.
-    let schedule = crate::backup_cmd::Schedule::from_env(&dir)?;
+    let schedule = crate::backup_cmd::schedule_from_env(&dir)?;
     let journal = schedule
         .as_ref()
         .and_then(|s| s.journal(Arc::new(phivault_core::SystemClock)));
@@ -212,14 +212,14 @@ pub(crate) async fn run(
             retention_days = schedule.retention_days,
             journal_rpo_ms = schedule.journal_rpo.map(|d| d.as_millis() as u64),
             "scheduled backups on");
-        crate::backup_cmd::spawn_scheduler(
-            opened.vault.clone(),
-            opened.config.sqlite_path(&dir),
-            std::fs::read(dir.join(CONFIG_FILE)).ok(),
+        let scheduler = phivault_backup::Scheduler {
+            vault: opened.vault.clone(),
+            db: opened.config.sqlite_path(&dir),
+            config_text: std::fs::read(dir.join(CONFIG_FILE)).ok(),
             schedule,
-            ready,
             journal,
-        );
+        };
+        crate::backup_cmd::spawn_scheduler(scheduler, ready);
     }
     spawn_retention(opened.vault.clone(), retention_interval()?);
     tokio::spawn(watch_keyring(

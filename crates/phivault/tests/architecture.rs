@@ -106,6 +106,18 @@ fn lower_layers_never_import_upper_ones() {
             "stores sit below the edge",
         );
     }
+    // Backups are domain work on the SQLite store: no edge crate, no binary; the command
+    // line and the server drive them from above.
+    assert_none_of(
+        "phivault-backup",
+        &upper,
+        "backups sit below the edge and the binary",
+    );
+    assert_none_of(
+        "phivault-backup",
+        &["phivault-api", "clap", "indicatif"],
+        "backups report progress through a trait, never a terminal",
+    );
     assert_none_of(
         "phivault-api",
         &["phivault-core"],
