@@ -20,7 +20,7 @@ use phivault_backup::{
 use phivault_core::crypto::Keyring;
 use phivault_core::{Principal, SystemClock};
 
-use crate::config::{CONFIG_FILE, Config};
+use crate::config::{CONFIG_FILE, Config, env};
 use crate::datadir;
 
 /// Backup subcommands.
@@ -326,9 +326,9 @@ fn print_report(r: &VerifyReport) {
 /// prompt), else the keyring of `target` if it holds one, else the data directory's.
 fn load_keyring(data_dir: &Path, file: Option<&Path>, target: Option<&Path>) -> Result<Keyring> {
     if let Some(file) = file {
-        let pass = match std::env::var("PHIVAULT_KEYRING_PASSPHRASE") {
-            Ok(p) => Zeroizing::new(p),
-            Err(_) => datadir::passphrase(false)?,
+        let pass = match env::secret(env::KEYRING_PASSPHRASE) {
+            Some(p) => p,
+            None => datadir::passphrase(false)?,
         };
         let bytes = datadir::read_private(file)?;
         return Keyring::open(&bytes, pass.as_bytes()).context("opening the exported keyring");
@@ -459,9 +459,9 @@ fn print_restored(r: &Restored, as_json: bool) {
 /// (PHIVAULT_EXPORT_PASSPHRASE or the prompt), written owner-only to a new file.
 pub(crate) async fn export_keys(data_dir: &Path, to: &Path, as_json: bool) -> Result<ExitCode> {
     let opened = datadir::open(data_dir, &datadir::passphrase(false)?)?;
-    let pass = match std::env::var("PHIVAULT_EXPORT_PASSPHRASE") {
-        Ok(p) => Zeroizing::new(p),
-        Err(_) => {
+    let pass = match env::secret(env::EXPORT_PASSPHRASE) {
+        Some(p) => p,
+        None => {
             let p = Zeroizing::new(
                 rpassword::prompt_password("Passphrase for the exported keyring: ")
                     .context("no PHIVAULT_EXPORT_PASSPHRASE and no terminal to ask for it")?,
@@ -473,7 +473,7 @@ pub(crate) async fn export_keys(data_dir: &Path, to: &Path, as_json: bool) -> Re
             p
         }
     };
-    phivault_backup::export_keyring(&opened.vault, to, &pass, &datadir::kdf_params()).await?;
+    phivault_backup::export_keyring(&opened.vault, to, &pass, &datadir::kdf_params()?).await?;
     if as_json {
         println!("{}", json!({"exported_to": to}));
     } else {
@@ -484,48 +484,4 @@ pub(crate) async fn export_keys(data_dir: &Path, to: &Path, as_json: bool) -> Re
         println!("Store it apart from the backups: whoever holds both can read the records.");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-// ----- scheduler ---------------------------------------------------------------------------
-
-/// Scheduled backups inside `serve`, configured by environment:
-/// `PHIVAULT_BACKUP_DIR` (enables them), `PHIVAULT_BACKUP_INTERVAL` (`6h`, `30m`, …; default
-/// `24h`), `PHIVAULT_BACKUP_RETENTION_DAYS` (default 35), and the point-in-time-recovery
-/// journal: `PHIVAULT_BACKUP_JOURNAL` (`on`, the default, or `off`) and
-/// `PHIVAULT_BACKUP_JOURNAL_RPO_MS` (the longest an appended entry waits for its fsync;
-/// default 1000).
-pub(crate) fn schedule_from_env(data_dir: &Path) -> Result<Option<phivault_backup::Schedule>> {
-    let Ok(dir) = std::env::var("PHIVAULT_BACKUP_DIR") else {
-        return Ok(None);
-    };
-    let interval = match std::env::var("PHIVAULT_BACKUP_INTERVAL") {
-        Ok(s) => crate::parse_ttl(&s)?,
-        Err(_) => time::Duration::hours(24),
-    };
-    let interval = StdDuration::try_from(interval)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .context("PHIVAULT_BACKUP_INTERVAL must be positive")?;
-    let retention_days = match std::env::var("PHIVAULT_BACKUP_RETENTION_DAYS") {
-        Ok(s) => s.parse().context("PHIVAULT_BACKUP_RETENTION_DAYS")?,
-        Err(_) => DEFAULT_RETENTION_DAYS,
-    };
-    let dir = data_dir.join(dir);
-    let journal_rpo = match std::env::var("PHIVAULT_BACKUP_JOURNAL").as_deref() {
-        Ok("off") => None,
-        Ok("on") | Err(_) => Some(match std::env::var("PHIVAULT_BACKUP_JOURNAL_RPO_MS") {
-            Ok(ms) => StdDuration::from_millis(
-                ms.parse()
-                    .context("PHIVAULT_BACKUP_JOURNAL_RPO_MS must be a number of milliseconds")?,
-            ),
-            Err(_) => phivault_store_sqlite::journal::DEFAULT_RPO,
-        }),
-        Ok(other) => bail!("PHIVAULT_BACKUP_JOURNAL must be on or off, not {other:?}"),
-    };
-    Ok(Some(phivault_backup::Schedule {
-        dir,
-        interval,
-        retention_days,
-        journal_rpo,
-    }))
 }

@@ -10,12 +10,15 @@ use zeroize::Zeroizing;
 
 mod jobs;
 
-use crate::config::{CONFIG_FILE, Config};
+use crate::config::{self, CONFIG_FILE, Config};
 use crate::datadir::{self, DEV_DATA_DIR, DEV_PASSPHRASE_FILE};
 
-fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PHIVAULT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+fn init_logging(format: &str) -> Result<()> {
+    let filter = match config::env::log_filter() {
+        Some(f) => tracing_subscriber::EnvFilter::try_new(&f)
+            .with_context(|| format!("PHIVAULT_LOG: {f:?} is not a valid log filter"))?,
+        None => tracing_subscriber::EnvFilter::new("info"),
+    };
     // Colour codes only for a terminal: in a log file or journal they garble every line.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -29,6 +32,7 @@ fn init_logging(format: &str) {
     } else {
         builder.try_init()
     };
+    Ok(())
 }
 
 /// Creates the development vault if missing and returns its passphrase.
@@ -137,16 +141,17 @@ pub(crate) async fn run(
         datadir::passphrase(false)?
     };
     // The backup schedule is read first: with its journal on, the store journals commits.
-    let schedule = crate::backup_cmd::schedule_from_env(&dir)?;
+    let config = Config::load(&dir)?;
+    let schedule = config.backup.schedule(&dir)?;
     let journal = schedule
         .as_ref()
         .and_then(|s| s.journal(Arc::new(phivault_core::SystemClock)));
-    let mut opened = datadir::open_journaled(&dir, &pass, journal.clone())?;
+    let mut opened = datadir::open_journaled(&dir, config, &pass, journal.clone())?;
     if let Some(l) = listen {
         opened.config.listen = l;
     }
     opened.config.check()?;
-    init_logging(&opened.config.log_format);
+    init_logging(&opened.config.log_format)?;
 
     if dev {
         let (_, secret) = dev_token(&opened).await?;
@@ -170,9 +175,7 @@ pub(crate) async fn run(
             Some(path) => Some(std::fs::read(dir.join(path)).context("reading alert_webhook_ca")?),
             None => None,
         };
-        let secret = std::env::var("PHIVAULT_ALERT_WEBHOOK_SECRET")
-            .ok()
-            .map(Zeroizing::new);
+        let secret = config::env::secret(config::env::ALERT_WEBHOOK_SECRET);
         let sender = phivault_client::webhook::WebhookSender::new(
             url,
             ca.as_deref(),
@@ -193,7 +196,12 @@ pub(crate) async fn run(
         .with_body_limit(opened.config.body_limit_bytes)
         .with_metrics(metrics);
     let ready = state.ready.clone();
-    jobs::audit::sinks(&opened.vault, &dir, &state.ready);
+    let sinks = jobs::audit::Sinks {
+        settings: opened.config.audit_sink.clone(),
+        webhook_secret: config::env::secret(config::env::AUDIT_SINK_WEBHOOK_SECRET),
+        data_dir: dir.clone(),
+    };
+    sinks.start(&opened.vault, &state.ready);
     let router = phivault_server::router(state);
     let listener = tokio::net::TcpListener::bind(&opened.config.listen)
         .await
@@ -204,11 +212,13 @@ pub(crate) async fn run(
         eprintln!("phivault listening on https://{addr}");
     }
 
-    jobs::audit::tree_head_signer(opened.vault.clone(), &dir);
-    jobs::audit::retention(opened.vault.clone());
+    jobs::audit::tree_head_signer(opened.vault.clone(), &opened.config.audit, sinks);
+    jobs::audit::retention(opened.vault.clone(), opened.config.audit.retention_days);
     if let Some(schedule) = schedule {
         if opened.config.is_postgres() {
-            bail!("PHIVAULT_BACKUP_DIR: scheduled backups support the SQLite store only");
+            bail!(
+                "backup dir (PHIVAULT_BACKUP_DIR): scheduled backups support the SQLite store only"
+            );
         }
         tracing::info!(dir = %schedule.dir.display(), every_s = schedule.interval.as_secs(),
             retention_days = schedule.retention_days,
@@ -223,7 +233,7 @@ pub(crate) async fn run(
         };
         jobs::backups::scheduler(scheduler, ready);
     }
-    jobs::retention::retention(opened.vault.clone(), jobs::retention::retention_interval()?);
+    jobs::retention::retention(opened.vault.clone(), opened.config.retention.interval());
     jobs::keyring::keyring_watch(
         dir.join(&opened.config.keyring),
         pass.clone(),

@@ -4,21 +4,6 @@
 
 use std::time::Duration as StdDuration;
 
-use anyhow::{Result, bail};
-
-/// How often the retention scheduler runs: `PHIVAULT_RETENTION_INTERVAL_SECS` (default one
-/// hour; 0 turns it off, e.g. on all but one node of a PostgreSQL cluster).
-pub(crate) fn retention_interval() -> Result<Option<StdDuration>> {
-    match std::env::var("PHIVAULT_RETENTION_INTERVAL_SECS") {
-        Err(_) => Ok(Some(StdDuration::from_secs(3600))),
-        Ok(v) => match v.trim().parse::<u64>() {
-            Ok(0) => Ok(None),
-            Ok(n) => Ok(Some(StdDuration::from_secs(n))),
-            Err(_) => bail!("PHIVAULT_RETENTION_INTERVAL_SECS must be a number of seconds"),
-        },
-    }
-}
-
 /// Disposes of records past their collection's retention period on a schedule, acting
 /// as the privacy officer; each disposal is audited by the vault.
 pub(crate) fn retention(vault: std::sync::Arc<phivault_core::Vault>, every: Option<StdDuration>) {
@@ -107,7 +92,7 @@ mod tests {
         assert_eq!(ev.actor.id.as_deref(), Some("retention-scheduler"));
         assert!(ev.time >= before);
         assert_eq!(
-            retention_interval().unwrap(),
+            crate::config::RetentionSettings::default().interval(),
             Some(StdDuration::from_secs(3600))
         );
     }
