@@ -1,6 +1,6 @@
 //! `phivault serve`: opens the data directory, builds the HTTPS server and runs it until
-//! SIGINT/SIGTERM. Also watches the keyring file so that `keys rotate` run beside a live
-//! server takes effect without a restart.
+//! SIGINT/SIGTERM, with its background jobs (SIEM sinks, tree heads, backups, retention,
+//! keyring watch) started from [`jobs`].
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
