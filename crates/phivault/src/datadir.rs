@@ -16,7 +16,7 @@ use phivault_core::{SystemClock, Vault, VaultConfig};
 use phivault_store_postgres::{PgOptions, PgStore};
 use phivault_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
-use crate::config::{CONFIG_FILE, Config};
+use crate::config::{self, CONFIG_FILE, Config};
 
 /// Where the development vault lives unless `--data-dir` says otherwise.
 pub(crate) const DEV_DATA_DIR: &str = ".phivault-dev";
@@ -56,8 +56,8 @@ pub(crate) fn read_private(path: &Path) -> Result<Vec<u8>> {
 
 /// The passphrase from `PHIVAULT_PASSPHRASE`, or asked for on the terminal.
 pub(crate) fn passphrase(confirm: bool) -> Result<Zeroizing<String>> {
-    if let Ok(p) = std::env::var("PHIVAULT_PASSPHRASE") {
-        return Ok(Zeroizing::new(p));
+    if let Some(p) = config::env::secret(config::env::PASSPHRASE) {
+        return Ok(p);
     }
     let p = Zeroizing::new(
         rpassword::prompt_password("Keyring passphrase: ")
@@ -74,12 +74,12 @@ pub(crate) fn passphrase(confirm: bool) -> Result<Zeroizing<String>> {
 
 /// Argon2id parameters for new keyring files. `PHIVAULT_INSECURE_FAST_KDF=1` makes them
 /// tiny, for test suites that create many vaults; a keyring sealed that way is weak.
-pub(crate) fn kdf_params() -> KdfParams {
-    if std::env::var("PHIVAULT_INSECURE_FAST_KDF").as_deref() == Ok("1") {
+pub(crate) fn kdf_params() -> Result<KdfParams> {
+    Ok(if config::env::insecure_fast_kdf()? {
         KdfParams::insecure_fast_for_tests()
     } else {
         KdfParams::recommended()
-    }
+    })
 }
 
 /// The pieces of an opened data directory.
@@ -141,17 +141,18 @@ pub(crate) fn open_keyring(dir: &Path, config: &Config, passphrase: &str) -> Res
 
 /// Opens config, keyring and store, and builds the vault service.
 pub(crate) fn open(dir: &Path, passphrase: &str) -> Result<Opened> {
-    open_journaled(dir, passphrase, None)
+    open_journaled(dir, Config::load(dir)?, passphrase, None)
 }
 
-/// [`open`] for `serve`: a SQLite store journals its commits into `journal` (the vault's
-/// clock stamps them, so the journal's clock must be the vault's).
+/// [`open`] for `serve`, with its loaded `config`: a SQLite store journals its commits
+/// into `journal` (the vault's clock stamps them, so the journal's clock must be the
+/// vault's).
 pub(crate) fn open_journaled(
     dir: &Path,
+    config: Config,
     passphrase: &str,
     journal: Option<Arc<phivault_store_sqlite::journal::Journal>>,
 ) -> Result<Opened> {
-    let config = Config::load(dir)?;
     let keyring = open_keyring(dir, &config, passphrase)?;
     let store = open_store_journaled(dir, &config, journal)?;
     let vault_config = VaultConfig {
@@ -229,7 +230,7 @@ pub(crate) async fn init(
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
     let keyring = Keyring::generate()?;
-    let sealed = keyring.seal(passphrase.as_bytes(), &kdf_params())?;
+    let sealed = keyring.seal(passphrase.as_bytes(), &kdf_params()?)?;
     write_private(&dir.join(&config.keyring), &sealed)?;
 
     let (cert_path, key_path) = (dir.join(&config.tls_cert), dir.join(&config.tls_key));

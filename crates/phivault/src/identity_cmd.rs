@@ -186,8 +186,8 @@ fn print_json_or(as_json: bool, value: serde_json::Value, text: impl FnOnce()) {
 }
 
 fn new_password(username: &str) -> Result<Zeroizing<String>> {
-    if let Ok(p) = std::env::var("PHIVAULT_NEW_PASSWORD") {
-        return Ok(Zeroizing::new(p));
+    if let Some(p) = crate::config::env::secret(crate::config::env::NEW_PASSWORD) {
+        return Ok(p);
     }
     let p = Zeroizing::new(
         rpassword::prompt_password(format!("Password for {username}: "))

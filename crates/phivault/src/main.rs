@@ -351,7 +351,7 @@ async fn rotate_keys(opened: &datadir::Opened, pass: &str, as_json: bool) -> Res
     let version = keyring.rotate()?;
     // The new keyring file is written first: a crash afterwards leaves data keys wrapped
     // under older versions, which the new file still holds, so nothing becomes unreadable.
-    let sealed = keyring.seal(pass.as_bytes(), &datadir::kdf_params())?;
+    let sealed = keyring.seal(pass.as_bytes(), &datadir::kdf_params()?)?;
     datadir::write_private(&opened.dir.join(&opened.config.keyring), &sealed)?;
     opened.vault.replace_keyring(keyring);
     let bar = if as_json {

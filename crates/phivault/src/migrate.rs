@@ -13,16 +13,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
-use phivault_core::crypto::{Keyring, RecordAad, WrappedKey, open_record};
+use phivault_backup::sample::{PAGE, open_sample, subject_records};
+use phivault_core::crypto::Keyring;
 use phivault_core::store::{RecordHead, RecordVersionRow, Store, read_tx};
 use phivault_store_postgres::PgStore;
 use phivault_store_sqlite::{SqliteOptions, SqliteStore};
 
 use crate::config::Config;
 use crate::datadir;
-
-/// Subjects and records read per page while comparing.
-const PAGE: usize = 500;
 
 /// What the verification pass found.
 #[derive(Debug, Default)]
@@ -219,7 +217,7 @@ async fn verify(
                     if row.tombstone || v.decrypted as usize >= samples {
                         continue;
                     }
-                    match decrypt(keyring, &key.wrapped_key, row) {
+                    match open_sample(keyring, &key.wrapped_key, row) {
                         Ok(()) => v.decrypted += 1,
                         Err(e) => v.problems.push(format!(
                             "record {} version {} does not decrypt: {e}",
@@ -233,46 +231,7 @@ async fn verify(
     Ok(v)
 }
 
-async fn subject_records(store: &dyn Store, subject: &str) -> Result<Vec<RecordHead>> {
-    let mut out: Vec<RecordHead> = Vec::new();
-    loop {
-        let (s, cursor) = (
-            subject.to_owned(),
-            out.last().map(|h| (h.collection.clone(), h.id)),
-        );
-        let page = read_tx(store, move |tx| {
-            Ok(tx.list_subject_records(
-                &s,
-                cursor.as_ref().map(|(c, id)| (c.as_str(), id)),
-                PAGE,
-            )?)
-        })
-        .await?;
-        let full = page.len() == PAGE;
-        out.extend(page);
-        if !full {
-            return Ok(out);
-        }
-    }
-}
-
 async fn versions(store: &dyn Store, head: &RecordHead) -> Result<Vec<RecordVersionRow>> {
     let (c, id) = (head.collection.clone(), head.id);
     Ok(read_tx(store, move |tx| Ok(tx.list_record_versions(&c, &id)?)).await?)
-}
-
-fn decrypt(keyring: &Keyring, wrapped: &[u8], row: &RecordVersionRow) -> Result<()> {
-    let wrapped = WrappedKey::from_bytes(wrapped)?;
-    let dek = keyring.unwrap_data_key(&wrapped, &row.subject)?;
-    let id = row.id.to_string();
-    let aad = RecordAad {
-        collection: &row.collection,
-        record_id: &id,
-        version: row.version,
-        subject: &row.subject,
-    };
-    let plain = open_record(&dek, &aad, &row.sealed)?;
-    // Parsed to prove it is the record's JSON; the value is dropped unread.
-    serde_json::from_slice::<serde_json::Value>(&plain).context("not JSON")?;
-    Ok(())
 }

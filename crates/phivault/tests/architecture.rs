@@ -106,6 +106,18 @@ fn lower_layers_never_import_upper_ones() {
             "stores sit below the edge",
         );
     }
+    // Backups are domain work on the SQLite store: no edge crate, no binary; the command
+    // line and the server drive them from above.
+    assert_none_of(
+        "phivault-backup",
+        &upper,
+        "backups sit below the edge and the binary",
+    );
+    assert_none_of(
+        "phivault-backup",
+        &["phivault-api", "clap", "indicatif"],
+        "backups report progress through a trait, never a terminal",
+    );
     assert_none_of(
         "phivault-api",
         &["phivault-core"],
@@ -163,5 +175,61 @@ fn every_crate_forbids_unsafe_code() {
     assert_eq!(
         root["workspace"]["lints"]["rust"]["unsafe_code"].as_str(),
         Some("forbid")
+    );
+}
+
+/// Every `.rs` file under `dir`, recursively.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.is_dir() {
+            out.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|x| x == "rs") {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Every setting is read once, by the binary's config module (`src/config.rs` or
+/// `src/config/`): the rest of the binary receives typed settings and never reads the
+/// process environment. Scope: the vault binary's sources. Not covered, on purpose:
+/// `phivault-bench` (a tool with its own knobs), test support such as
+/// `phivault-store-postgres/src/testing.rs` and the test files, and clap's `env =`
+/// attributes in `main.rs`, which parse arguments rather than settings.
+#[test]
+fn only_the_config_module_reads_the_environment() {
+    let src = crates_dir().join("phivault/src");
+    let banned = [
+        "std::env::var",
+        "env::var(",
+        "env::vars(",
+        "var_os(",
+        "from_env(",
+    ];
+    let (mut config_reads, mut offenders) = (0, Vec::new());
+    for path in rust_files(&src) {
+        let rel = path
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let hits = banned.iter().filter(|b| text.contains(**b)).count();
+        if rel == "config.rs" || rel.starts_with("config/") {
+            config_reads += hits;
+        } else if hits > 0 {
+            offenders.push(rel);
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "read the environment only in src/config/ (add a Config field or a config::env \
+         function): {offenders:?}"
+    );
+    assert!(
+        config_reads > 0,
+        "the scan no longer sees the config module's reads"
     );
 }

@@ -1,10 +1,20 @@
 //! The vault's configuration: one TOML file in the data directory, every key overridable by
-//! a `PHIVAULT_*` environment variable (e.g. `PHIVAULT_LISTEN`), paths relative to the data
-//! directory.
+//! a `PHIVAULT_*` environment variable (e.g. `PHIVAULT_LISTEN`, or
+//! `PHIVAULT_BACKUP_INTERVAL` for `[backup] interval`), paths relative to the data
+//! directory. This module is the only reader of the environment (see [`env`]); every
+//! setting is parsed here once, and a bad value is an error naming it. README.md
+//! documents every setting in one table.
+
+pub(crate) mod env;
+mod sections;
+
+pub(crate) use sections::{AuditSettings, AuditSinkSettings, BackupSettings, RetentionSettings};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+use env::{parse_into, text_into};
 
 /// The configuration file's name inside the data directory.
 pub(crate) const CONFIG_FILE: &str = "phivault.toml";
@@ -50,6 +60,22 @@ pub(crate) struct Config {
     /// PEM root certificate to trust for the alert webhook instead of the public web roots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) alert_webhook_ca: Option<String>,
+    /// `[audit]`: tree heads and audit retention.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub(crate) audit: AuditSettings,
+    /// `[audit_sink]`: SIEM sinks.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub(crate) audit_sink: AuditSinkSettings,
+    /// `[backup]`: scheduled backups and the point-in-time-recovery journal.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub(crate) backup: BackupSettings,
+    /// `[retention]`: the record retention scheduler.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub(crate) retention: RetentionSettings,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 fn yes() -> bool {
@@ -81,6 +107,10 @@ impl Default for Config {
             session_lifetime_hours: default_lifetime(),
             alert_webhook_url: None,
             alert_webhook_ca: None,
+            audit: AuditSettings::default(),
+            audit_sink: AuditSinkSettings::default(),
+            backup: BackupSettings::default(),
+            retention: RetentionSettings::default(),
         }
     }
 }
@@ -93,49 +123,50 @@ impl Config {
             .with_context(|| format!("reading {}", path.display()))?;
         let mut cfg: Config =
             toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-        cfg.apply_env(|k| std::env::var(k).ok())?;
+        cfg.apply_env(env::get)?;
         cfg.check()?;
         Ok(cfg)
     }
 
-    /// Applies `PHIVAULT_<KEY>` overrides read through `get`.
+    /// Applies `PHIVAULT_<KEY>` overrides read through `get`; a value that does not parse
+    /// is an error naming the variable.
     pub(crate) fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<()> {
-        let set = |field: &mut String, key: &str| {
-            if let Some(v) = get(key) {
-                *field = v;
-            }
-        };
-        set(&mut self.listen, "PHIVAULT_LISTEN");
-        set(&mut self.storage, "PHIVAULT_STORAGE");
-        set(&mut self.keyring, "PHIVAULT_KEYRING");
-        set(&mut self.tls_cert, "PHIVAULT_TLS_CERT");
-        set(&mut self.tls_key, "PHIVAULT_TLS_KEY");
-        set(&mut self.sqlite_synchronous, "PHIVAULT_SQLITE_SYNCHRONOUS");
-        set(&mut self.log_format, "PHIVAULT_LOG_FORMAT");
-        if let Some(v) = get("PHIVAULT_BODY_LIMIT_BYTES") {
-            self.body_limit_bytes = v.parse().context("PHIVAULT_BODY_LIMIT_BYTES")?;
-        }
-        if let Some(v) = get("PHIVAULT_ALERT_WEBHOOK_URL") {
-            self.alert_webhook_url = Some(v);
-        }
-        if let Some(v) = get("PHIVAULT_ALERT_WEBHOOK_CA") {
-            self.alert_webhook_ca = Some(v);
-        }
-        if let Some(v) = get("PHIVAULT_MFA_REQUIRED") {
-            self.mfa_required = v
-                .parse()
-                .context("PHIVAULT_MFA_REQUIRED must be true or false")?;
-        }
-        if let Some(v) = get("PHIVAULT_SESSION_IDLE_MINUTES") {
-            self.session_idle_minutes = v.parse().context("PHIVAULT_SESSION_IDLE_MINUTES")?;
-        }
-        if let Some(v) = get("PHIVAULT_SESSION_LIFETIME_HOURS") {
-            self.session_lifetime_hours = v.parse().context("PHIVAULT_SESSION_LIFETIME_HOURS")?;
-        }
-        if let Some(v) = get("PHIVAULT_MAX_TOKEN_TTL_DAYS") {
-            self.max_token_ttl_days = v.parse().context("PHIVAULT_MAX_TOKEN_TTL_DAYS")?;
-        }
-        Ok(())
+        let get: &dyn Fn(&str) -> Option<String> = &get;
+        parse_into(get, "PHIVAULT_LISTEN", &mut self.listen)?;
+        parse_into(get, "PHIVAULT_STORAGE", &mut self.storage)?;
+        parse_into(get, "PHIVAULT_KEYRING", &mut self.keyring)?;
+        parse_into(get, "PHIVAULT_TLS_CERT", &mut self.tls_cert)?;
+        parse_into(get, "PHIVAULT_TLS_KEY", &mut self.tls_key)?;
+        parse_into(
+            get,
+            "PHIVAULT_SQLITE_SYNCHRONOUS",
+            &mut self.sqlite_synchronous,
+        )?;
+        parse_into(get, "PHIVAULT_LOG_FORMAT", &mut self.log_format)?;
+        parse_into(get, "PHIVAULT_BODY_LIMIT_BYTES", &mut self.body_limit_bytes)?;
+        text_into(
+            get,
+            "PHIVAULT_ALERT_WEBHOOK_URL",
+            &mut self.alert_webhook_url,
+        );
+        text_into(get, "PHIVAULT_ALERT_WEBHOOK_CA", &mut self.alert_webhook_ca);
+        parse_into(get, "PHIVAULT_MFA_REQUIRED", &mut self.mfa_required)?;
+        parse_into(
+            get,
+            "PHIVAULT_SESSION_IDLE_MINUTES",
+            &mut self.session_idle_minutes,
+        )?;
+        parse_into(
+            get,
+            "PHIVAULT_SESSION_LIFETIME_HOURS",
+            &mut self.session_lifetime_hours,
+        )?;
+        parse_into(
+            get,
+            "PHIVAULT_MAX_TOKEN_TTL_DAYS",
+            &mut self.max_token_ttl_days,
+        )?;
+        sections::apply_env(self, get)
     }
 
     /// Refuses settings that cannot work or are unsafe.
@@ -175,7 +206,7 @@ impl Config {
         if !matches!(self.log_format.as_str(), "text" | "json") {
             bail!("log_format must be text or json");
         }
-        Ok(())
+        sections::check(self)
     }
 
     /// Whether the storage URL names a PostgreSQL database.
@@ -190,26 +221,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_overrides_and_checks() {
-        let mut c = Config::default();
-        c.apply_env(|k| (k == "PHIVAULT_LISTEN").then(|| "0.0.0.0:9443".to_owned()))
-            .unwrap();
-        assert_eq!(c.listen, "0.0.0.0:9443");
-        c.check().unwrap();
-        c.apply_env(|k| (k == "PHIVAULT_BODY_LIMIT_BYTES").then(|| "12".to_owned()))
-            .unwrap();
-        assert!(c.check().is_err());
-        let mut c = Config::default();
-        assert!(
-            c.apply_env(|k| (k == "PHIVAULT_MAX_TOKEN_TTL_DAYS").then(|| "x".to_owned()))
-                .is_err()
-        );
-        let text = toml::to_string(&Config::default()).unwrap();
-        assert_eq!(toml::from_str::<Config>(&text).unwrap(), Config::default());
-        assert!(toml::from_str::<Config>("bogus = 1").is_err());
-    }
-}
+mod tests;

@@ -1,20 +1,24 @@
 //! `phivault serve`: opens the data directory, builds the HTTPS server and runs it until
-//! SIGINT/SIGTERM. Also watches the keyring file so that `keys rotate` run beside a live
-//! server takes effect without a restart.
+//! SIGINT/SIGTERM, with its background jobs (SIEM sinks, tree heads, backups, retention,
+//! keyring watch) started from [`jobs`].
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
 use zeroize::Zeroizing;
 
-use crate::config::{CONFIG_FILE, Config};
+mod jobs;
+
+use crate::config::{self, CONFIG_FILE, Config};
 use crate::datadir::{self, DEV_DATA_DIR, DEV_PASSPHRASE_FILE};
 
-fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PHIVAULT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+fn init_logging(format: &str) -> Result<()> {
+    let filter = match config::env::log_filter() {
+        Some(f) => tracing_subscriber::EnvFilter::try_new(&f)
+            .with_context(|| format!("PHIVAULT_LOG: {f:?} is not a valid log filter"))?,
+        None => tracing_subscriber::EnvFilter::new("info"),
+    };
     // Colour codes only for a terminal: in a log file or journal they garble every line.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -28,6 +32,7 @@ fn init_logging(format: &str) {
     } else {
         builder.try_init()
     };
+    Ok(())
 }
 
 /// Creates the development vault if missing and returns its passphrase.
@@ -136,16 +141,17 @@ pub(crate) async fn run(
         datadir::passphrase(false)?
     };
     // The backup schedule is read first: with its journal on, the store journals commits.
-    let schedule = crate::backup_cmd::Schedule::from_env(&dir)?;
+    let config = Config::load(&dir)?;
+    let schedule = config.backup.schedule(&dir)?;
     let journal = schedule
         .as_ref()
         .and_then(|s| s.journal(Arc::new(phivault_core::SystemClock)));
-    let mut opened = datadir::open_journaled(&dir, &pass, journal.clone())?;
+    let mut opened = datadir::open_journaled(&dir, config, &pass, journal.clone())?;
     if let Some(l) = listen {
         opened.config.listen = l;
     }
     opened.config.check()?;
-    init_logging(&opened.config.log_format);
+    init_logging(&opened.config.log_format)?;
 
     if dev {
         let (_, secret) = dev_token(&opened).await?;
@@ -169,9 +175,7 @@ pub(crate) async fn run(
             Some(path) => Some(std::fs::read(dir.join(path)).context("reading alert_webhook_ca")?),
             None => None,
         };
-        let secret = std::env::var("PHIVAULT_ALERT_WEBHOOK_SECRET")
-            .ok()
-            .map(Zeroizing::new);
+        let secret = config::env::secret(config::env::ALERT_WEBHOOK_SECRET);
         let sender = phivault_client::webhook::WebhookSender::new(
             url,
             ca.as_deref(),
@@ -192,7 +196,12 @@ pub(crate) async fn run(
         .with_body_limit(opened.config.body_limit_bytes)
         .with_metrics(metrics);
     let ready = state.ready.clone();
-    crate::audit_cmd::spawn_sinks(&opened.vault, &dir, &state.ready);
+    let sinks = jobs::audit::Sinks {
+        settings: opened.config.audit_sink.clone(),
+        webhook_secret: config::env::secret(config::env::AUDIT_SINK_WEBHOOK_SECRET),
+        data_dir: dir.clone(),
+    };
+    sinks.start(&opened.vault, &state.ready);
     let router = phivault_server::router(state);
     let listener = tokio::net::TcpListener::bind(&opened.config.listen)
         .await
@@ -203,78 +212,36 @@ pub(crate) async fn run(
         eprintln!("phivault listening on https://{addr}");
     }
 
-    crate::audit_cmd::spawn_tree_head_signer(opened.vault.clone(), &dir);
+    jobs::audit::tree_head_signer(opened.vault.clone(), &opened.config.audit, sinks);
+    jobs::audit::retention(opened.vault.clone(), opened.config.audit.retention_days);
     if let Some(schedule) = schedule {
         if opened.config.is_postgres() {
-            bail!("PHIVAULT_BACKUP_DIR: scheduled backups support the SQLite store only");
+            bail!(
+                "backup dir (PHIVAULT_BACKUP_DIR): scheduled backups support the SQLite store only"
+            );
         }
         tracing::info!(dir = %schedule.dir.display(), every_s = schedule.interval.as_secs(),
             retention_days = schedule.retention_days,
             journal_rpo_ms = schedule.journal_rpo.map(|d| d.as_millis() as u64),
             "scheduled backups on");
-        crate::backup_cmd::spawn_scheduler(
-            opened.vault.clone(),
-            opened.config.sqlite_path(&dir),
-            std::fs::read(dir.join(CONFIG_FILE)).ok(),
+        let scheduler = phivault_backup::Scheduler {
+            vault: opened.vault.clone(),
+            db: opened.config.sqlite_path(&dir),
+            config_text: std::fs::read(dir.join(CONFIG_FILE)).ok(),
             schedule,
-            ready,
             journal,
-        );
+        };
+        jobs::backups::scheduler(scheduler, ready);
     }
-    spawn_retention(opened.vault.clone(), retention_interval()?);
-    tokio::spawn(watch_keyring(
+    jobs::retention::retention(opened.vault.clone(), opened.config.retention.interval());
+    jobs::keyring::keyring_watch(
         dir.join(&opened.config.keyring),
         pass.clone(),
         opened.vault.clone(),
-    ));
+    );
     phivault_server::serve(listener, tls, router, shutdown_signal()).await?;
     tracing::info!("phivault stopped");
     Ok(ExitCode::SUCCESS)
-}
-
-/// How often the retention scheduler runs: `PHIVAULT_RETENTION_INTERVAL_SECS` (default one
-/// hour; 0 turns it off, e.g. on all but one node of a PostgreSQL cluster).
-fn retention_interval() -> Result<Option<StdDuration>> {
-    match std::env::var("PHIVAULT_RETENTION_INTERVAL_SECS") {
-        Err(_) => Ok(Some(StdDuration::from_secs(3600))),
-        Ok(v) => match v.trim().parse::<u64>() {
-            Ok(0) => Ok(None),
-            Ok(n) => Ok(Some(StdDuration::from_secs(n))),
-            Err(_) => bail!("PHIVAULT_RETENTION_INTERVAL_SECS must be a number of seconds"),
-        },
-    }
-}
-
-/// Disposes of records past their collection's retention period on a schedule, acting
-/// as the privacy officer; each disposal is audited by the vault.
-fn spawn_retention(vault: std::sync::Arc<phivault_core::Vault>, every: Option<StdDuration>) {
-    let Some(every) = every else {
-        tracing::info!("retention scheduler off");
-        return;
-    };
-    let mut op = phivault_core::Principal::local_operator();
-    op.id = "retention-scheduler".to_owned();
-    op.actor.id = Some("retention-scheduler".to_owned());
-    op.roles = phivault_core::policy::builtin_role("privacy_officer")
-        .into_iter()
-        .collect();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match vault
-                .apply_retention(&crate::local_meta("retention"), &op)
-                .await
-            {
-                Ok(r) if r.disposed > 0 || r.held > 0 => {
-                    tracing::info!(disposed = r.disposed, held = r.held, "retention run")
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = e.code(), "retention run failed"),
-            }
-        }
-    });
 }
 
 async fn shutdown_signal() {
@@ -296,97 +263,4 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-}
-
-/// Reloads the keyring when its file changes (after `keys rotate`), so data keys re-wrapped
-/// under a new key-encryption key stay readable without a restart.
-async fn watch_keyring(path: PathBuf, pass: Zeroizing<String>, vault: Arc<phivault_core::Vault>) {
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let mut last = modified(&path);
-    let mut tick = tokio::time::interval(StdDuration::from_secs(1));
-    loop {
-        tick.tick().await;
-        let now = modified(&path);
-        if now == last {
-            continue;
-        }
-        last = now;
-        let (p, pw) = (path.clone(), pass.clone());
-        let opened = tokio::task::spawn_blocking(move || {
-            let bytes = datadir::read_private(&p)?;
-            Ok::<_, anyhow::Error>(phivault_core::crypto::Keyring::open(&bytes, pw.as_bytes())?)
-        })
-        .await;
-        match opened {
-            Ok(Ok(keyring)) => {
-                let version = keyring.current_kek_version();
-                vault.replace_keyring(keyring);
-                tracing::info!(kek_version = version, "keyring reloaded");
-            }
-            Ok(Err(e)) => tracing::error!(error = %e, "keyring changed but could not be opened"),
-            Err(e) => tracing::error!(error = %e, "keyring reload task failed"),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use phivault_core::{Clock as _, CollectionName, Principal, RequestMeta};
-    use phivault_testkit::TestVault;
-    use phivault_testkit::synthetic::patient_schema;
-
-    #[tokio::test]
-    async fn the_retention_scheduler_disposes_of_expired_records_as_the_privacy_officer() {
-        let tv = TestVault::start().await;
-        let c: phivault_client::api::Collection =
-            serde_json::from_value(patient_schema("patients")).unwrap();
-        tv.admin_client().create_collection(&c).await.unwrap();
-        let id = tv
-            .client()
-            .create_record(
-                "patients",
-                "pat-r",
-                serde_json::json!({"full_name": "Ret Ention"}),
-            )
-            .await
-            .unwrap()
-            .id;
-        let mut officer = Principal::local_operator();
-        officer.roles = phivault_core::policy::builtin_role("privacy_officer")
-            .into_iter()
-            .collect();
-        let name = CollectionName::parse("patients").unwrap();
-        tv.vault
-            .set_retention(&RequestMeta::default(), &officer, &name, Some(10))
-            .await
-            .unwrap();
-        tv.clock.advance(time::Duration::days(11));
-        let before = tv.clock.now();
-
-        // Off: nothing runs.
-        spawn_retention(tv.vault.clone(), None);
-        // On: the first run comes at once, then one per interval.
-        spawn_retention(tv.vault.clone(), Some(StdDuration::from_secs(3600)));
-        let mut disposed = None;
-        for _ in 0..100 {
-            let entries = tv.audit_entries().await;
-            disposed = entries
-                .iter()
-                .map(|e| e.event().unwrap())
-                .find(|e| e.action == "record.dispose");
-            if disposed.is_some() {
-                break;
-            }
-            tokio::time::sleep(StdDuration::from_millis(50)).await;
-        }
-        let ev = disposed.expect("the scheduler disposed of the expired record");
-        assert_eq!(ev.record_id, Some(id.to_string()));
-        assert_eq!(ev.actor.id.as_deref(), Some("retention-scheduler"));
-        assert!(ev.time >= before);
-        assert_eq!(
-            retention_interval().unwrap(),
-            Some(StdDuration::from_secs(3600))
-        );
-    }
 }
