@@ -93,9 +93,6 @@ pub enum BackupError {
     /// The snapshot's write-ahead log still held pages after its checkpoint.
     #[error("the snapshot's WAL was not checkpointed")]
     SnapshotWal,
-    /// A record version that does not decrypt to JSON.
-    #[error("not JSON")]
-    NotJson,
     /// The export passphrase is too short to protect a keyring copy.
     #[error(
         "the export passphrase must have at least {} characters",
@@ -128,7 +125,6 @@ impl BackupError {
             BackupError::TargetExists(_) => "backup_target_exists",
             BackupError::Snapshot(_) => "backup_snapshot_failed",
             BackupError::SnapshotWal => "backup_snapshot_incomplete",
-            BackupError::NotJson => "backup_record_not_json",
             BackupError::WeakPassphrase => "backup_weak_passphrase",
             BackupError::Task(_) => "backup_task_failed",
         }

@@ -2,7 +2,8 @@
 //! wrapped key (the check behind `backup verify` and `migrate`), and the paging over a
 //! subject's records that picks the samples.
 
-use phivault_core::crypto::{Keyring, RecordAad, WrappedKey, open_record};
+use phivault_core::crypto::Keyring;
+use phivault_core::seal::verify_sealed_record;
 use phivault_core::store::{RecordHead, RecordVersionRow, Store, read_tx};
 
 use crate::BackupError;
@@ -37,24 +38,12 @@ pub async fn subject_records(
     }
 }
 
-/// Opens one record version with its subject's wrapped key, proving the keyring reads it.
-/// The only place outside core that builds a record's associated data.
+/// Opens one record version with its subject's wrapped key, proving the keyring reads it;
+/// the associated data is core's (`seal::verify_sealed_record`), never built here.
 pub fn open_sample(
     keyring: &Keyring,
     wrapped: &[u8],
     row: &RecordVersionRow,
 ) -> Result<(), BackupError> {
-    let wrapped = WrappedKey::from_bytes(wrapped)?;
-    let dek = keyring.unwrap_data_key(&wrapped, &row.subject)?;
-    let id = row.id.to_string();
-    let aad = RecordAad {
-        collection: &row.collection,
-        record_id: &id,
-        version: row.version,
-        subject: &row.subject,
-    };
-    let plain = open_record(&dek, &aad, &row.sealed)?;
-    // Parsed to prove it is the record's JSON; the value is dropped unread.
-    serde_json::from_slice::<serde_json::Value>(&plain).map_err(|_| BackupError::NotJson)?;
-    Ok(())
+    Ok(verify_sealed_record(keyring, wrapped, row)?)
 }
