@@ -472,3 +472,71 @@ async fn an_untrusted_certificate_is_refused() {
     assert!(matches!(c.healthz().await, Err(ClientError::Transport(_))));
     server.stop().await;
 }
+
+/// The auditor's calls on a testkit vault: a fresh signed head, an inclusion proof and a
+/// consistency proof that lead to its root, a filtered page of typed events, and a CSV
+/// export; a caller without `audit:read` is refused.
+#[tokio::test]
+async fn audit_endpoints_through_the_client() {
+    use phivault_testkit::TestVault;
+    let tv = TestVault::start_fast(1024 * 1024).await;
+    let auditor = tv.client_with(Some(&tv.token(&["auditor"], time::Duration::days(1)).await));
+    tv.admin_client().list_collections().await.unwrap();
+
+    let th = auditor.tree_head(true).await.unwrap();
+    let key: String = tv
+        .vault
+        .audit_public_key()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(th.public_key, key);
+    let n = th.head.tree_size;
+    assert!(n >= 2, "{n}");
+    assert_eq!(th.head.signature.len(), 128);
+
+    let p = auditor.inclusion_proof(1, Some(n)).await.unwrap();
+    assert_eq!((p.seq, p.leaf_index, p.tree_size), (1, 0, n));
+    assert_eq!(p.root_hash, th.head.root_hash);
+    assert!(p.event_json.contains("\"action\""));
+    let c = auditor.consistency_proof(1, None).await.unwrap();
+    assert_eq!((c.from, c.to), (1, n));
+    assert_eq!(c.to_root, th.head.root_hash);
+    assert_eq!(c.signed_head.as_ref(), Some(&th.head));
+
+    let filter = api::AuditEventFilter {
+        action: Some("collection.list".to_owned()),
+        outcome: Some(api::AuditOutcome::Success),
+        ..Default::default()
+    };
+    let page = auditor.audit_events(&filter, None, Some(10)).await.unwrap();
+    assert_eq!(page.items.len(), 1, "{page:?}");
+    let ev = &page.items[0].event;
+    assert_eq!(ev.action, "collection.list");
+    assert_eq!(ev.actor.kind, api::ActorKind::Token);
+    assert_eq!(ev.outcome, api::AuditOutcome::Success);
+    let none = api::AuditEventFilter {
+        since: Some(time::macros::datetime!(2100-01-01 00:00:00 UTC)),
+        ..filter.clone()
+    };
+    assert!(
+        auditor
+            .audit_events(&none, None, None)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    let csv = auditor
+        .export_audit(&filter, phivault_client::AuditExportFormat::Csv)
+        .await
+        .unwrap();
+    assert!(csv.starts_with("seq,time,request_id,actor_kind"), "{csv}");
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    let verify = auditor.verify_audit().await.unwrap();
+    assert!(verify.ok);
+
+    let (status, code) = api_error(tv.client().tree_head(false).await.unwrap_err());
+    assert_eq!((status, code.as_str()), (403, "forbidden"));
+}
