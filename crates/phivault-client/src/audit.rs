@@ -58,15 +58,28 @@ impl Client {
         self.json(req).await
     }
 
-    /// The latest signed tree head with the audit verifying key; with `fresh`, a head
-    /// signed now over the whole log.
-    pub async fn tree_head(&self, fresh: bool) -> Result<TreeHead, ClientError> {
-        let mut url = self.url(&["v1", "audit", "tree-head"])?;
-        if fresh {
-            url.query_pairs_mut().append_pair("fresh", "true");
+    /// A GET of `segments` with the query parameters that are set.
+    async fn get_query<T: serde::de::DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        pairs: &[(&str, Option<String>)],
+    ) -> Result<T, ClientError> {
+        let mut url = self.url(segments)?;
+        for (name, value) in pairs {
+            if let Some(v) = value {
+                url.query_pairs_mut().append_pair(name, v);
+            }
         }
         let req = self.request(Method::GET, url)?;
         self.json(req).await
+    }
+
+    /// The latest signed tree head with the audit verifying key; with `fresh`, a head
+    /// signed now over the whole log.
+    pub async fn tree_head(&self, fresh: bool) -> Result<TreeHead, ClientError> {
+        let fresh = fresh.then(|| "true".to_owned());
+        self.get_query(&["v1", "audit", "tree-head"], &[("fresh", fresh)])
+            .await
     }
 
     /// The inclusion proof of entry `seq` in the tree of `tree_size` entries (default:
@@ -76,16 +89,12 @@ impl Client {
         seq: u64,
         tree_size: Option<u64>,
     ) -> Result<InclusionProof, ClientError> {
-        let mut url = self.url(&["v1", "audit", "proof", "inclusion"])?;
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("seq", &seq.to_string());
-            if let Some(n) = tree_size {
-                q.append_pair("tree_size", &n.to_string());
-            }
-        }
-        let req = self.request(Method::GET, url)?;
-        self.json(req).await
+        let pairs = [
+            ("seq", Some(seq.to_string())),
+            ("tree_size", tree_size.map(|n| n.to_string())),
+        ];
+        self.get_query(&["v1", "audit", "proof", "inclusion"], &pairs)
+            .await
     }
 
     /// The consistency proof from tree size `from` to `to` (default: the latest signed
@@ -95,16 +104,12 @@ impl Client {
         from: u64,
         to: Option<u64>,
     ) -> Result<ConsistencyProof, ClientError> {
-        let mut url = self.url(&["v1", "audit", "proof", "consistency"])?;
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("from", &from.to_string());
-            if let Some(n) = to {
-                q.append_pair("to", &n.to_string());
-            }
-        }
-        let req = self.request(Method::GET, url)?;
-        self.json(req).await
+        let pairs = [
+            ("from", Some(from.to_string())),
+            ("to", to.map(|n| n.to_string())),
+        ];
+        self.get_query(&["v1", "audit", "proof", "consistency"], &pairs)
+            .await
     }
 
     /// One page of events matching `filter`; pass the previous page's `next_cursor`.
