@@ -9,8 +9,8 @@ use crate::convert::identity::gap_to_api;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Settings and accounts that weaken a safeguard, each with the rule it touches. Needs a
-/// recent login.
+/// Settings and accounts that weaken a safeguard, each with the rule it touches. Needs
+/// `audit:read` or `users:manage`; a read-only report, so no recent login is required.
 #[utoipa::path(
     get, path = "/v1/compliance/gaps", tag = "compliance",
     responses(
