@@ -4,6 +4,7 @@
 //! dependency on the domain crate, and the server converts between the two.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod identity;
 mod privacy;
 mod problem;
@@ -13,6 +14,11 @@ mod roles;
 mod schema;
 mod tokens;
 
+pub use audit::{
+    ActorKind, AuditActor, AuditEvent, AuditEventFilter, AuditEventItem, AuditEventPage,
+    AuditOutcome, AuditVerifyResponse, ChainBreak, ConsistencyProof, InclusionProof,
+    SignedTreeHead, TreeHead,
+};
 pub use identity::{
     BreakGlassEpisode, BreakGlassList, BreakGlassRequest, CareRelationship, CareRelationshipKey,
     ComplianceGap, ComplianceGapList, CreateServiceAccountRequest, CreateUserRequest, CreatedUser,
@@ -22,8 +28,9 @@ pub use identity::{
 pub use privacy::{
     AccessRequestBody, Accounting, AccountingExclusion, AmendmentRequestBody,
     ConfidentialCommunicationBody, DenyAmendmentBody, DisagreementBody, DisclosureBody,
-    DisclosureEntry, Erasure, PrivacyItem, PrivacyItemKind, PrivacyItemList, ReasonBody,
-    RestrictionBody, RetentionBody, RetentionList, RetentionPolicy, RetentionRun,
+    DisclosureEntry, Erasure, ExportedRecord, ExportedVersion, PrivacyItem, PrivacyItemKind,
+    PrivacyItemList, ReasonBody, RestrictionBody, RetentionBody, RetentionList, RetentionPolicy,
+    RetentionRun, SUBJECT_EXPORT_FORMAT, SubjectExport,
 };
 pub use problem::{Problem, ProblemViolation};
 pub use records::{
@@ -54,28 +61,6 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub struct HealthStatus {
     /// Always `ok`; failures are problem documents.
     pub status: String,
-}
-
-/// The result of walking the audit hash chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct AuditVerifyResponse {
-    /// True when every entry links to its predecessor and hashes correctly.
-    pub ok: bool,
-    /// How many entries were checked.
-    pub entries: u64,
-    /// The hash of the last entry (hex), when the chain is intact and not empty.
-    pub head_hash: Option<String>,
-    /// The first broken entry, if any.
-    pub first_break: Option<ChainBreak>,
-}
-
-/// The first entry at which the audit chain is broken.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ChainBreak {
-    /// Its sequence number.
-    pub seq: u64,
-    /// What is wrong with it.
-    pub problem: String,
 }
 
 #[cfg(test)]

@@ -266,3 +266,51 @@ pub struct RetentionRun {
     /// Expired records kept under a legal hold.
     pub held: u64,
 }
+
+/// The format label of a right-of-access export.
+pub const SUBJECT_EXPORT_FORMAT: &str = "phivault-subject-export/1";
+
+/// One version of a record in a right-of-access export.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ExportedVersion {
+    /// The version number.
+    pub version: u64,
+    /// When it was written.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Whether it is a deletion marker.
+    pub deleted: bool,
+    /// The data (empty for a deletion marker).
+    #[schema(value_type = Object)]
+    pub data: Map<String, Value>,
+}
+
+/// One record in a right-of-access export, with its whole history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ExportedRecord {
+    /// The collection.
+    pub collection: String,
+    /// The record id.
+    pub id: String,
+    /// Whether it is deleted.
+    pub deleted: bool,
+    /// Every version, oldest first.
+    pub versions: Vec<ExportedVersion>,
+}
+
+/// Everything the vault holds about a subject (164.524(a)), as
+/// `GET /v1/subjects/{subject}/export` and `phivault subject export` give it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SubjectExport {
+    /// Always [`SUBJECT_EXPORT_FORMAT`].
+    pub format: String,
+    /// The subject.
+    pub subject: String,
+    /// When it was produced.
+    #[serde(with = "time::serde::rfc3339")]
+    pub generated_at: OffsetDateTime,
+    /// Records, by collection and id.
+    pub records: Vec<ExportedRecord>,
+    /// Privacy items other than recorded disclosures, oldest first.
+    pub privacy: Vec<PrivacyItem>,
+}

@@ -4,16 +4,19 @@
 //! never appears in `Debug` output.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod privacy;
 pub mod webhook;
+
+pub use audit::AuditExportFormat;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use phivault_api::{
-    AuditVerifyResponse, BreakGlassEpisode, BreakGlassList, BreakGlassRequest, CareRelationship,
-    CareRelationshipKey, Collection, CollectionList, ComplianceGapList, CreateRecordRequest,
+    BreakGlassEpisode, BreakGlassList, BreakGlassRequest, CareRelationship, CareRelationshipKey,
+    Collection, CollectionList, ComplianceGapList, CreateRecordRequest,
     CreateServiceAccountRequest, CreateTokenRequest, CreateUserRequest, CreatedToken, CreatedUser,
     DeletedRecord, HealthStatus, LoginRequest, LoginResponse, PURPOSE_HEADER, Problem, Record,
     RecordList, ResetPasswordRequest, ReviewRequest, RevokedSessions, Role, RoleList,
@@ -646,7 +649,7 @@ impl Client {
         self.get(&["v1", "compliance", "gaps"]).await
     }
 
-    // ----- tokens and audit ------------------------------------------------------------
+    // ----- tokens -------------------------------------------------------------------
 
     /// Issues an API token for the service account `owner`, carrying `roles` (a subset of
     /// the account's) for `ttl_seconds`; the answer holds its secret.
@@ -688,12 +691,6 @@ impl Client {
         let req = self.request(Method::DELETE, self.url(&["v1", "tokens", &id])?)?;
         self.send(req).await?;
         Ok(())
-    }
-
-    /// Walks the audit hash chain on the server.
-    pub async fn verify_audit(&self) -> Result<AuditVerifyResponse, ClientError> {
-        let req = self.request(Method::POST, self.url(&["v1", "audit", "verify"])?)?;
-        self.json(req).await
     }
 }
 

@@ -1,5 +1,5 @@
-//! The client against a real server: TLS on a loopback port with a self-signed
-//! certificate, a vault on a temporary SQLite store, every client method once.
+//! The client against a real server: the testkit's vault over TLS on a loopback port with
+//! a self-signed certificate, every client method once.
 
 // clippy's allow-*-in-tests settings cover `#[test]` functions only, not the helpers here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -8,26 +8,21 @@ use std::sync::Arc;
 
 use phivault_client::api;
 use phivault_client::{Client, ClientError};
-use phivault_core::crypto::{Keyring, PasswordHashParams, TotpParams, TotpSecret, totp_code};
-use phivault_core::{
-    Clock, DataAction, Grant, ManualClock, Principal, PurposeOfUse, RequestMeta, Role,
-    SubjectScope, Vault, VaultConfig,
-};
-use phivault_store_sqlite::{SqliteOptions, SqliteStore};
+use phivault_core::crypto::{TotpParams, TotpSecret, totp_code};
+use phivault_core::{Clock, ManualClock, Principal, RequestMeta, Vault};
+use phivault_testkit::TestVault;
 use serde_json::json;
 
+/// The testkit vault with the two tokens these tests use.
 struct Server {
+    tv: TestVault,
     base: String,
-    ca_pem: Vec<u8>,
-    /// A token with data access (every subject, TREAT).
+    /// A token with data access (the testkit's `test-app`: every subject, TREAT).
     token: String,
     /// An administrator's token (roles `admin` and `auditor`; no PHI).
     admin: String,
     vault: Arc<Vault>,
     clock: Arc<ManualClock>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
 }
 
 fn meta() -> RequestMeta {
@@ -38,102 +33,29 @@ fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| (*s).to_owned()).collect()
 }
 
-/// A service account with `roles` and a token carrying all of them.
-async fn service_token(vault: &Vault, account: &str, roles: &[&str]) -> String {
-    let op = Principal::local_operator();
-    vault
-        .create_service_account(&meta(), &op, account, &strings(roles), false)
-        .await
-        .unwrap();
-    let (_, secret) = vault
-        .create_token(
-            &meta(),
-            &op,
-            account,
-            "t",
-            &strings(roles),
-            time::Duration::days(1),
-        )
-        .await
-        .unwrap();
-    secret.expose_secret().to_owned()
-}
-
 impl Server {
     async fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("v.db"), SqliteOptions::default()).unwrap();
-        let clock = Arc::new(ManualClock::new(
-            time::macros::datetime!(2026-01-15 09:00:00 UTC),
-        ));
-        let vault = Arc::new(Vault::new(
-            Arc::new(store),
-            Keyring::generate().unwrap(),
-            clock.clone(),
-            VaultConfig {
-                password_params: PasswordHashParams::insecure_fast_for_tests(),
-                ..VaultConfig::default()
-            },
-        ));
-        let role = Role {
-            name: "clinician-all".to_owned(),
-            description: String::new(),
-            scopes: Default::default(),
-            grants: vec![Grant {
-                collections: vec!["*".to_owned()],
-                actions: DataAction::ALL.into_iter().collect(),
-                fields: vec!["*".to_owned()],
-                masked: Default::default(),
-                subjects: SubjectScope::All,
-                purposes: [PurposeOfUse::Treat].into_iter().collect(),
-            }],
-        };
-        vault
-            .put_role(&meta(), &Principal::local_operator(), role)
-            .await
-            .unwrap();
-        let token = service_token(&vault, "svc-data", &["clinician-all"]).await;
-        let admin = service_token(&vault, "svc-admin", &["admin", "auditor"]).await;
-        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
-            .unwrap();
-        let ca_pem = cert.cert.pem().into_bytes();
-        let key_pem = cert.signing_key.serialize_pem();
-        let tls = Arc::new(phivault_server::tls_config(&ca_pem, key_pem.as_bytes()).unwrap());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let router = phivault_server::router(phivault_server::AppState::new(vault.clone()));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            phivault_server::serve(listener, tls, router, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        });
+        let tv = TestVault::start_fast(phivault_server::DEFAULT_BODY_LIMIT).await;
+        let admin = tv
+            .token(&["admin", "auditor"], time::Duration::days(1))
+            .await;
         Server {
-            base: format!("https://{addr}"),
-            ca_pem,
-            token,
+            base: tv.base_url(),
+            token: tv.app_token.clone(),
             admin,
-            vault,
-            clock,
-            shutdown: Some(tx),
-            task: Some(task),
-            _dir: dir,
+            vault: tv.vault.clone(),
+            clock: tv.clock.clone(),
+            tv,
         }
     }
 
     fn client(&self, token: Option<&str>) -> Client {
-        Client::new(&self.base, token.map(str::to_owned), &self.ca_pem).unwrap()
+        self.tv.client_with(token)
     }
 
-    async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            tx.send(()).unwrap();
-        }
-        if let Some(task) = self.task.take() {
-            task.await.unwrap();
-        }
+    /// Stops the server (dropping the testkit vault ends its accept loop).
+    async fn stop(self) {
+        drop(self);
     }
 }
 
@@ -245,16 +167,17 @@ async fn every_endpoint_through_the_client() {
     assert_eq!((status, code.as_str()), (400, "purpose_required"));
 
     let created = admin
-        .create_token("svc-data", "reader", &strings(&["clinician-all"]), 3600)
+        .create_token("test-app", "reader", &strings(&["records-all"]), 3600)
         .await
         .unwrap();
     assert!(!format!("{created:?}").contains(&created.secret));
-    assert_eq!(created.token.roles, strings(&["clinician-all"]));
+    assert_eq!(created.token.roles, strings(&["records-all"]));
     let reader = server.client(Some(&created.secret));
     assert_eq!(reader.list_collections().await.unwrap().items.len(), 1);
     let (status, code) = api_error(reader.list_tokens().await.unwrap_err());
     assert_eq!((status, code.as_str()), (403, "forbidden"));
-    assert_eq!(admin.list_tokens().await.unwrap().items.len(), 3);
+    // the testkit's two tokens, the administrator's and the reader
+    assert_eq!(admin.list_tokens().await.unwrap().items.len(), 4);
     let rotated = admin.rotate_token(created.token.id).await.unwrap();
     assert_ne!(rotated.token.id, created.token.id);
     let (status, _) = api_error(reader.list_collections().await.unwrap_err());
@@ -471,4 +394,71 @@ async fn an_untrusted_certificate_is_refused() {
     let c = Client::new(&server.base, None, other.cert.pem().as_bytes()).unwrap();
     assert!(matches!(c.healthz().await, Err(ClientError::Transport(_))));
     server.stop().await;
+}
+
+/// The auditor's calls on a testkit vault: a fresh signed head, an inclusion proof and a
+/// consistency proof that lead to its root, a filtered page of typed events, and a CSV
+/// export; a caller without `audit:read` is refused.
+#[tokio::test]
+async fn audit_endpoints_through_the_client() {
+    let tv = TestVault::start_fast(1024 * 1024).await;
+    let auditor = tv.client_with(Some(&tv.token(&["auditor"], time::Duration::days(1)).await));
+    tv.admin_client().list_collections().await.unwrap();
+
+    let th = auditor.tree_head(true).await.unwrap();
+    let key: String = tv
+        .vault
+        .audit_public_key()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(th.public_key, key);
+    let n = th.head.tree_size;
+    assert!(n >= 2, "{n}");
+    assert_eq!(th.head.signature.len(), 128);
+
+    let p = auditor.inclusion_proof(1, Some(n)).await.unwrap();
+    assert_eq!((p.seq, p.leaf_index, p.tree_size), (1, 0, n));
+    assert_eq!(p.root_hash, th.head.root_hash);
+    assert!(p.event_json.contains("\"action\""));
+    let c = auditor.consistency_proof(1, None).await.unwrap();
+    assert_eq!((c.from, c.to), (1, n));
+    assert_eq!(c.to_root, th.head.root_hash);
+    assert_eq!(c.signed_head.as_ref(), Some(&th.head));
+
+    let filter = api::AuditEventFilter {
+        action: Some("collection.list".to_owned()),
+        outcome: Some(api::AuditOutcome::Success),
+        ..Default::default()
+    };
+    let page = auditor.audit_events(&filter, None, Some(10)).await.unwrap();
+    assert_eq!(page.items.len(), 1, "{page:?}");
+    let ev = &page.items[0].event;
+    assert_eq!(ev.action, "collection.list");
+    assert_eq!(ev.actor.kind, api::ActorKind::Token);
+    assert_eq!(ev.outcome, api::AuditOutcome::Success);
+    let none = api::AuditEventFilter {
+        since: Some(time::macros::datetime!(2100-01-01 00:00:00 UTC)),
+        ..filter.clone()
+    };
+    assert!(
+        auditor
+            .audit_events(&none, None, None)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    let csv = auditor
+        .export_audit(&filter, phivault_client::AuditExportFormat::Csv)
+        .await
+        .unwrap();
+    assert!(csv.starts_with("seq,time,request_id,actor_kind"), "{csv}");
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    let verify = auditor.verify_audit().await.unwrap();
+    assert!(verify.ok);
+
+    let (status, code) = api_error(tv.client().tree_head(false).await.unwrap_err());
+    assert_eq!((status, code.as_str()), (403, "forbidden"));
 }

@@ -36,6 +36,9 @@ pub struct TestVault {
     pub admin_token: String,
     /// A token of the `test-app` service account (role [`RECORDS_ALL`]: every record).
     pub app_token: String,
+    /// The state the router serves; build more routers from it to drive requests without
+    /// a socket (`phivault_server::router(tv.state.clone())`), or flip its readiness.
+    pub state: phivault_server::AppState,
     dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
 }
@@ -57,6 +60,12 @@ impl TestVault {
     /// Starts a vault with default settings.
     pub async fn start() -> TestVault {
         Self::start_with(VaultConfig::default(), 1024 * 1024).await
+    }
+
+    /// Starts a vault whose password hashing uses the fast test parameters, with the given
+    /// body limit: for tests that create and log in many users.
+    pub async fn start_fast(body_limit: usize) -> TestVault {
+        Self::start_with(fast_config(), body_limit).await
     }
 
     /// Starts a vault with the given service config and body limit.
@@ -111,9 +120,8 @@ impl TestVault {
         let ca_pem = cert.cert.pem().into_bytes();
         let key_pem = cert.signing_key.serialize_pem();
         let tls = Arc::new(phivault_server::tls_config(&ca_pem, key_pem.as_bytes()).expect("tls"));
-        let router = phivault_server::router(
-            phivault_server::AppState::new(vault.clone()).with_body_limit(body_limit),
-        );
+        let state = phivault_server::AppState::new(vault.clone()).with_body_limit(body_limit);
+        let router = phivault_server::router(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -134,6 +142,7 @@ impl TestVault {
             ca_pem,
             admin_token: tokens[0].clone(),
             app_token: tokens[1].clone(),
+            state,
             dir,
             shutdown: Some(tx),
         }
@@ -163,19 +172,25 @@ impl TestVault {
     }
 
     /// Creates a service account holding `roles` and issues it a token valid for `ttl`.
-    #[allow(clippy::expect_used)]
     pub async fn token(&self, roles: &[&str], ttl: Duration) -> String {
+        let account = format!("svc-{}", uuid::Uuid::new_v4().simple());
+        self.named_token(&account, roles, ttl).await
+    }
+
+    /// Creates the service account `account` holding `roles` and issues it a token valid
+    /// for `ttl`.
+    #[allow(clippy::expect_used)]
+    pub async fn named_token(&self, account: &str, roles: &[&str], ttl: Duration) -> String {
         let op = Principal::local_operator();
         let meta = RequestMeta::default();
-        let account = format!("svc-{}", uuid::Uuid::new_v4().simple());
         let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
         self.vault
-            .create_service_account(&meta, &op, &account, &roles, false)
+            .create_service_account(&meta, &op, account, &roles, false)
             .await
             .expect("service account");
         let (_, secret) = self
             .vault
-            .create_token(&meta, &op, &account, "test", &roles, ttl)
+            .create_token(&meta, &op, account, "test", &roles, ttl)
             .await
             .expect("token");
         secret.expose_secret().to_owned()
@@ -245,6 +260,14 @@ impl Drop for TestVault {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+/// The default service config with fast (insecure) password hashing, for tests only.
+pub fn fast_config() -> VaultConfig {
+    VaultConfig {
+        password_params: phivault_core::crypto::PasswordHashParams::insecure_fast_for_tests(),
+        ..VaultConfig::default()
     }
 }
 

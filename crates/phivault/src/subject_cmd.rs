@@ -10,7 +10,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Subcommand, ValueEnum};
 use phivault_core::policy::builtin_role;
 use phivault_core::{Principal, SubjectId};
-use serde_json::json;
+use phivault_server::convert::privacy::{accounting_to_api, erasure_to_api, subject_export_to_api};
+use serde::Serialize;
 
 use crate::datadir::Opened;
 
@@ -56,6 +57,14 @@ pub(crate) enum SubjectCommand {
     },
 }
 
+/// The `--json` summary of an export written elsewhere.
+#[derive(Debug, Serialize)]
+struct ExportSummary {
+    subject: String,
+    records: usize,
+    items: usize,
+}
+
 fn officer() -> Principal {
     let mut op = Principal::local_operator();
     op.roles = builtin_role("privacy_officer").into_iter().collect();
@@ -90,8 +99,13 @@ pub(crate) async fn run(opened: &Opened, cmd: SubjectCommand, as_json: bool) -> 
                 )
                 .await
                 .map_err(|e| anyhow::anyhow!("export refused: {}", e.code()))?;
+            let summary = ExportSummary {
+                subject: export.subject.clone(),
+                records: export.records.len(),
+                items: export.items.len(),
+            };
             let text = match format {
-                SubjectFormat::Json => serde_json::to_string_pretty(&export.to_json())
+                SubjectFormat::Json => serde_json::to_string_pretty(&subject_export_to_api(export))
                     .context("encoding the export")?,
                 SubjectFormat::Html => export.to_html(),
             };
@@ -107,15 +121,12 @@ pub(crate) async fn run(opened: &Opened, cmd: SubjectCommand, as_json: bool) -> 
             if as_json {
                 eprintln!(
                     "{}",
-                    json!({"subject": export.subject, "records": export.records.len(),
-                           "items": export.items.len()})
+                    serde_json::to_string(&summary).context("encoding the summary")?
                 );
             } else if to.is_some() {
                 eprintln!(
                     "exported {} records and {} requests or statements of {}",
-                    export.records.len(),
-                    export.items.len(),
-                    export.subject
+                    summary.records, summary.items, summary.subject
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -132,30 +143,11 @@ pub(crate) async fn run(opened: &Opened, cmd: SubjectCommand, as_json: bool) -> 
                 )
                 .await
                 .map_err(|e| anyhow::anyhow!("accounting refused: {}", e.code()))?;
+            let a = accounting_to_api(a);
             if as_json {
-                let entries: Vec<_> = a
-                    .disclosures
-                    .iter()
-                    .map(|d| {
-                        json!({"at": crate::rfc3339(d.at), "source": d.source,
-                               "reference": d.reference, "recipient": d.recipient,
-                               "purpose": d.purpose, "collections": d.collections,
-                               "fields": d.fields, "description": d.description})
-                    })
-                    .collect();
-                let exclusions: Vec<_> = a
-                    .exclusions
-                    .iter()
-                    .map(|e| {
-                        json!({"purpose": e.purpose, "paragraph": e.paragraph,
-                               "explanation": e.explanation, "events": e.events})
-                    })
-                    .collect();
                 println!(
                     "{}",
-                    json!({"subject": a.subject, "from": crate::rfc3339(a.from),
-                           "to": crate::rfc3339(a.to), "disclosures": entries,
-                           "exclusions": exclusions})
+                    serde_json::to_string(&a).context("encoding the accounting")?
                 );
             } else {
                 println!(
@@ -194,11 +186,11 @@ pub(crate) async fn run(opened: &Opened, cmd: SubjectCommand, as_json: bool) -> 
                 .erase_subject(&crate::local_meta("subject-erase"), &op, &subject)
                 .await
                 .map_err(|e| anyhow::anyhow!("erasure refused: {}", e.code()))?;
+            let r = erasure_to_api(r);
             if as_json {
                 println!(
                     "{}",
-                    json!({"subject": r.subject, "records": r.records,
-                           "erased_at": crate::rfc3339(r.erased_at)})
+                    serde_json::to_string(&r).context("encoding the erasure")?
                 );
             } else {
                 println!(

@@ -1,48 +1,42 @@
-//! The auditor's API: signed tree heads, inclusion and consistency proofs (RFC 9162),
-//! filtered queries with cursor pagination, and CSV/JSONL exports. Every route needs the
-//! `audit:read` scope and is itself audited.
+//! The auditor's API: chain verification, signed tree heads, inclusion and consistency
+//! proofs (RFC 9162), filtered queries with cursor pagination, and CSV/JSONL exports.
+//! Every route needs the `audit:read` scope and is itself audited.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{Uri, header};
 use axum::response::{IntoResponse, Response};
-use phivault_api::Problem;
+use phivault_api as api;
 use phivault_core::VaultError;
-use phivault_core::audit::{Hash, Outcome, SignedTreeHead};
+use phivault_core::audit::Outcome;
 use phivault_core::audit_log::{AuditQuery, ExportFormat};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::IntoParams;
 
+use super::query;
 use crate::call::{Call, Ctx};
+use crate::convert::audit::{
+    consistency_to_api, inclusion_to_api, page_to_api, tree_head_to_api, verify_to_api,
+};
 use crate::error::{ApiError, codes};
 use crate::state::AppState;
 
-fn hex(h: &[u8]) -> String {
-    h.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn head_json(h: &SignedTreeHead) -> Value {
-    serde_json::to_value(h).unwrap_or(Value::Null)
-}
-
-fn path_json(p: &[Hash]) -> Value {
-    Value::Array(p.iter().map(|h| Value::String(hex(h))).collect())
-}
-
-pub(crate) async fn query<T: serde::de::DeserializeOwned>(
-    call: &Call,
-    uri: &Uri,
-) -> Result<T, ApiError> {
-    match Query::<T>::try_from_uri(uri) {
-        Ok(Query(q)) => Ok(q),
-        Err(_) => {
-            call.reject(VaultError::BadRequest(codes::INVALID_QUERY))
-                .await
-        }
-    }
+/// Walks the audit hash chain and reports the first broken entry.
+#[utoipa::path(
+    post, path = "/v1/audit/verify", tag = "audit",
+    responses(
+        (status = 200, description = "The verification report", body = api::AuditVerifyResponse),
+    )
+)]
+pub(crate) async fn verify_audit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+) -> Result<Json<api::AuditVerifyResponse>, ApiError> {
+    let call = ctx.begin(&state, "audit.verify").await?;
+    let report = call.done(call.vault().verify_audit(&call.meta, &call.principal).await)?;
+    Ok(Json(verify_to_api(report)))
 }
 
 /// The query of `/v1/audit/tree-head`.
@@ -58,15 +52,14 @@ pub(crate) struct TreeHeadQuery {
 #[utoipa::path(
     get, path = "/v1/audit/tree-head", tag = "audit", params(TreeHeadQuery),
     responses(
-        (status = 200, description = "The signed tree head and the audit verifying key", content_type = "application/json"),
-        (status = "default", description = "A problem", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The signed tree head and the audit verifying key", body = api::TreeHead),
     )
 )]
 pub(crate) async fn tree_head(
     State(state): State<AppState>,
     ctx: Ctx,
     uri: Uri,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::TreeHead>, ApiError> {
     let call = ctx.begin(&state, "audit.tree_head").await?;
     let q: TreeHeadQuery = query(&call, &uri).await?;
     let head = call.done(
@@ -74,10 +67,10 @@ pub(crate) async fn tree_head(
             .tree_head(&call.meta, &call.principal, q.fresh.unwrap_or(false))
             .await,
     )?;
-    Ok(Json(json!({
-        "head": head_json(&head),
-        "public_key": hex(&call.vault().audit_public_key()),
-    })))
+    Ok(Json(tree_head_to_api(
+        &head,
+        &call.vault().audit_public_key(),
+    )))
 }
 
 /// The query of an inclusion proof.
@@ -95,15 +88,14 @@ pub(crate) struct InclusionQuery {
 #[utoipa::path(
     get, path = "/v1/audit/proof/inclusion", tag = "audit", params(InclusionQuery),
     responses(
-        (status = 200, description = "The audit path, leaf, root and signed head", content_type = "application/json"),
-        (status = "default", description = "A problem", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The audit path, leaf, root and signed head", body = api::InclusionProof),
     )
 )]
 pub(crate) async fn inclusion(
     State(state): State<AppState>,
     ctx: Ctx,
     uri: Uri,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::InclusionProof>, ApiError> {
     let call = ctx.begin(&state, "audit.proof.inclusion").await?;
     let q: InclusionQuery = query(&call, &uri).await?;
     let p = call.done(
@@ -111,16 +103,7 @@ pub(crate) async fn inclusion(
             .inclusion_proof(&call.meta, &call.principal, q.seq, q.tree_size)
             .await,
     )?;
-    Ok(Json(json!({
-        "seq": p.seq,
-        "leaf_index": p.seq - 1,
-        "tree_size": p.tree_size,
-        "leaf_hash": hex(&p.leaf_hash),
-        "event_json": p.event_json,
-        "path": path_json(&p.path),
-        "root_hash": hex(&p.root_hash),
-        "signed_head": p.signed_head.as_ref().map(head_json),
-    })))
+    Ok(Json(inclusion_to_api(p)))
 }
 
 /// The query of a consistency proof.
@@ -138,15 +121,14 @@ pub(crate) struct ConsistencyQuery {
 #[utoipa::path(
     get, path = "/v1/audit/proof/consistency", tag = "audit", params(ConsistencyQuery),
     responses(
-        (status = 200, description = "The proof, both roots and the signed head", content_type = "application/json"),
-        (status = "default", description = "A problem", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The proof, both roots and the signed head", body = api::ConsistencyProof),
     )
 )]
 pub(crate) async fn consistency(
     State(state): State<AppState>,
     ctx: Ctx,
     uri: Uri,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::ConsistencyProof>, ApiError> {
     let call = ctx.begin(&state, "audit.proof.consistency").await?;
     let q: ConsistencyQuery = query(&call, &uri).await?;
     let p = call.done(
@@ -154,14 +136,7 @@ pub(crate) async fn consistency(
             .consistency_proof(&call.meta, &call.principal, q.from, q.to)
             .await,
     )?;
-    Ok(Json(json!({
-        "from": p.from,
-        "to": p.to,
-        "from_root": hex(&p.from_root),
-        "to_root": hex(&p.to_root),
-        "path": path_json(&p.path),
-        "signed_head": p.signed_head.as_ref().map(head_json),
-    })))
+    Ok(Json(consistency_to_api(p)))
 }
 
 /// Filters of an auditor query or export.
@@ -229,15 +204,14 @@ async fn to_query(call: &Call, q: &EventsQuery) -> Result<AuditQuery, ApiError> 
 #[utoipa::path(
     get, path = "/v1/audit/events", tag = "audit", params(EventsQuery),
     responses(
-        (status = 200, description = "A page of events and the next cursor", content_type = "application/json"),
-        (status = "default", description = "A problem", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "A page of events and the next cursor", body = api::AuditEventPage),
     )
 )]
 pub(crate) async fn events(
     State(state): State<AppState>,
     ctx: Ctx,
     uri: Uri,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::AuditEventPage>, ApiError> {
     let call = ctx.begin(&state, "audit.query").await?;
     let q: EventsQuery = query(&call, &uri).await?;
     let filter = to_query(&call, &q).await?;
@@ -252,12 +226,7 @@ pub(crate) async fn events(
             )
             .await,
     )?;
-    let items: Vec<Value> = page
-        .events
-        .iter()
-        .map(|(seq, ev)| json!({"seq": seq, "event": ev}))
-        .collect();
-    Ok(Json(json!({"items": items, "next_cursor": page.next})))
+    Ok(Json(page_to_api(page)))
 }
 
 /// Every matching event as CSV or JSONL; the export is itself audited.
@@ -265,7 +234,6 @@ pub(crate) async fn events(
     get, path = "/v1/audit/export", tag = "audit", params(EventsQuery),
     responses(
         (status = 200, description = "text/csv or application/jsonl", content_type = "text/csv"),
-        (status = "default", description = "A problem", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn export(

@@ -13,38 +13,13 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use phivault_api as api;
-use phivault_api::Problem;
 use phivault_core::CollectionName;
-use phivault_core::research::{
-    AggregateCell, KAnonymityReport, MIN_CELL, Suppression, rows_to_csv, rows_to_jsonl,
-};
+use phivault_core::research::{MIN_CELL, rows_to_csv, rows_to_jsonl};
 
 use crate::call::{Ctx, Params};
+use crate::convert::research::{cell_to_api, report_to_api};
 use crate::error::ApiError;
 use crate::state::AppState;
-
-fn report_to_api(r: &KAnonymityReport) -> api::KAnonymityReport {
-    api::KAnonymityReport {
-        rows: r.rows,
-        classes: r.classes,
-        k: r.k,
-        rows_below_target: r.rows_below_target,
-        classes_below_target: r.classes_below_target,
-        target_k: r.target_k,
-    }
-}
-
-fn cell_to_api(c: AggregateCell) -> api::AggregateCell {
-    api::AggregateCell {
-        key: c.key,
-        count: c.count,
-        sum: c.sum,
-        suppressed: c.suppressed.map(|s| match s {
-            Suppression::Primary => api::Suppression::Primary,
-            Suppression::Complementary => api::Suppression::Complementary,
-        }),
-    }
-}
 
 /// A de-identified export of a collection (Safe Harbor; subject ids replaced by research
 /// pseudonyms) as JSONL or CSV, with its k-anonymity report in the `Phivault-K-Anonymity`
@@ -56,7 +31,6 @@ fn cell_to_api(c: AggregateCell) -> api::AggregateCell {
     responses(
         (status = 200, description = "application/jsonl or text/csv; the k-anonymity report is in the Phivault-K-Anonymity header", content_type = "application/jsonl",
          headers(("Phivault-K-Anonymity" = String, description = "k=<k>, rows=<n>, classes=<n>, target=<k>, rows_below_target=<n>, classes_below_target=<n>"))),
-        (status = "default", description = "A problem", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn export(
@@ -94,7 +68,6 @@ pub(crate) async fn export(
     request_body = api::AggregateRequest,
     responses(
         (status = 200, description = "The cells, suppressed ones without counts", body = api::AggregateResponse),
-        (status = "default", description = "A problem", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn aggregate(

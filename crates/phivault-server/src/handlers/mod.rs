@@ -1,0 +1,52 @@
+//! The HTTP handlers, one file per resource. Each handler authenticates, parses its
+//! inputs and makes one vault call; its `#[utoipa::path]` is the source of the OpenAPI
+//! document. Answers are `phivault-api` types built by `crate::convert`, never ad-hoc JSON.
+
+pub(crate) mod audit;
+pub(crate) mod auth;
+pub(crate) mod break_glass;
+pub(crate) mod collections;
+pub(crate) mod compliance;
+pub(crate) mod health;
+pub(crate) mod privacy_requests;
+pub(crate) mod privacy_subject;
+pub(crate) mod records;
+pub(crate) mod research;
+pub(crate) mod retention;
+pub(crate) mod roles;
+pub(crate) mod tokens;
+pub(crate) mod users;
+
+use axum::Json;
+use axum::extract::Query;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use phivault_core::privacy::PrivacyItem;
+use phivault_core::{SubjectId, VaultError};
+use serde::de::DeserializeOwned;
+
+use crate::call::{Call, Params};
+use crate::convert::privacy::item_to_api;
+use crate::error::{ApiError, codes};
+
+/// The query string parsed as `T`, or an audited `invalid_query` refusal.
+pub(crate) async fn query<T: DeserializeOwned>(call: &Call, uri: &Uri) -> Result<T, ApiError> {
+    match Query::<T>::try_from_uri(uri) {
+        Ok(Query(q)) => Ok(q),
+        Err(_) => {
+            call.reject(VaultError::BadRequest(codes::INVALID_QUERY))
+                .await
+        }
+    }
+}
+
+/// The subject of a `/v1/subjects/{subject}/…` route.
+pub(crate) async fn subject(call: &Call, params: Params) -> Result<SubjectId, ApiError> {
+    let [s] = call.params(params).await?;
+    call.check(SubjectId::parse(&s)).await
+}
+
+/// A newly created privacy item: 201 with the item.
+pub(crate) fn created_item(item: PrivacyItem) -> Response {
+    (StatusCode::CREATED, Json(item_to_api(item))).into_response()
+}

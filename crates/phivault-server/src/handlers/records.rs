@@ -1,0 +1,391 @@
+//! Records: create, read, update (with `If-Match`), soft-delete, history, versions,
+//! blind-index search and a subject's records in pages. Every operation states a purpose
+//! of use; `ETag` carries the record version.
+
+use axum::Json;
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use phivault_api as api;
+use phivault_api::Problem;
+use phivault_core::{CollectionName, RecordId, RecordView, SubjectId, VaultError};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::call::{Call, Ctx, Params};
+use crate::convert::records::record_to_api;
+use crate::error::{ApiError, codes};
+use crate::state::AppState;
+
+/// The default page size of a subject listing.
+const DEFAULT_PAGE: usize = 50;
+
+fn etag(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
+fn record_response(status: StatusCode, view: RecordView, location: bool) -> Response {
+    let tag = etag(view.version);
+    let path = format!("/v1/collections/{}/records/{}", view.collection, view.id);
+    let body = Json(record_to_api(view));
+    if location {
+        (
+            status,
+            [(header::ETAG, tag), (header::LOCATION, path)],
+            body,
+        )
+            .into_response()
+    } else {
+        (status, [(header::ETAG, tag)], body).into_response()
+    }
+}
+
+fn record_list(views: Vec<RecordView>, next_cursor: Option<String>) -> Json<api::RecordList> {
+    Json(api::RecordList {
+        items: views.into_iter().map(record_to_api).collect(),
+        next_cursor,
+    })
+}
+
+/// The version named by `If-Match`, if the header is present. Our ETags are always one
+/// strong tag `"<version>"`; anything else can never match a version of ours (412), and
+/// `*` is refused because updates must name the version they were based on.
+async fn if_match(call: &Call, headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(v) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = v.to_str().map(str::trim).unwrap_or("");
+    if text == "*" {
+        return call
+            .reject(VaultError::BadRequest(codes::INVALID_IF_MATCH))
+            .await;
+    }
+    match text
+        .strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        Some(n) => Ok(Some(n)),
+        None => call.reject(VaultError::PreconditionFailed).await,
+    }
+}
+
+/// Parses `name` and `id` path parameters.
+async fn collection_and_id(
+    call: &Call,
+    params: Params,
+) -> Result<(CollectionName, RecordId), ApiError> {
+    let [name, id] = call.params(params).await?;
+    let name = call.check(CollectionName::parse(&name)).await?;
+    let id = call.check(RecordId::parse(&id)).await?;
+    Ok((name, id))
+}
+
+/// An opaque listing cursor: base64url of `collection/id` of the last record returned.
+fn encode_cursor(collection: &str, id: &RecordId) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{collection}/{id}"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<(CollectionName, RecordId), VaultError> {
+    let bad = VaultError::BadRequest(codes::INVALID_CURSOR);
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad)?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| VaultError::BadRequest(codes::INVALID_CURSOR))?;
+    let (c, id) = text
+        .split_once('/')
+        .ok_or(VaultError::BadRequest(codes::INVALID_CURSOR))?;
+    match (CollectionName::parse(c), RecordId::parse(id)) {
+        (Ok(c), Ok(id)) => Ok((c, id)),
+        _ => Err(VaultError::BadRequest(codes::INVALID_CURSOR)),
+    }
+}
+
+/// Stores a new record for a subject.
+#[utoipa::path(
+    post, path = "/v1/collections/{name}/records", tag = "records",
+    params(("name" = String, Path, description = "The collection name")),
+    request_body = api::CreateRecordRequest,
+    responses(
+        (status = 201, description = "Created; `Location` names the record, `ETag` its version", body = api::Record),
+        (status = 404, description = "No such collection", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The data does not match the schema", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn create_record(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    params: Params,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let call = ctx.begin(&state, "record.create").await?;
+    let [name] = call.params(params).await?;
+    let name = call.check(CollectionName::parse(&name)).await?;
+    let body: api::CreateRecordRequest = call.json(req).await?;
+    let subject = call.check(SubjectId::parse(&body.subject)).await?;
+    let view = call.done(
+        call.vault()
+            .create_record(&call.meta, &call.principal, &name, &subject, body.data)
+            .await,
+    )?;
+    Ok(record_response(StatusCode::CREATED, view, true))
+}
+
+/// The current version of a record; `ETag` carries its version.
+#[utoipa::path(
+    get, path = "/v1/collections/{name}/records/{id}", tag = "records",
+    params(
+        ("name" = String, Path, description = "The collection name"),
+        ("id" = String, Path, description = "The record id"),
+    ),
+    responses(
+        (status = 200, description = "The record", body = api::Record),
+        (status = 404, description = "No such record", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The record was deleted", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn get_record(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let call = ctx.begin(&state, "record.read").await?;
+    let (name, id) = collection_and_id(&call, params).await?;
+    let view = call.done(
+        call.vault()
+            .get_record(&call.meta, &call.principal, &name, id)
+            .await,
+    )?;
+    Ok(record_response(StatusCode::OK, view, false))
+}
+
+/// Replaces a record's data; `If-Match` must name its current version.
+#[utoipa::path(
+    put, path = "/v1/collections/{name}/records/{id}", tag = "records",
+    params(
+        ("name" = String, Path, description = "The collection name"),
+        ("id" = String, Path, description = "The record id"),
+        ("If-Match" = String, Header, description = "The current ETag, e.g. \"3\""),
+    ),
+    request_body = api::UpdateRecordRequest,
+    responses(
+        (status = 200, description = "The new version", body = api::Record),
+        (status = 412, description = "The record has changed", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn update_record(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    params: Params,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let call = ctx.begin(&state, "record.update").await?;
+    let (name, id) = collection_and_id(&call, params).await?;
+    let expected = if_match(&call, req.headers()).await?;
+    let body: api::UpdateRecordRequest = call.json(req).await?;
+    let view = call.done(
+        call.vault()
+            .update_record(&call.meta, &call.principal, &name, id, expected, body.data)
+            .await,
+    )?;
+    Ok(record_response(StatusCode::OK, view, false))
+}
+
+/// Soft-deletes a record (honours `If-Match` when given).
+#[utoipa::path(
+    delete, path = "/v1/collections/{name}/records/{id}", tag = "records",
+    params(
+        ("name" = String, Path, description = "The collection name"),
+        ("id" = String, Path, description = "The record id"),
+        ("If-Match" = Option<String>, Header, description = "The current ETag, e.g. \"3\""),
+    ),
+    responses(
+        (status = 200, description = "Deleted", body = api::DeletedRecord),
+        (status = 410, description = "Already deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The record has changed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn delete_record(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    params: Params,
+    headers: HeaderMap,
+) -> Result<Json<api::DeletedRecord>, ApiError> {
+    let call = ctx.begin(&state, "record.delete").await?;
+    let (name, id) = collection_and_id(&call, params).await?;
+    let expected = if_match(&call, &headers).await?;
+    let version = call.done(
+        call.vault()
+            .delete_record(&call.meta, &call.principal, &name, id, expected)
+            .await,
+    )?;
+    Ok(Json(api::DeletedRecord {
+        collection: name.to_string(),
+        id: id.0,
+        version,
+    }))
+}
+
+/// Every version of a record, oldest first.
+#[utoipa::path(
+    get, path = "/v1/collections/{name}/records/{id}/versions", tag = "records",
+    params(
+        ("name" = String, Path, description = "The collection name"),
+        ("id" = String, Path, description = "The record id"),
+    ),
+    responses(
+        (status = 200, description = "The history", body = api::RecordList),
+    )
+)]
+pub(crate) async fn record_history(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    params: Params,
+) -> Result<Json<api::RecordList>, ApiError> {
+    let call = ctx.begin(&state, "record.history").await?;
+    let (name, id) = collection_and_id(&call, params).await?;
+    let views = call.done(
+        call.vault()
+            .record_history(&call.meta, &call.principal, &name, id)
+            .await,
+    )?;
+    Ok(record_list(views, None))
+}
+
+/// One version of a record.
+#[utoipa::path(
+    get, path = "/v1/collections/{name}/records/{id}/versions/{version}", tag = "records",
+    params(
+        ("name" = String, Path, description = "The collection name"),
+        ("id" = String, Path, description = "The record id"),
+        ("version" = u64, Path, description = "The version number"),
+    ),
+    responses(
+        (status = 200, description = "That version", body = api::Record),
+        (status = 404, description = "No such record or version", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn get_record_version(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let call = ctx.begin(&state, "record.read_version").await?;
+    let [name, id, version] = call.params(params).await?;
+    let name = call.check(CollectionName::parse(&name)).await?;
+    let id = call.check(RecordId::parse(&id)).await?;
+    let version = match version.parse::<u64>() {
+        Ok(v) if v > 0 => v,
+        _ => {
+            return call
+                .reject(VaultError::BadRequest(codes::INVALID_VERSION))
+                .await;
+        }
+    };
+    let view = call.done(
+        call.vault()
+            .get_record_version(&call.meta, &call.principal, &name, id, version)
+            .await,
+    )?;
+    Ok(record_response(StatusCode::OK, view, false))
+}
+
+/// Equality search on a searchable field. A POST, so the value never appears in a URL.
+#[utoipa::path(
+    post, path = "/v1/collections/{name}/search", tag = "records",
+    params(("name" = String, Path, description = "The collection name")),
+    request_body = api::SearchRequest,
+    responses(
+        (status = 200, description = "The matching records", body = api::RecordList),
+    )
+)]
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    params: Params,
+    req: Request,
+) -> Result<Json<api::RecordList>, ApiError> {
+    let call = ctx.begin(&state, "record.search").await?;
+    let [name] = call.params(params).await?;
+    let name = call.check(CollectionName::parse(&name)).await?;
+    let body: api::SearchRequest = call.json(req).await?;
+    let views = call.done(
+        call.vault()
+            .search(&call.meta, &call.principal, &name, &body.field, &body.value)
+            .await,
+    )?;
+    Ok(record_list(views, None))
+}
+
+/// The query of a subject listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// The most records to return (default 50, at most the server's page limit).
+    limit: Option<usize>,
+}
+
+/// A subject's live records across collections, in pages.
+#[utoipa::path(
+    get, path = "/v1/subjects/{subject}/records", tag = "records",
+    params(("subject" = String, Path, description = "The subject id"), ListQuery),
+    responses(
+        (status = 200, description = "A page of records", body = api::RecordList),
+    )
+)]
+pub(crate) async fn list_subject_records(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    params: Params,
+    uri: Uri,
+) -> Result<Json<api::RecordList>, ApiError> {
+    let call = ctx.begin(&state, "subject.list_records").await?;
+    let [subject] = call.params(params).await?;
+    let subject = call.check(SubjectId::parse(&subject)).await?;
+    let Ok(Query(query)) = Query::<ListQuery>::try_from_uri(&uri) else {
+        return call
+            .reject(VaultError::BadRequest(codes::INVALID_QUERY))
+            .await;
+    };
+    let after = match query.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(call.check(decode_cursor(c)).await?),
+    };
+    let limit = query
+        .limit
+        .unwrap_or(DEFAULT_PAGE)
+        .clamp(1, call.vault().config().max_results.max(1));
+    let views = call.done(
+        call.vault()
+            .list_subject_records(&call.meta, &call.principal, &subject, after, limit)
+            .await,
+    )?;
+    let next_cursor = if views.len() >= limit {
+        views.last().map(|v| encode_cursor(&v.collection, &v.id))
+    } else {
+        None
+    };
+    Ok(record_list(views, next_cursor))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let id = RecordId::parse("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b").unwrap();
+        let c = encode_cursor("patients", &id);
+        let (name, back) = decode_cursor(&c).unwrap();
+        assert_eq!(name.as_str(), "patients");
+        assert_eq!(back, id);
+        for bad in ["", "!!!", "cGF0aWVudHM", &URL_SAFE_NO_PAD.encode("Bad/x")] {
+            assert!(decode_cursor(bad).is_err(), "{bad:?}");
+        }
+    }
+}

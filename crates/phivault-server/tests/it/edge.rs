@@ -1,0 +1,111 @@
+//! What the edge adds to every answer: request ids, security headers, probes without a
+//! token, and audited 404/405 fallbacks.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+
+use crate::common::*;
+
+#[tokio::test]
+async fn request_ids_are_accepted_or_replaced_and_always_echoed() {
+    let h = harness().await;
+    let r = h
+        .raw(
+            Request::builder()
+                .uri("/healthz")
+                .header("x-request-id", "client-id_123")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.headers["x-request-id"], "client-id_123");
+    assert_security_headers(&r);
+    let r = h
+        .raw(
+            Request::builder()
+                .uri("/healthz")
+                .header("x-request-id", "bad id with spaces")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let id = r.headers["x-request-id"].to_str().unwrap();
+    assert_ne!(id, "bad id with spaces");
+    assert!(uuid::Uuid::parse_str(id).is_ok());
+    // the id reaches the audit log
+    let r = h
+        .raw(
+            h.request(Method::GET, "/v1/collections/nope")
+                .header("x-request-id", "trace-me")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.problem().request_id, "trace-me");
+    let ev = h.audit().await.last().unwrap().event().unwrap();
+    assert_eq!(ev.request_id, "trace-me");
+    assert_eq!(ev.action, "collection.read");
+}
+
+#[tokio::test]
+async fn probes_answer_without_token_and_are_not_audited() {
+    let h = harness().await;
+    let before = h.audit_count().await;
+    for uri in ["/healthz", "/readyz", "/v1/openapi.json"] {
+        let r = h
+            .raw(Request::builder().uri(uri).body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}");
+        assert_security_headers(&r);
+    }
+    h.tv.state.ready.set(false);
+    let r = h
+        .raw(
+            Request::builder()
+                .uri("/readyz")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.problem().code, "not_ready");
+    let r = h
+        .raw(
+            Request::builder()
+                .uri("/healthz")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "liveness does not depend on readiness"
+    );
+    assert_eq!(h.audit_count().await, before);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_audited_problems() {
+    let h = harness().await;
+    let before = h.audit_count().await;
+    let r = h.call(Method::GET, "/v1/CANARYROUTE", None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.problem().code, "not_found");
+    assert!(!r.text().contains("CANARYROUTE"));
+    assert_security_headers(&r);
+    let r = h.call(Method::PATCH, "/v1/collections", None).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.problem().code, "method_not_allowed");
+    let allow = r.headers[header::ALLOW].to_str().unwrap();
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+    assert_security_headers(&r);
+    let entries = h.audit().await;
+    assert_eq!(entries.len(), before + 2);
+    for e in &entries[before..] {
+        let ev = e.event().unwrap();
+        assert_eq!(ev.action, "http.unmatched");
+        assert!(!e.event_json.contains("CANARY"));
+    }
+}

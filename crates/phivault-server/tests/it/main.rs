@@ -1,0 +1,16 @@
+//! The server's one integration-test binary: router-level tests driven through
+//! `tower::ServiceExt::oneshot` against a `phivault-testkit` vault, TLS tests over loopback
+//! and in memory, the route × role matrix, and the tidy checks on the crate's layout.
+
+// clippy's allow-*-in-tests settings cover `#[test]` functions only, not the helpers here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod auth;
+mod common;
+mod edge;
+mod identity;
+mod matrix;
+mod problems;
+mod records;
+mod tidy;
+mod tls;
