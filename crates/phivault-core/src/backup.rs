@@ -216,7 +216,7 @@ pub async fn audit_at(store: &dyn Store) -> Result<AuditAtBackup, VaultError> {
 
 /// The vault id stored in `store`.
 pub async fn vault_id(store: &dyn Store) -> Result<String, VaultError> {
-    read_tx(store, |tx| Ok(tx.get_meta("vault_id")?))
+    read_tx(store, |tx| Ok(tx.get_meta(crate::store::META_VAULT_ID)?))
         .await?
         .ok_or(VaultError::NotFound("vault_id"))
 }

@@ -15,6 +15,9 @@ use time::OffsetDateTime;
 use crate::error::{StoreError, VaultError};
 use crate::ids::{RecordId, TokenId};
 
+/// The `meta` key holding the vault's id (written at `init`, named in backup manifests).
+pub const META_VAULT_ID: &str = "vault_id";
+
 /// A boxed, sendable future, so that [`Store`] stays object safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// A closure run in a read transaction.

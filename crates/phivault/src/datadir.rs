@@ -215,8 +215,10 @@ pub(crate) async fn init(
     // one vault, whose nodes share a copy of the first node's data directory.
     let postgres = if config.is_postgres() {
         let store = connect_postgres(&config.storage)?;
-        let existing =
-            phivault_core::store::read_tx(&store, |tx| Ok(tx.get_meta("vault_id")?)).await?;
+        let existing = phivault_core::store::read_tx(&store, |tx| {
+            Ok(tx.get_meta(phivault_core::store::META_VAULT_ID)?)
+        })
+        .await?;
         if existing.is_some() {
             bail!(
                 "the PostgreSQL database already holds a vault; to add a node, copy the data \
@@ -255,8 +257,10 @@ pub(crate) async fn init(
         None => Box::new(open_store_creating(dir, config)?),
     };
     let vault_id = uuid::Uuid::new_v4().to_string();
-    phivault_core::store::write_tx(&*store, move |tx| Ok(tx.set_meta("vault_id", &vault_id)?))
-        .await?;
+    phivault_core::store::write_tx(&*store, move |tx| {
+        Ok(tx.set_meta(phivault_core::store::META_VAULT_ID, &vault_id)?)
+    })
+    .await?;
     Ok(())
 }
 

@@ -69,7 +69,9 @@ pub(crate) async fn readyz(State(state): State<AppState>, ctx: Ctx) -> Response 
     let probe = state
         .vault
         .store()
-        .read(Box::new(|tx| tx.get_meta("vault_id").map(|_| ())))
+        .read(Box::new(|tx| {
+            tx.get_meta(phivault_core::store::META_VAULT_ID).map(|_| ())
+        }))
         .await;
     let degraded = state.ready.degraded();
     match probe {
