@@ -16,6 +16,7 @@ pub mod metadata;
 pub mod policy;
 pub mod privacy;
 pub mod privacy_store;
+pub mod records;
 pub mod research;
 pub mod schema;
 pub mod seal;
