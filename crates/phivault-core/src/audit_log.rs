@@ -14,6 +14,7 @@ use phivault_audit::{
 };
 use time::OffsetDateTime;
 
+use crate::action::AuditAction;
 use crate::error::{StoreError, VaultError};
 use crate::policy::{Action, Principal};
 use crate::store::{ReadTx, Store, WriteTx, read_tx, write_tx};
@@ -603,7 +604,7 @@ impl Vault {
         principal: &Principal,
         fresh: bool,
     ) -> Result<SignedTreeHead, VaultError> {
-        let mut ev = self.event(meta, Some(principal), "audit.tree_head");
+        let mut ev = self.event(meta, Some(principal), AuditAction::AuditTreeHead);
         ev.target = Some("audit_log".to_owned());
         self.authorize(principal, Action::ReadAudit, &ev).await?;
         let keyring = self.keyring();
@@ -630,7 +631,7 @@ impl Vault {
         seq: u64,
         tree_size: Option<u64>,
     ) -> Result<InclusionProof, VaultError> {
-        let mut ev = self.event(meta, Some(principal), "audit.proof.inclusion");
+        let mut ev = self.event(meta, Some(principal), AuditAction::AuditProofInclusion);
         ev.target = Some(format!("audit_seq:{seq}"));
         self.authorize(principal, Action::ReadAudit, &ev).await?;
         self.audited(ev, move |tx, _ev| inclusion_in_tx(tx, seq, tree_size))
@@ -646,7 +647,7 @@ impl Vault {
         from: u64,
         to: Option<u64>,
     ) -> Result<ConsistencyProof, VaultError> {
-        let mut ev = self.event(meta, Some(principal), "audit.proof.consistency");
+        let mut ev = self.event(meta, Some(principal), AuditAction::AuditProofConsistency);
         ev.target = Some(format!("audit_tree:{from}"));
         self.authorize(principal, Action::ReadAudit, &ev).await?;
         self.audited(ev, move |tx, _ev| consistency_in_tx(tx, from, to))
@@ -663,7 +664,7 @@ impl Vault {
         after: u64,
         limit: usize,
     ) -> Result<AuditPage, VaultError> {
-        let ev = self.event(meta, Some(principal), "audit.query");
+        let ev = self.event(meta, Some(principal), AuditAction::AuditQuery);
         self.authorize(principal, Action::ReadAudit, &ev).await?;
         let limit = limit.clamp(1, self.config().max_results.max(1000));
         let page = match scan(&**self.store(), query, after, limit).await {
@@ -687,7 +688,7 @@ impl Vault {
         query: &AuditQuery,
         format: ExportFormat,
     ) -> Result<String, VaultError> {
-        let mut ev = self.event(meta, Some(principal), "audit.export");
+        let mut ev = self.event(meta, Some(principal), AuditAction::AuditExport);
         ev.target = Some(
             match format {
                 ExportFormat::Csv => "csv",
@@ -728,7 +729,7 @@ impl Vault {
             format!("system-prune-{}", now.unix_timestamp()),
             phivault_audit::Actor::system(),
             "none",
-            "audit.prune",
+            AuditAction::AuditPrune.as_str(),
             Outcome::Success,
         );
         ev.target = Some("audit_log".to_owned());
@@ -788,7 +789,7 @@ impl Vault {
         principal: &Principal,
         external: &[SignedTreeHead],
     ) -> Result<LogVerifyReport, VaultError> {
-        let ev = self.event(meta, Some(principal), "audit.verify");
+        let ev = self.event(meta, Some(principal), AuditAction::AuditVerify);
         self.authorize(principal, Action::ReadAudit, &ev).await?;
         let key = self.audit_public_key();
         let report = verify_log(&**self.store(), Some(&key), external).await?;

@@ -298,7 +298,7 @@ impl Vault {
         count: Option<u64>,
         ok: bool,
     ) -> Result<(), VaultError> {
-        let mut ev = self.event(meta, Some(principal), action);
+        let mut ev = self.event_named(meta, Some(principal), action);
         ev.target = Some(target.to_owned());
         ev.count = count;
         if !ok {

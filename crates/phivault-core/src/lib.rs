@@ -5,6 +5,7 @@
 //! backends implement [`store::Store`]. Time comes from an injected [`Clock`].
 #![forbid(unsafe_code)]
 
+pub mod action;
 pub mod audit_log;
 pub mod backup;
 pub mod clock;
@@ -13,6 +14,7 @@ pub mod identity;
 pub mod identity_store;
 pub mod ids;
 pub mod metadata;
+pub mod phi;
 pub mod policy;
 pub mod privacy;
 pub mod privacy_store;

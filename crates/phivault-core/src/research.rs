@@ -26,6 +26,7 @@ use phivault_deid::Scrubber;
 use phivault_deid::record::{FieldRule, Identifier, RecordOptions, deidentify_record};
 use serde_json::{Map, Value};
 
+use crate::action::AuditAction;
 use crate::error::VaultError;
 use crate::ids::{CollectionName, RecordId};
 use crate::policy::{Action, Principal};
@@ -220,7 +221,7 @@ impl Vault {
         collection: &CollectionName,
         quasi_identifiers: &[String],
     ) -> Result<(Vec<Map<String, Value>>, KAnonymityReport), VaultError> {
-        let mut ev = self.event(meta, Some(principal), "research.export");
+        let mut ev = self.event(meta, Some(principal), AuditAction::ResearchExport);
         ev.collection = Some(collection.to_string());
         self.authorize(principal, Action::Research, &ev).await?;
         let job = self.research_job(collection);
@@ -258,7 +259,7 @@ impl Vault {
         group_by: &[String],
         sum: Option<String>,
     ) -> Result<Vec<AggregateCell>, VaultError> {
-        let mut ev = self.event(meta, Some(principal), "research.aggregate");
+        let mut ev = self.event(meta, Some(principal), AuditAction::ResearchAggregate);
         ev.collection = Some(collection.to_string());
         ev.fields = group_by.iter().chain(sum.iter()).cloned().collect();
         self.authorize(principal, Action::Research, &ev).await?;

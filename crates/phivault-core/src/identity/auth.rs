@@ -16,6 +16,7 @@ use super::{
     resolve_roles,
 };
 use crate::Principal;
+use crate::action::AuditAction;
 use crate::error::VaultError;
 use crate::identity_store::SessionRow;
 use crate::seal::{Aad, SubjectKeys, UserSecret, user_key_subject};
@@ -76,7 +77,7 @@ impl Vault {
                 },
             },
         };
-        let mut ev = self.event(meta, None, "auth.authenticate");
+        let mut ev = self.event(meta, None, AuditAction::AuthAuthenticate);
         ev.outcome = Outcome::Denied;
         ev.reason = Some(reason.to_owned());
         write_tx(&**self.store(), move |tx| append_audit(tx, &ev))
@@ -266,7 +267,7 @@ impl Vault {
             }
             _ => None,
         };
-        let mut ev = self.event(meta, None, "auth.login");
+        let mut ev = self.event(meta, None, AuditAction::AuthLogin);
         if let Some(u) = &user {
             ev.actor = Actor {
                 kind: ActorKind::User,
@@ -373,7 +374,7 @@ impl Vault {
         let principal = self.authenticate(meta, Some(bearer)).await?;
         let hash = token_hash(&secret);
         let now = self.clock().now();
-        let ev = self.event(meta, Some(&principal), "auth.logout");
+        let ev = self.event(meta, Some(&principal), AuditAction::AuthLogout);
         self.audited(ev, move |tx, ev| {
             let s = tx
                 .get_session_by_hash(&hash)?

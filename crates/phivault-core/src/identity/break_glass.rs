@@ -6,6 +6,7 @@ use time::Duration;
 use uuid::Uuid;
 
 use super::{Alert, BreakGlassInfo};
+use crate::action::AuditAction;
 use crate::error::VaultError;
 use crate::identity_store::BreakGlassRow;
 use crate::policy::{Action, PurposeOfUse};
@@ -33,7 +34,7 @@ impl Vault {
         reason: &str,
         duration: Duration,
     ) -> Result<BreakGlassInfo, VaultError> {
-        let mut ev = self.event(meta, Some(principal), "breakglass.open");
+        let mut ev = self.event(meta, Some(principal), AuditAction::BreakglassOpen);
         ev.subject = Some(subject.to_string());
         ev.purpose = Some(PurposeOfUse::Etreat.as_str().to_owned());
         self.authorize(principal, Action::OpenBreakGlass, &ev)
@@ -111,7 +112,7 @@ impl Vault {
         principal: &Principal,
         open_only: bool,
     ) -> Result<Vec<BreakGlassInfo>, VaultError> {
-        let ev = self.event(meta, Some(principal), "breakglass.list");
+        let ev = self.event(meta, Some(principal), AuditAction::BreakglassList);
         self.authorize(principal, Action::ReviewBreakGlass, &ev)
             .await?;
         let keyring = self.keyring();
@@ -133,7 +134,7 @@ impl Vault {
         id: &str,
         note: &str,
     ) -> Result<BreakGlassInfo, VaultError> {
-        let mut ev = self.event(meta, Some(principal), "breakglass.review");
+        let mut ev = self.event(meta, Some(principal), AuditAction::BreakglassReview);
         ev.target = Some(id.to_owned());
         self.authorize(principal, Action::ReviewBreakGlass, &ev)
             .await?;

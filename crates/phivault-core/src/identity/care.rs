@@ -2,6 +2,7 @@
 
 use time::OffsetDateTime;
 
+use crate::action::AuditAction;
 use crate::error::VaultError;
 use crate::identity_store::CareRelationshipRow;
 use crate::policy::Action;
@@ -20,7 +21,7 @@ impl Vault {
         subject: &SubjectId,
         expires_at: Option<OffsetDateTime>,
     ) -> Result<(), VaultError> {
-        let mut ev = self.event(meta, Some(principal), "care.assign");
+        let mut ev = self.event(meta, Some(principal), AuditAction::CareAssign);
         ev.subject = Some(subject.to_string());
         self.authorize(principal, Action::ManageUsers, &ev).await?;
         let now = self.clock().now();
@@ -49,7 +50,7 @@ impl Vault {
         username: &str,
         subject: &SubjectId,
     ) -> Result<(), VaultError> {
-        let mut ev = self.event(meta, Some(principal), "care.unassign");
+        let mut ev = self.event(meta, Some(principal), AuditAction::CareUnassign);
         ev.subject = Some(subject.to_string());
         self.authorize(principal, Action::ManageUsers, &ev).await?;
         let (name, subject) = (username.to_owned(), subject.to_string());

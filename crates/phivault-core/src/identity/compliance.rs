@@ -2,6 +2,7 @@
 
 use super::ComplianceGap;
 use crate::Principal;
+use crate::action::AuditAction;
 use crate::error::VaultError;
 use crate::policy::Scope;
 use crate::vault::{RequestMeta, Vault};
@@ -15,7 +16,7 @@ impl Vault {
         meta: &RequestMeta,
         principal: &Principal,
     ) -> Result<Vec<ComplianceGap>, VaultError> {
-        let ev = self.event(meta, Some(principal), "compliance.gaps");
+        let ev = self.event(meta, Some(principal), AuditAction::ComplianceGaps);
         // A read-only report: auditors review it, administrators act on it, and neither
         // needs a fresh login to look.
         let scopes = principal.scopes();

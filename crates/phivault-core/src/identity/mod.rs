@@ -106,7 +106,7 @@ fn user_info(row: &UserRow) -> UserInfo {
 }
 
 /// What a new human user needs to set up their authenticator; shown once.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Enrollment {
     /// The `otpauth://` URI for the authenticator app (contains the secret).
     pub otpauth_uri: Zeroizing<String>,
@@ -128,7 +128,7 @@ pub struct SessionInfo {
 }
 
 /// A break-glass episode as shown to its reviewer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct BreakGlassInfo {
     /// The episode id.
     pub id: String,
@@ -275,3 +275,9 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|_| VaultError::Internal("blocking_task_failed"))
 }
+
+crate::phi::redacted_debug!(BreakGlassInfo {
+    id, principal_id, subject, opened_at, expires_at, reviewed_at, reviewer
+} hide { reason, review_note });
+
+crate::phi::redacted_debug!(Enrollment {} hide { otpauth_uri, recovery_codes });

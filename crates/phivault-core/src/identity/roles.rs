@@ -2,6 +2,7 @@
 
 use super::check_role_name;
 use crate::Principal;
+use crate::action::AuditAction;
 use crate::error::VaultError;
 use crate::identity_store::RoleRow;
 use crate::policy::{Action, Role, builtin_role};
@@ -17,7 +18,7 @@ impl Vault {
         principal: &Principal,
         role: Role,
     ) -> Result<Role, VaultError> {
-        let mut ev = self.event(meta, Some(principal), "role.put");
+        let mut ev = self.event(meta, Some(principal), AuditAction::RolePut);
         ev.target = Some(role.name.clone());
         // An identifier-like name must not reach the audit event either.
         let named = crate::metadata::check_role(&role);
@@ -54,7 +55,7 @@ impl Vault {
         meta: &RequestMeta,
         principal: &Principal,
     ) -> Result<Vec<Role>, VaultError> {
-        let ev = self.event(meta, Some(principal), "role.list");
+        let ev = self.event(meta, Some(principal), AuditAction::RoleList);
         self.authorize(principal, Action::ManageTokens, &ev).await?;
         self.audited(ev, |tx, _| {
             let mut roles: Vec<Role> = crate::policy::BUILTIN_ROLES

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::{API_TOKEN_PREFIX, TokenInfo, resolve_roles, token_info};
 use crate::Principal;
+use crate::action::AuditAction;
 use crate::error::VaultError;
 use crate::ids::TokenId;
 use crate::metadata::{MetadataKind, check_name};
@@ -30,7 +31,7 @@ impl Vault {
         roles: &[String],
         ttl: Duration,
     ) -> Result<(TokenInfo, TokenSecret), VaultError> {
-        let mut ev = self.event(meta, Some(principal), "token.create");
+        let mut ev = self.event(meta, Some(principal), AuditAction::TokenCreate);
         self.authorize(principal, Action::ManageTokens, &ev).await?;
         if let Err(e) = check_name(MetadataKind::TokenName, name) {
             return self.reject(ev, e.into()).await;
@@ -94,7 +95,7 @@ impl Vault {
         meta: &RequestMeta,
         principal: &Principal,
     ) -> Result<Vec<TokenInfo>, VaultError> {
-        let ev = self.event(meta, Some(principal), "token.list");
+        let ev = self.event(meta, Some(principal), AuditAction::TokenList);
         self.authorize(principal, Action::ManageTokens, &ev).await?;
         self.audited(ev, |tx, ev| {
             let rows = tx.list_tokens()?;
@@ -111,7 +112,7 @@ impl Vault {
         principal: &Principal,
         id: TokenId,
     ) -> Result<(), VaultError> {
-        let mut ev = self.event(meta, Some(principal), "token.revoke");
+        let mut ev = self.event(meta, Some(principal), AuditAction::TokenRevoke);
         ev.target = Some(id.to_string());
         self.authorize(principal, Action::ManageTokens, &ev).await?;
         let now = self.clock().now();
@@ -133,7 +134,7 @@ impl Vault {
         principal: &Principal,
         id: TokenId,
     ) -> Result<(TokenInfo, TokenSecret), VaultError> {
-        let mut ev = self.event(meta, Some(principal), "token.rotate");
+        let mut ev = self.event(meta, Some(principal), AuditAction::TokenRotate);
         ev.target = Some(id.to_string());
         self.authorize(principal, Action::ManageTokens, &ev).await?;
         let secret = generate_token(API_TOKEN_PREFIX)?;

@@ -14,6 +14,7 @@ use super::{
     failure_key, resolve_roles, user_info,
 };
 use crate::Principal;
+use crate::action::AuditAction;
 use crate::error::VaultError;
 use crate::identity_store::UserRow;
 use crate::metadata::{MetadataKind, check_name};
@@ -36,7 +37,7 @@ impl Vault {
         roles: &[String],
         allow_admin_phi: bool,
     ) -> Result<(UserInfo, Enrollment), VaultError> {
-        let mut ev = self.event(meta, Some(principal), "user.create");
+        let mut ev = self.event(meta, Some(principal), AuditAction::UserCreate);
         self.authorize(principal, Action::ManageUsers, &ev).await?;
         if let Err(e) = check_username(username) {
             return self.reject(ev, e).await;
@@ -112,7 +113,7 @@ impl Vault {
         roles: &[String],
         allow_admin_phi: bool,
     ) -> Result<UserInfo, VaultError> {
-        let mut ev = self.event(meta, Some(principal), "service_account.create");
+        let mut ev = self.event(meta, Some(principal), AuditAction::ServiceAccountCreate);
         self.authorize(principal, Action::ManageTokens, &ev).await?;
         if let Err(e) = check_name(MetadataKind::ServiceAccountName, username) {
             return self.reject(ev, e.into()).await;
@@ -155,7 +156,7 @@ impl Vault {
         meta: &RequestMeta,
         principal: &Principal,
     ) -> Result<Vec<UserInfo>, VaultError> {
-        let ev = self.event(meta, Some(principal), "user.list");
+        let ev = self.event(meta, Some(principal), AuditAction::UserList);
         self.authorize(principal, Action::ManageTokens, &ev).await?;
         self.audited(ev, |tx, ev| {
             let rows = tx.list_users()?;
@@ -169,7 +170,7 @@ impl Vault {
         &self,
         meta: &RequestMeta,
         principal: &Principal,
-        action: &str,
+        action: AuditAction,
         username: &str,
         change: F,
     ) -> Result<UserInfo, VaultError>
@@ -202,11 +203,17 @@ impl Vault {
         principal: &Principal,
         username: &str,
     ) -> Result<UserInfo, VaultError> {
-        self.change_user(meta, principal, "user.disable", username, |tx, u, now| {
-            u.disabled = true;
-            tx.revoke_user_sessions(&u.id, now)?;
-            Ok(())
-        })
+        self.change_user(
+            meta,
+            principal,
+            AuditAction::UserDisable,
+            username,
+            |tx, u, now| {
+                u.disabled = true;
+                tx.revoke_user_sessions(&u.id, now)?;
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -217,10 +224,16 @@ impl Vault {
         principal: &Principal,
         username: &str,
     ) -> Result<UserInfo, VaultError> {
-        self.change_user(meta, principal, "user.enable", username, |_, u, _| {
-            u.disabled = false;
-            Ok(())
-        })
+        self.change_user(
+            meta,
+            principal,
+            AuditAction::UserEnable,
+            username,
+            |_, u, _| {
+                u.disabled = false;
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -234,7 +247,7 @@ impl Vault {
         password: &str,
     ) -> Result<UserInfo, VaultError> {
         if let Err(r) = check_password_policy(password, username) {
-            let ev = self.event(meta, Some(principal), "user.reset_password");
+            let ev = self.event(meta, Some(principal), AuditAction::UserResetPassword);
             return self.reject(ev, VaultError::BadRequest(r.code())).await;
         }
         let params = self.config().password_params;
@@ -244,7 +257,7 @@ impl Vault {
         self.change_user(
             meta,
             principal,
-            "user.reset_password",
+            AuditAction::UserResetPassword,
             username,
             move |tx, u, now| {
                 if u.kind != "human" {
@@ -272,7 +285,7 @@ impl Vault {
         self.change_user(
             meta,
             principal,
-            "user.set_roles",
+            AuditAction::UserSetRoles,
             username,
             move |tx, u, _| {
                 let resolved = resolve_roles(tx, &roles)?;
@@ -292,7 +305,7 @@ impl Vault {
         principal: &Principal,
         username: &str,
     ) -> Result<u64, VaultError> {
-        let ev = self.event(meta, Some(principal), "user.revoke_sessions");
+        let ev = self.event(meta, Some(principal), AuditAction::UserRevokeSessions);
         self.authorize(principal, Action::ManageUsers, &ev).await?;
         let now = self.clock().now();
         let name = username.to_owned();

@@ -7,6 +7,7 @@ use phivault_audit::Outcome;
 use time::{Duration, OffsetDateTime};
 
 use super::{ACCOUNTING_YEARS, ItemKind, open_detail, parse_meta};
+use crate::action::AuditAction;
 use crate::audit_log::{AuditQuery, scan};
 use crate::error::VaultError;
 use crate::ids::SubjectId;
@@ -16,7 +17,7 @@ use crate::store::{read_tx, write_tx};
 use crate::vault::{RequestMeta, Vault, append_audit};
 
 /// One entry of an accounting of disclosures (164.528(b)(2)).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Disclosure {
     /// When.
     pub at: OffsetDateTime,
@@ -81,12 +82,12 @@ pub fn exclusion(purpose: &str) -> Option<(&'static str, &'static str)> {
 }
 
 /// Audit actions that release a subject's record data.
-const DISCLOSING_ACTIONS: [&str; 5] = [
-    "record.read",
-    "record.read_version",
-    "record.history",
-    "subject.list_records",
-    "subject.export",
+const DISCLOSING_ACTIONS: [AuditAction; 5] = [
+    AuditAction::RecordRead,
+    AuditAction::RecordReadVersion,
+    AuditAction::RecordHistory,
+    AuditAction::SubjectListRecords,
+    AuditAction::SubjectExport,
 ];
 
 impl Vault {
@@ -103,7 +104,7 @@ impl Vault {
         let ev = self.privacy_event(
             meta,
             principal,
-            "privacy.accounting",
+            AuditAction::PrivacyAccounting,
             Some(subject.as_str()),
         );
         self.authorize(principal, Action::ManagePrivacy, &ev)
@@ -126,7 +127,7 @@ impl Vault {
                 Err(e) => return self.reject(ev, e).await,
             };
             for (seq, e) in page.events {
-                if !DISCLOSING_ACTIONS.contains(&e.action.as_str()) {
+                if !DISCLOSING_ACTIONS.iter().any(|a| a.as_str() == e.action) {
                     continue;
                 }
                 let purpose = e.purpose.clone().unwrap_or_default();
@@ -226,3 +227,7 @@ mod tests {
         }
     }
 }
+
+crate::phi::redacted_debug!(Disclosure {
+    at, source, reference, purpose, collections, fields
+} hide { recipient, description });

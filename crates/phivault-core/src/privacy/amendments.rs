@@ -7,6 +7,7 @@ use super::{
     ItemDetail, ItemKind, PrivacyItem, close, encode_meta, open_detail, parse_meta, required_text,
     status, text, to_item,
 };
+use crate::action::AuditAction;
 use crate::error::VaultError;
 use crate::ids::CollectionName;
 use crate::policy::{Action, Principal};
@@ -24,7 +25,7 @@ impl Vault {
         principal: &Principal,
         id: &str,
     ) -> Result<PrivacyItem, VaultError> {
-        let ev = self.privacy_event(meta, principal, "privacy.amendment.accept", None);
+        let ev = self.privacy_event(meta, principal, AuditAction::PrivacyAmendmentAccept, None);
         self.authorize(principal, Action::ManagePrivacy, &ev)
             .await?;
         // The schema is needed outside the transaction: look the request up first.
@@ -106,7 +107,7 @@ impl Vault {
         self.change_detail(
             meta,
             principal,
-            "privacy.amendment.deny",
+            AuditAction::PrivacyAmendmentDeny,
             id,
             &[ItemKind::Amendment],
             status::OPEN,
@@ -142,7 +143,7 @@ impl Vault {
         self.change_detail(
             meta,
             principal,
-            "privacy.amendment.disagreement",
+            AuditAction::PrivacyAmendmentDisagreement,
             id,
             &[ItemKind::Amendment],
             status::DENIED,

@@ -4,6 +4,7 @@
 use time::OffsetDateTime;
 
 use super::active_holds;
+use crate::action::AuditAction;
 use crate::error::VaultError;
 use crate::ids::SubjectId;
 use crate::policy::{Action, Principal};
@@ -35,7 +36,12 @@ impl Vault {
         principal: &Principal,
         subject: &SubjectId,
     ) -> Result<ErasureReport, VaultError> {
-        let ev = self.privacy_event(meta, principal, "subject.erase", Some(subject.as_str()));
+        let ev = self.privacy_event(
+            meta,
+            principal,
+            AuditAction::SubjectErase,
+            Some(subject.as_str()),
+        );
         self.authorize(principal, Action::EraseSubject, &ev).await?;
         let now = self.clock().now();
         let subj = subject.to_string();

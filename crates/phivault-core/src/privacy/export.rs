@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
 use super::{ItemKind, PAGE, PrivacyItem, close, rfc3339, status, to_item};
+use crate::action::AuditAction;
 use crate::error::VaultError;
 use crate::ids::{RecordId, SubjectId};
 use crate::policy::{Action, Principal, PurposeOfUse};
@@ -16,7 +17,7 @@ use crate::store::{ReadTx, RecordHead, read_tx};
 use crate::vault::{RequestMeta, Vault};
 
 /// One version of a record in a right-of-access export.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct ExportedVersion {
     /// The version number.
     pub version: u64,
@@ -70,7 +71,12 @@ impl Vault {
         request: Option<&str>,
         progress: Option<&(dyn Fn(u64) + Sync)>,
     ) -> Result<SubjectExport, VaultError> {
-        let mut ev = self.privacy_event(meta, principal, "subject.export", Some(subject.as_str()));
+        let mut ev = self.privacy_event(
+            meta,
+            principal,
+            AuditAction::SubjectExport,
+            Some(subject.as_str()),
+        );
         ev.purpose = Some(PurposeOfUse::Patrqt.as_str().to_owned());
         self.authorize(principal, Action::ManagePrivacy, &ev)
             .await?;
@@ -341,3 +347,5 @@ mod tests {
         assert_eq!(esc("<b a=\"1\">&'"), "&lt;b a=&quot;1&quot;&gt;&amp;&#39;");
     }
 }
+
+crate::phi::redacted_debug!(ExportedVersion { version, created_at, deleted } hide { data });

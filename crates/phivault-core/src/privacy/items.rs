@@ -8,6 +8,7 @@ use super::{
     ACCOUNTING_YEARS, ItemDetail, ItemKind, ItemMeta, NewDisclosure, NewRestriction, PrivacyItem,
     encode_meta, exclusion, required_text, seal_detail, status, text, to_item,
 };
+use crate::action::AuditAction;
 use crate::error::VaultError;
 use crate::ids::{CollectionName, SubjectId};
 use crate::policy::{Action, Principal};
@@ -29,7 +30,7 @@ impl Vault {
         let mut ev = self.privacy_event(
             meta,
             principal,
-            &format!("privacy.{}.add", kind.as_str()),
+            AuditAction::item_added(kind),
             Some(subject.as_str()),
         );
         if let Ok((m, _)) = &checked {
@@ -215,7 +216,7 @@ impl Vault {
             ItemKind::ConfidentialCommunication,
             ItemKind::LegalHold,
         ];
-        let action = "privacy.item.end";
+        let action = AuditAction::PrivacyItemEnd;
         self.close_item(
             meta,
             principal,
@@ -235,7 +236,7 @@ impl Vault {
         principal: &Principal,
         id: &str,
     ) -> Result<PrivacyItem, VaultError> {
-        let ev = self.privacy_event(meta, principal, "privacy.item.read", None);
+        let ev = self.privacy_event(meta, principal, AuditAction::PrivacyItemRead, None);
         self.authorize(principal, Action::ManagePrivacy, &ev)
             .await?;
         let keyring = self.keyring();
@@ -263,7 +264,7 @@ impl Vault {
         let ev = self.privacy_event(
             meta,
             principal,
-            "privacy.item.list",
+            AuditAction::PrivacyItemList,
             subject.map(SubjectId::as_str),
         );
         self.authorize(principal, Action::ManagePrivacy, &ev)

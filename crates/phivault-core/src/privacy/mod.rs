@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::action::AuditAction;
 use crate::error::VaultError;
 use crate::ids::{CollectionName, RecordId};
 use crate::policy::{Action, Principal, PurposeOfUse};
@@ -165,7 +166,7 @@ pub struct ItemMeta {
 
 /// An item's PHI: what the individual asked or said, and the covered entity's answers.
 /// Sealed under the subject's data key; never logged or audited.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ItemDetail {
     /// The changes an amendment asks for (field to new value).
@@ -223,7 +224,7 @@ pub struct PrivacyItem {
 }
 
 /// A new request from an individual.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub enum NewRequest {
     /// A request for access.
     Access,
@@ -241,7 +242,7 @@ pub enum NewRequest {
 }
 
 /// A disclosure recorded by hand.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct NewDisclosure {
     /// When it happened.
     pub disclosed_at: OffsetDateTime,
@@ -258,7 +259,7 @@ pub struct NewDisclosure {
 }
 
 /// A restriction to agree to.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct NewRestriction {
     /// Collections covered, or `*`.
     pub collections: Vec<String>,
@@ -392,7 +393,7 @@ impl Vault {
         &self,
         meta: &RequestMeta,
         principal: &Principal,
-        action: &str,
+        action: AuditAction,
         subject: Option<&str>,
     ) -> AuditEvent {
         let mut ev = self.event(meta, Some(principal), action);
@@ -429,7 +430,7 @@ impl Vault {
         &self,
         meta: &RequestMeta,
         principal: &Principal,
-        action: &str,
+        action: AuditAction,
         id: &str,
         kind: &'static [ItemKind],
         state: &'static str,
@@ -475,7 +476,7 @@ impl Vault {
         &self,
         meta: &RequestMeta,
         principal: &Principal,
-        action: &str,
+        action: AuditAction,
         id: &str,
         kinds: &'static [ItemKind],
         from: &'static str,
@@ -508,5 +509,36 @@ mod tests {
             assert_eq!(ItemKind::parse(k.as_str()), Some(k));
         }
         assert_eq!(ItemKind::parse("nope"), None);
+    }
+}
+
+crate::phi::redacted_debug!(ItemDetail {} hide {
+    changes, reason, extension_reason, denial_reason, disagreement, rebuttal, recipient,
+    description, instructions
+});
+
+crate::phi::redacted_debug!(NewDisclosure {
+    disclosed_at, purpose, collections, fields
+} hide { recipient, description });
+
+crate::phi::redacted_debug!(NewRestriction { collections, purposes } hide { reason });
+
+impl std::fmt::Debug for NewRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Access => f.write_str("Access"),
+            Self::Amendment {
+                collection,
+                record_id,
+                changes: _,
+                reason: _,
+            } => f
+                .debug_struct("Amendment")
+                .field("collection", collection)
+                .field("record_id", record_id)
+                .field("changes", &crate::phi::Redacted)
+                .field("reason", &crate::phi::Redacted)
+                .finish(),
+        }
     }
 }

@@ -9,6 +9,7 @@ use super::{
     NewRequest, PrivacyItem, encode_meta, parse_meta, required_text, seal_detail, status, text,
     to_item,
 };
+use crate::action::AuditAction;
 use crate::error::VaultError;
 use crate::ids::SubjectId;
 use crate::policy::{Action, Principal};
@@ -35,7 +36,7 @@ impl Vault {
         let mut ev = self.privacy_event(
             meta,
             principal,
-            &format!("privacy.{}.open", kind.as_str()),
+            AuditAction::request_opened(kind),
             Some(subject.as_str()),
         );
         self.authorize(principal, Action::ManagePrivacy, &ev)
@@ -144,7 +145,7 @@ impl Vault {
         self.change_detail(
             meta,
             principal,
-            "privacy.request.extend",
+            AuditAction::PrivacyRequestExtend,
             id,
             &[ItemKind::AccessRequest, ItemKind::Amendment],
             status::OPEN,
@@ -161,7 +162,7 @@ impl Vault {
         principal: &Principal,
         id: &str,
     ) -> Result<PrivacyItem, VaultError> {
-        let action = "privacy.access_request.complete";
+        let action = AuditAction::PrivacyAccessRequestComplete;
         let kinds = &[ItemKind::AccessRequest];
         self.close_item(
             meta,

@@ -5,6 +5,7 @@ use phivault_audit::AuditEvent;
 use time::Duration;
 
 use super::{PAGE, RETENTION_KEY, active_holds};
+use crate::action::AuditAction;
 use crate::error::VaultError;
 use crate::ids::{CollectionName, RecordId};
 use crate::policy::{Action, Principal};
@@ -32,7 +33,7 @@ impl Vault {
         collection: &CollectionName,
         days: Option<u32>,
     ) -> Result<(), VaultError> {
-        let mut ev = self.privacy_event(meta, principal, "privacy.retention.set", None);
+        let mut ev = self.privacy_event(meta, principal, AuditAction::PrivacyRetentionSet, None);
         ev.collection = Some(collection.to_string());
         ev.reason = Some(days.map_or("none".to_owned(), |d| format!("days:{d}")));
         self.authorize(principal, Action::ManagePrivacy, &ev)
@@ -57,7 +58,7 @@ impl Vault {
         meta: &RequestMeta,
         principal: &Principal,
     ) -> Result<Vec<(String, u32)>, VaultError> {
-        let ev = self.privacy_event(meta, principal, "privacy.retention.list", None);
+        let ev = self.privacy_event(meta, principal, AuditAction::PrivacyRetentionList, None);
         self.authorize(principal, Action::ManagePrivacy, &ev)
             .await?;
         self.audited(ev, |tx, _| policies(tx)).await
@@ -71,7 +72,7 @@ impl Vault {
         meta: &RequestMeta,
         principal: &Principal,
     ) -> Result<RetentionReport, VaultError> {
-        let ev = self.privacy_event(meta, principal, "privacy.retention.run", None);
+        let ev = self.privacy_event(meta, principal, AuditAction::PrivacyRetentionRun, None);
         self.authorize(principal, Action::ManagePrivacy, &ev)
             .await?;
         let now = self.clock().now();
@@ -105,7 +106,7 @@ impl Vault {
                 let events: Vec<AuditEvent> = due
                     .iter()
                     .map(|h| {
-                        let mut e = self.event(meta, Some(principal), "record.dispose");
+                        let mut e = self.event(meta, Some(principal), AuditAction::RecordDispose);
                         e.collection = Some(h.collection.clone());
                         e.record_id = Some(h.id.to_string());
                         e.subject = Some(h.subject.clone());

@@ -1,5 +1,6 @@
 //! Collections: declaring one and reading schemas. Schemas are metadata without PHI.
 
+use crate::action::AuditAction;
 use crate::error::VaultError;
 use crate::ids::CollectionName;
 use crate::policy::{Action, Principal};
@@ -15,7 +16,7 @@ impl Vault {
         principal: &Principal,
         schema: CollectionSchema,
     ) -> Result<CollectionSchema, VaultError> {
-        let mut ev = self.event(meta, Some(principal), "collection.create");
+        let mut ev = self.event(meta, Some(principal), AuditAction::CollectionCreate);
         ev.collection = Some(schema.name.to_string());
         ev.fields = schema.fields.iter().map(|f| f.name.to_string()).collect();
         // An identifier-like name must not reach the audit event either.
@@ -54,7 +55,7 @@ impl Vault {
         principal: &Principal,
         name: &CollectionName,
     ) -> Result<CollectionSchema, VaultError> {
-        let mut ev = self.event(meta, Some(principal), "collection.read");
+        let mut ev = self.event(meta, Some(principal), AuditAction::CollectionRead);
         ev.collection = Some(name.to_string());
         // Schemas are metadata without PHI: every authenticated principal may read them.
         match self.schema(name).await {
@@ -72,7 +73,7 @@ impl Vault {
         meta: &RequestMeta,
         principal: &Principal,
     ) -> Result<Vec<CollectionSchema>, VaultError> {
-        let ev = self.event(meta, Some(principal), "collection.list");
+        let ev = self.event(meta, Some(principal), AuditAction::CollectionList);
         self.audited(ev, |tx, ev| {
             let rows = tx.list_collections()?;
             ev.count = Some(rows.len() as u64);

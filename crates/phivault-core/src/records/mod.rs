@@ -14,7 +14,7 @@ mod search;
 mod write;
 
 /// A record as returned to a caller, already projected to the fields they may see.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct RecordView {
     /// The collection.
     pub collection: String,
@@ -38,3 +38,7 @@ pub struct RecordView {
 
 /// One entry of a record's history.
 pub type VersionInfo = RecordView;
+
+crate::phi::redacted_debug!(RecordView {
+    collection, id, subject, version, current_version, deleted, created_at, updated_at
+} hide { data });

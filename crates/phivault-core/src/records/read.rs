@@ -2,6 +2,7 @@
 
 use super::path::{decide_subject, field_names, open_version};
 use super::{RecordView, VersionInfo};
+use crate::action::AuditAction;
 use crate::error::VaultError;
 use crate::ids::{CollectionName, RecordId};
 use crate::policy::{DataAction, Principal};
@@ -42,8 +43,8 @@ impl Vault {
         version: Option<u64>,
     ) -> Result<RecordView, VaultError> {
         let (action, data_action) = match version {
-            Some(_) => ("record.read_version", DataAction::History),
-            None => ("record.read", DataAction::Read),
+            Some(_) => (AuditAction::RecordReadVersion, DataAction::History),
+            None => (AuditAction::RecordRead, DataAction::Read),
         };
         let mut ev = self.event(meta, Some(principal), action);
         ev.collection = Some(collection.to_string());
@@ -87,7 +88,7 @@ impl Vault {
         collection: &CollectionName,
         id: RecordId,
     ) -> Result<Vec<VersionInfo>, VaultError> {
-        let mut ev = self.event(meta, Some(principal), "record.history");
+        let mut ev = self.event(meta, Some(principal), AuditAction::RecordHistory);
         ev.collection = Some(collection.to_string());
         ev.record_id = Some(id.to_string());
         let schema = self.schema_or_reject(collection, &ev).await?;

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::RecordView;
 use super::path::{decide_subject, field_names, open_version};
+use crate::action::AuditAction;
 use crate::error::VaultError;
 use crate::ids::{CollectionName, RecordId, SubjectId};
 use crate::policy::{Candidates, DataAction, Principal, data_candidates};
@@ -26,7 +27,7 @@ impl Vault {
         field: &str,
         value: &Value,
     ) -> Result<Vec<RecordView>, VaultError> {
-        let mut ev = self.event(meta, Some(principal), "record.search");
+        let mut ev = self.event(meta, Some(principal), AuditAction::RecordSearch);
         ev.collection = Some(collection.to_string());
         let schema = self.schema_or_reject(collection, &ev).await?;
         let cand = self
@@ -88,7 +89,7 @@ impl Vault {
         after: Option<(CollectionName, RecordId)>,
         limit: usize,
     ) -> Result<Vec<RecordView>, VaultError> {
-        let mut ev = self.event(meta, Some(principal), "subject.list_records");
+        let mut ev = self.event(meta, Some(principal), AuditAction::SubjectListRecords);
         ev.subject = Some(subject.to_string());
         if principal.purpose.is_none() {
             return self

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::RecordView;
 use super::path::{check_writable, decide_subject};
+use crate::action::AuditAction;
 use crate::error::VaultError;
 use crate::ids::{CollectionName, RecordId, SubjectId};
 use crate::policy::{DataAction, Principal};
@@ -29,7 +30,7 @@ impl Vault {
             now.unix_timestamp().max(0) as u64,
             now.nanosecond(),
         )));
-        let mut ev = self.event(meta, Some(principal), "record.create");
+        let mut ev = self.event(meta, Some(principal), AuditAction::RecordCreate);
         ev.collection = Some(collection.to_string());
         ev.subject = Some(subject.to_string());
         ev.record_id = Some(id.to_string());
@@ -87,7 +88,7 @@ impl Vault {
         expected: Option<u64>,
         data: Value,
     ) -> Result<RecordView, VaultError> {
-        let mut ev = self.event(meta, Some(principal), "record.update");
+        let mut ev = self.event(meta, Some(principal), AuditAction::RecordUpdate);
         ev.collection = Some(collection.to_string());
         ev.record_id = Some(id.to_string());
         let schema = self.schema_or_reject(collection, &ev).await?;
@@ -148,7 +149,7 @@ impl Vault {
         id: RecordId,
         expected: Option<u64>,
     ) -> Result<u64, VaultError> {
-        let mut ev = self.event(meta, Some(principal), "record.delete");
+        let mut ev = self.event(meta, Some(principal), AuditAction::RecordDelete);
         ev.collection = Some(collection.to_string());
         ev.record_id = Some(id.to_string());
         let schema = self.schema_or_reject(collection, &ev).await?;

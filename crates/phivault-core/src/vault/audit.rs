@@ -4,6 +4,7 @@
 use phivault_audit::{AuditEntry, AuditEvent, ChainVerifier, GENESIS_HASH, Outcome};
 
 use super::{RequestMeta, Vault};
+use crate::action::AuditAction;
 use crate::error::VaultError;
 use crate::policy::{Action, Principal};
 use crate::store::{Store, WriteTx, read_tx, write_tx};
@@ -39,7 +40,7 @@ impl Vault {
         meta: &RequestMeta,
         principal: &Principal,
     ) -> Result<AuditVerifyReport, VaultError> {
-        let ev = self.event(meta, Some(principal), "audit.verify");
+        let ev = self.event(meta, Some(principal), AuditAction::AuditVerify);
         self.authorize(principal, Action::ReadAudit, &ev).await?;
         // The chain, the Merkle leaves and every stored signed tree head.
         let report =

@@ -1,6 +1,7 @@
 //! Key rotation's second half: re-wrapping every subject data key under the current KEK.
 
 use super::{RequestMeta, Vault, append_audit};
+use crate::action::AuditAction;
 use crate::error::VaultError;
 use crate::policy::{Action, Principal};
 use crate::seal::SubjectKeys;
@@ -16,7 +17,7 @@ impl Vault {
         progress: &(dyn Fn(u64, u64) + Send + Sync),
     ) -> Result<u64, VaultError> {
         const BATCH: usize = 500;
-        let mut ev = self.event(meta, Some(principal), "keys.rewrap");
+        let mut ev = self.event(meta, Some(principal), AuditAction::KeysRewrap);
         self.authorize(principal, Action::ManageKeys, &ev).await?;
         let keyring = self.keyring();
         let current = keyring.current_kek_version();

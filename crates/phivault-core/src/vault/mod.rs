@@ -10,6 +10,7 @@ use phivault_audit::{Actor, ActorKind, AuditEvent, Outcome};
 use phivault_crypto::Keyring;
 use time::Duration;
 
+use crate::action::AuditAction;
 use crate::clock::Clock;
 use crate::error::VaultError;
 use crate::ids::CollectionName;
@@ -155,7 +156,19 @@ impl Vault {
         *self.keyring.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keyring);
     }
 
+    /// A new event of one of the vault's own actions, successful until told otherwise.
     pub(crate) fn event(
+        &self,
+        meta: &RequestMeta,
+        principal: Option<&Principal>,
+        action: AuditAction,
+    ) -> AuditEvent {
+        self.event_named(meta, principal, action.as_str())
+    }
+
+    /// An event whose action the caller names (the edge's rejections, the binary's backup
+    /// events).
+    pub(crate) fn event_named(
         &self,
         meta: &RequestMeta,
         principal: Option<&Principal>,
@@ -208,7 +221,7 @@ impl Vault {
         action: &str,
         err: &VaultError,
     ) -> Result<(), VaultError> {
-        let ev = self.event(meta, principal, action);
+        let ev = self.event_named(meta, principal, action);
         self.record_failure(ev, err).await
     }
 
