@@ -9,6 +9,7 @@ pub mod action;
 pub mod audit_log;
 pub mod backup;
 pub mod clock;
+pub mod deny;
 pub mod error;
 pub mod identity;
 pub mod identity_store;
@@ -26,7 +27,9 @@ pub mod store;
 pub mod validate;
 pub mod vault;
 
+pub use action::AuditAction;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use deny::DenyRule;
 pub use error::{StoreError, ValidationError, VaultError, Violation};
 pub use identity::{
     API_TOKEN_PREFIX, Alert, AlertSink, BreakGlassInfo, ComplianceGap, Enrollment, LogAlerts,

@@ -3,6 +3,7 @@
 use super::ComplianceGap;
 use crate::Principal;
 use crate::action::AuditAction;
+use crate::deny::DenyRule;
 use crate::error::VaultError;
 use crate::policy::Scope;
 use crate::vault::{RequestMeta, Vault};
@@ -21,7 +22,7 @@ impl Vault {
         // needs a fresh login to look.
         let scopes = principal.scopes();
         if !(scopes.contains(&Scope::AuditRead) || scopes.contains(&Scope::UsersManage)) {
-            let rule = "deny:missing_scope:audit:read".to_owned();
+            let rule = DenyRule::MissingScope(Scope::AuditRead).to_string();
             return self.reject(ev, VaultError::Forbidden { rule }).await;
         }
         let mfa_required = self.config().mfa_required;

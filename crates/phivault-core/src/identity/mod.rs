@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
+use crate::deny::DenyRule;
 use crate::error::VaultError;
 use crate::identity_store::{CareRelationshipRow, UserRow};
 use crate::ids::TokenId;
@@ -252,7 +253,7 @@ fn check_separation(roles: &[Role], allow_admin_phi: bool) -> Result<(), VaultEr
     let phi = roles.iter().any(Role::reaches_phi);
     if admin && phi && !allow_admin_phi {
         Err(VaultError::Forbidden {
-            rule: "deny:admin_phi_needs_exception".to_owned(),
+            rule: DenyRule::AdminPhiNeedsException.to_string(),
         })
     } else {
         Ok(())

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::{API_TOKEN_PREFIX, TokenInfo, resolve_roles, token_info};
 use crate::Principal;
 use crate::action::AuditAction;
+use crate::deny::DenyRule;
 use crate::error::VaultError;
 use crate::ids::TokenId;
 use crate::metadata::{MetadataKind, check_name};
@@ -68,7 +69,7 @@ impl Vault {
                 let wanted: BTreeSet<&String> = roles.iter().collect();
                 if roles.is_empty() || !wanted.iter().all(|r| account.roles.contains(r)) {
                     return Err(VaultError::Forbidden {
-                        rule: "deny:role_escalation".to_owned(),
+                        rule: DenyRule::RoleEscalation.to_string(),
                     });
                 }
                 let row = TokenRow {

@@ -4,8 +4,8 @@
 use serde_json::Value;
 
 use super::{
-    ItemDetail, ItemKind, PrivacyItem, close, encode_meta, open_detail, parse_meta, required_text,
-    status, text, to_item,
+    ItemDetail, ItemKind, ItemStatus, PrivacyItem, close, encode_meta, open_detail, parse_meta,
+    required_text, text, to_item,
 };
 use crate::action::AuditAction;
 use crate::error::VaultError;
@@ -45,7 +45,8 @@ impl Vault {
         let now = self.clock().now();
         let (id, pid) = (id.to_owned(), principal.id.clone());
         self.audited(ev, move |tx, ev| {
-            let mut row = Self::item_for_change(tx, &id, &[ItemKind::Amendment], status::OPEN, ev)?;
+            let mut row =
+                Self::item_for_change(tx, &id, &[ItemKind::Amendment], ItemStatus::Open, ev)?;
             let mut m = parse_meta(&row)?;
             let (coll, rid) = match (&m.collection, m.record_id) {
                 (Some(c), Some(r)) => (c.clone(), r),
@@ -76,7 +77,7 @@ impl Vault {
             ev.fields = m.fields.clone();
             m.applied_version = Some(version);
             row.meta_json = encode_meta(&m)?;
-            close(&mut row, status::ACCEPTED, now, &pid)?;
+            close(&mut row, ItemStatus::Accepted, now, &pid)?;
             tx.put_privacy_item(&row)?;
             to_item(&keyring, tx, &row, now)
         })
@@ -102,7 +103,7 @@ impl Vault {
                            now| {
             detail.denial_reason = Some(reason);
             detail.disagreement = disagreement;
-            close(row, status::DENIED, now, &pid)
+            close(row, ItemStatus::Denied, now, &pid)
         };
         self.change_detail(
             meta,
@@ -110,7 +111,7 @@ impl Vault {
             AuditAction::PrivacyAmendmentDeny,
             id,
             &[ItemKind::Amendment],
-            status::OPEN,
+            ItemStatus::Open,
             checked,
             change,
         )
@@ -146,7 +147,7 @@ impl Vault {
             AuditAction::PrivacyAmendmentDisagreement,
             id,
             &[ItemKind::Amendment],
-            status::DENIED,
+            ItemStatus::Denied,
             checked,
             change,
         )

@@ -7,7 +7,7 @@ use phivault_crypto::Keyring;
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
-use super::{ItemKind, PAGE, PrivacyItem, close, rfc3339, status, to_item};
+use super::{ItemKind, ItemStatus, PAGE, PrivacyItem, close, rfc3339, to_item};
 use crate::action::AuditAction;
 use crate::error::VaultError;
 use crate::ids::{RecordId, SubjectId};
@@ -148,13 +148,18 @@ impl Vault {
         let subj = subject.to_string();
         self.audited(ev, move |tx, ev| {
             if let Some(id) = request {
-                let mut row =
-                    Self::item_for_change(tx, &id, &[ItemKind::AccessRequest], status::OPEN, ev)?;
+                let mut row = Self::item_for_change(
+                    tx,
+                    &id,
+                    &[ItemKind::AccessRequest],
+                    ItemStatus::Open,
+                    ev,
+                )?;
                 if row.subject != subj {
                     return Err(VaultError::Conflict("request_for_another_subject"));
                 }
                 ev.reason = Some(format!("item:{}", row.id));
-                close(&mut row, status::COMPLETED, now, &pid)?;
+                close(&mut row, ItemStatus::Completed, now, &pid)?;
                 tx.put_privacy_item(&row)?;
             }
             Ok(())

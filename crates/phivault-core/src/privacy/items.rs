@@ -5,8 +5,8 @@ use time::Duration;
 use uuid::Uuid;
 
 use super::{
-    ACCOUNTING_YEARS, ItemDetail, ItemKind, ItemMeta, NewDisclosure, NewRestriction, PrivacyItem,
-    encode_meta, exclusion, required_text, seal_detail, status, text, to_item,
+    ACCOUNTING_YEARS, ItemDetail, ItemKind, ItemMeta, ItemStatus, NewDisclosure, NewRestriction,
+    PrivacyItem, encode_meta, exclusion, required_text, seal_detail, text, to_item,
 };
 use crate::action::AuditAction;
 use crate::error::VaultError;
@@ -51,9 +51,9 @@ impl Vault {
         let subject = subject.to_string();
         let pid = principal.id.clone();
         let initial = if kind == ItemKind::Disclosure {
-            status::RECORDED
+            ItemStatus::Recorded
         } else {
-            status::ACTIVE
+            ItemStatus::Active
         };
         self.audited(ev, move |tx, ev| {
             let dek = SubjectKeys::new(&keyring).get_or_create(tx, &subject, now)?;
@@ -63,7 +63,7 @@ impl Vault {
                 id: Uuid::new_v4().to_string(),
                 kind: kind.as_str().to_owned(),
                 subject,
-                status: initial.to_owned(),
+                status: initial.as_str().to_owned(),
                 created_at: now,
                 due_at: None,
                 updated_at: now,
@@ -223,8 +223,8 @@ impl Vault {
             action,
             id,
             kinds,
-            status::ACTIVE,
-            status::ENDED,
+            ItemStatus::Active,
+            ItemStatus::Ended,
         )
         .await
     }

@@ -100,22 +100,75 @@ impl ItemKind {
     }
 }
 
-/// Item states.
-pub mod status {
+/// The state of a privacy item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ItemStatus {
     /// A request awaiting an answer.
-    pub const OPEN: &str = "open";
+    Open,
     /// An access request answered.
-    pub const COMPLETED: &str = "completed";
+    Completed,
     /// An amendment made.
-    pub const ACCEPTED: &str = "accepted";
+    Accepted,
     /// An amendment refused.
-    pub const DENIED: &str = "denied";
+    Denied,
     /// A restriction, confidential-communication request or hold in force.
-    pub const ACTIVE: &str = "active";
+    Active,
     /// A restriction, confidential-communication request or hold lifted.
-    pub const ENDED: &str = "ended";
+    Ended,
     /// A recorded disclosure.
-    pub const RECORDED: &str = "recorded";
+    Recorded,
+}
+
+impl ItemStatus {
+    /// Every state.
+    pub const ALL: [ItemStatus; 7] = [
+        Self::Open,
+        Self::Completed,
+        Self::Accepted,
+        Self::Denied,
+        Self::Active,
+        Self::Ended,
+        Self::Recorded,
+    ];
+
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Completed => "completed",
+            Self::Accepted => "accepted",
+            Self::Denied => "denied",
+            Self::Active => "active",
+            Self::Ended => "ended",
+            Self::Recorded => "recorded",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Item states as stored text (kept for callers that compare strings; prefer
+/// [`ItemStatus`]).
+pub mod status {
+    use super::ItemStatus;
+
+    /// [`ItemStatus::Open`].
+    pub const OPEN: &str = ItemStatus::Open.as_str();
+    /// [`ItemStatus::Completed`].
+    pub const COMPLETED: &str = ItemStatus::Completed.as_str();
+    /// [`ItemStatus::Accepted`].
+    pub const ACCEPTED: &str = ItemStatus::Accepted.as_str();
+    /// [`ItemStatus::Denied`].
+    pub const DENIED: &str = ItemStatus::Denied.as_str();
+    /// [`ItemStatus::Active`].
+    pub const ACTIVE: &str = ItemStatus::Active.as_str();
+    /// [`ItemStatus::Ended`].
+    pub const ENDED: &str = ItemStatus::Ended.as_str();
+    /// [`ItemStatus::Recorded`].
+    pub const RECORDED: &str = ItemStatus::Recorded.as_str();
 }
 
 /// An item's details that are not PHI: stored in clear so that lists, due dates and
@@ -207,7 +260,7 @@ pub struct PrivacyItem {
     pub kind: ItemKind,
     /// The subject.
     pub subject: String,
-    /// The state (see [`status`]).
+    /// The state (see [`ItemStatus`]).
     pub status: String,
     /// When it was received or recorded.
     pub created_at: OffsetDateTime,
@@ -221,6 +274,13 @@ pub struct PrivacyItem {
     pub meta: ItemMeta,
     /// PHI details; `None` once the subject is erased.
     pub detail: Option<ItemDetail>,
+}
+
+impl PrivacyItem {
+    /// The state, typed; `None` only for a state this build does not know.
+    pub fn item_status(&self) -> Option<ItemStatus> {
+        ItemStatus::parse(&self.status)
+    }
 }
 
 /// A new request from an individual.
@@ -375,7 +435,7 @@ fn active_holds(tx: &mut dyn ReadTx, subject: Option<&str>) -> Result<HashSet<St
 
 fn close(
     row: &mut PrivacyItemRow,
-    state: &str,
+    state: ItemStatus,
     now: OffsetDateTime,
     by: &str,
 ) -> Result<(), VaultError> {
@@ -383,7 +443,7 @@ fn close(
     m.closed_at = Some(now);
     m.by = Some(by.to_owned());
     row.meta_json = encode_meta(&m)?;
-    row.status = state.to_owned();
+    row.status = state.as_str().to_owned();
     row.updated_at = now;
     Ok(())
 }
@@ -406,7 +466,7 @@ impl Vault {
         tx: &mut dyn WriteTx,
         id: &str,
         kinds: &[ItemKind],
-        state: &str,
+        state: ItemStatus,
         ev: &mut AuditEvent,
     ) -> Result<PrivacyItemRow, VaultError> {
         let row = tx
@@ -417,7 +477,7 @@ impl Vault {
         if !kinds.contains(&kind) {
             return Err(VaultError::Conflict("wrong_item_kind"));
         }
-        if row.status != state {
+        if row.status != state.as_str() {
             return Err(VaultError::Conflict("item_not_in_that_state"));
         }
         Ok(row)
@@ -433,7 +493,7 @@ impl Vault {
         action: AuditAction,
         id: &str,
         kind: &'static [ItemKind],
-        state: &'static str,
+        state: ItemStatus,
         checked: Result<V, VaultError>,
         change: F,
     ) -> Result<PrivacyItem, VaultError>
@@ -479,8 +539,8 @@ impl Vault {
         action: AuditAction,
         id: &str,
         kinds: &'static [ItemKind],
-        from: &'static str,
-        to: &'static str,
+        from: ItemStatus,
+        to: ItemStatus,
     ) -> Result<PrivacyItem, VaultError> {
         let ev = self.privacy_event(meta, principal, action, None);
         self.authorize(principal, Action::ManagePrivacy, &ev)
@@ -502,6 +562,18 @@ impl Vault {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn item_statuses_round_trip_with_their_stored_names() {
+        let mut seen = std::collections::BTreeSet::new();
+        for s in ItemStatus::ALL {
+            assert_eq!(ItemStatus::parse(s.as_str()), Some(s));
+            assert!(seen.insert(s.as_str()));
+        }
+        assert_eq!(status::OPEN, "open");
+        assert_eq!(status::RECORDED, "recorded");
+        assert_eq!(ItemStatus::parse("nope"), None);
+    }
 
     #[test]
     fn item_kinds_round_trip() {

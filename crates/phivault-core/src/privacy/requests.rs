@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{
     ACCESS_DUE_DAYS, AMENDMENT_DUE_DAYS, EXTENSION_DAYS, ItemDetail, ItemKind, ItemMeta,
-    NewRequest, PrivacyItem, encode_meta, parse_meta, required_text, seal_detail, status, text,
+    ItemStatus, NewRequest, PrivacyItem, encode_meta, parse_meta, required_text, seal_detail, text,
     to_item,
 };
 use crate::action::AuditAction;
@@ -100,7 +100,7 @@ impl Vault {
                 id: Uuid::new_v4().to_string(),
                 kind: kind.as_str().to_owned(),
                 subject: subject.clone(),
-                status: status::OPEN.to_owned(),
+                status: ItemStatus::Open.as_str().to_owned(),
                 created_at: received,
                 due_at: Some(received + Duration::days(due_days)),
                 updated_at: now,
@@ -148,7 +148,7 @@ impl Vault {
             AuditAction::PrivacyRequestExtend,
             id,
             &[ItemKind::AccessRequest, ItemKind::Amendment],
-            status::OPEN,
+            ItemStatus::Open,
             checked,
             change,
         )
@@ -170,8 +170,8 @@ impl Vault {
             action,
             id,
             kinds,
-            status::OPEN,
-            status::COMPLETED,
+            ItemStatus::Open,
+            ItemStatus::Completed,
         )
         .await
     }

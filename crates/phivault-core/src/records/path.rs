@@ -11,6 +11,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::RecordView;
+use crate::deny::DenyRule;
 use crate::error::VaultError;
 use crate::policy::{Candidates, DataAction, Decision, Principal, Projection, data_candidates};
 use crate::schema::CollectionSchema;
@@ -75,7 +76,7 @@ pub(crate) fn decide_subject(
     if let Some(id) = crate::privacy::restricting(tx, subject, schema.name.as_str(), cand.purpose)?
     {
         return Err(VaultError::Forbidden {
-            rule: format!("deny:restriction:{id}"),
+            rule: DenyRule::Restriction(id).to_string(),
         });
     }
     Ok(d)
@@ -87,7 +88,7 @@ pub(crate) fn check_writable(d: &Decision, record: &ValidatedRecord) -> Result<(
         Ok(())
     } else {
         Err(VaultError::Forbidden {
-            rule: "deny:field_not_writable".to_owned(),
+            rule: DenyRule::FieldNotWritable.to_string(),
         })
     }
 }
@@ -124,7 +125,7 @@ impl Vault {
     ) -> Result<Candidates, VaultError> {
         match data_candidates(principal, action, collection) {
             Ok(c) => Ok(c),
-            Err(rule) if rule == "deny:purpose_required" => {
+            Err(rule) if DenyRule::parse(&rule) == Some(DenyRule::PurposeRequired) => {
                 self.reject(ev.clone(), VaultError::BadRequest("purpose_required"))
                     .await
             }

@@ -12,6 +12,7 @@ use time::Duration;
 
 use crate::action::AuditAction;
 use crate::clock::Clock;
+use crate::deny::DenyRule;
 use crate::error::VaultError;
 use crate::ids::CollectionName;
 use crate::policy::{Action, Decision, Principal, decide};
@@ -239,7 +240,7 @@ impl Vault {
                 .is_some_and(|t| now - t <= self.config.step_up_window);
             if !fresh {
                 d.allowed = false;
-                d.rule = "deny:step_up_required".to_owned();
+                d.rule = DenyRule::StepUpRequired.to_string();
             }
         }
         if d.allowed {
