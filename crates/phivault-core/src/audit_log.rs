@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 
 use crate::action::AuditAction;
 use crate::error::{StoreError, VaultError};
+use crate::error_code::{ErrorCode, Missing};
 use crate::policy::{Action, Principal};
 use crate::store::{ReadTx, Store, WriteTx, read_tx, write_tx};
 use crate::vault::{RequestMeta, Vault, append_audit};
@@ -59,7 +60,7 @@ impl NodeSource for TxNodes<'_> {
 
 fn proof_err(e: ProofError<StoreError>) -> VaultError {
     match e {
-        ProofError::OutOfRange => VaultError::BadRequest("proof_out_of_range"),
+        ProofError::OutOfRange => VaultError::BadRequest(ErrorCode::ProofOutOfRange.as_str()),
         ProofError::Source(e) => e.into(),
     }
 }
@@ -141,7 +142,7 @@ fn size_or_latest(tx: &mut dyn ReadTx, size: Option<u64>) -> Result<u64, VaultEr
         Some(s) => Ok(s),
         None => Ok(tx
             .latest_tree_head()?
-            .ok_or(VaultError::NotFound("tree head"))?
+            .ok_or(VaultError::NotFound(Missing::TreeHead.as_str()))?
             .tree_size),
     }
 }
@@ -154,14 +155,14 @@ fn inclusion_in_tx(
     let size = size_or_latest(tx, tree_size)?;
     let log_size = tx.audit_head()?.map_or(0, |(s, _)| s);
     if seq == 0 || seq > size || size > log_size {
-        return Err(VaultError::BadRequest("proof_out_of_range"));
+        return Err(VaultError::BadRequest(ErrorCode::ProofOutOfRange.as_str()));
     }
     let entry = tx
         .audit_entries(seq - 1, 1)?
         .into_iter()
         .next()
         .filter(|e| e.seq == seq)
-        .ok_or(VaultError::NotFound("audit entry"))?;
+        .ok_or(VaultError::NotFound(Missing::AuditEntry.as_str()))?;
     let mut src = TxNodes(&mut *tx);
     let path = merkle::inclusion_proof(&mut src, seq - 1, size).map_err(proof_err)?;
     let root_hash = merkle::root(&mut src, size).map_err(proof_err)?;
@@ -186,7 +187,7 @@ fn consistency_in_tx(
     let to = size_or_latest(tx, to)?;
     let log_size = tx.audit_head()?.map_or(0, |(s, _)| s);
     if from > to || to > log_size {
-        return Err(VaultError::BadRequest("proof_out_of_range"));
+        return Err(VaultError::BadRequest(ErrorCode::ProofOutOfRange.as_str()));
     }
     let mut src = TxNodes(&mut *tx);
     let path = merkle::consistency_proof(&mut src, from, to).map_err(proof_err)?;
@@ -615,7 +616,7 @@ impl Vault {
             } else {
                 tx.latest_tree_head()?
             };
-            let head = head.ok_or(VaultError::NotFound("tree head"))?;
+            let head = head.ok_or(VaultError::NotFound(Missing::TreeHead.as_str()))?;
             ev.count = Some(head.tree_size);
             Ok(head)
         })

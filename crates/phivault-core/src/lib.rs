@@ -11,6 +11,7 @@ pub mod backup;
 pub mod clock;
 pub mod deny;
 pub mod error;
+pub mod error_code;
 pub mod identity;
 pub mod identity_store;
 pub mod ids;
@@ -24,6 +25,8 @@ pub mod research;
 pub mod schema;
 pub mod seal;
 pub mod store;
+#[cfg(test)]
+mod tidy;
 pub mod validate;
 pub mod vault;
 
@@ -31,6 +34,7 @@ pub use action::AuditAction;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use deny::DenyRule;
 pub use error::{StoreError, ValidationError, VaultError, Violation};
+pub use error_code::ErrorCode;
 pub use identity::{
     API_TOKEN_PREFIX, Alert, AlertSink, BreakGlassInfo, ComplianceGap, Enrollment, LogAlerts,
     SESSION_TOKEN_PREFIX, SessionInfo, UserInfo,

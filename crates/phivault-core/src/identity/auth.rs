@@ -18,6 +18,7 @@ use super::{
 use crate::Principal;
 use crate::action::AuditAction;
 use crate::error::VaultError;
+use crate::error_code::{ErrorCode, InternalFault, Missing};
 use crate::identity_store::SessionRow;
 use crate::seal::{Aad, SubjectKeys, UserSecret, user_key_subject};
 use crate::store::{read_tx, write_tx};
@@ -279,7 +280,7 @@ impl Vault {
             return self.login_failed(ev, key, f, now).await;
         }
         let Some(user) = user else {
-            return Err(VaultError::Internal("login_state"));
+            return Err(VaultError::Internal(InternalFault::LoginState.as_str()));
         };
         let keyring = self.keyring();
         let code = code.map(|c| Zeroizing::new(c.trim().to_owned()));
@@ -306,7 +307,7 @@ impl Vault {
             // Re-read inside the transaction: the replay check must see the latest step.
             let mut user = tx
                 .get_user(&user.id)?
-                .ok_or(VaultError::Internal("login_state"))?;
+                .ok_or(VaultError::Internal(InternalFault::LoginState.as_str()))?;
             if let (Some(sealed), Some(code)) = (&user.totp_sealed, &code) {
                 let subject = user_key_subject(&user.id);
                 let dek = SubjectKeys::new(&keyring).unwrap(tx, &subject)?;
@@ -370,7 +371,7 @@ impl Vault {
     /// Ends the caller's session (the token presented).
     pub async fn logout(&self, meta: &RequestMeta, bearer: &str) -> Result<(), VaultError> {
         let secret = parse_token(bearer, SESSION_TOKEN_PREFIX)
-            .map_err(|_| VaultError::BadRequest("not_a_session"))?;
+            .map_err(|_| VaultError::BadRequest(ErrorCode::NotASession.as_str()))?;
         let principal = self.authenticate(meta, Some(bearer)).await?;
         let hash = token_hash(&secret);
         let now = self.clock().now();
@@ -378,7 +379,7 @@ impl Vault {
         self.audited(ev, move |tx, ev| {
             let s = tx
                 .get_session_by_hash(&hash)?
-                .ok_or(VaultError::NotFound("session"))?;
+                .ok_or(VaultError::NotFound(Missing::Session.as_str()))?;
             ev.target = Some(s.id.clone());
             tx.revoke_session(&s.id, now)?;
             Ok(())

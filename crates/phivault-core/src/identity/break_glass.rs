@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::{Alert, BreakGlassInfo};
 use crate::action::AuditAction;
 use crate::error::VaultError;
+use crate::error_code::{ErrorCode, InternalFault, Missing};
 use crate::identity_store::BreakGlassRow;
 use crate::policy::{Action, PurposeOfUse};
 use crate::seal::{Aad, SubjectKeys, UserSecret, user_key_subject};
@@ -42,14 +43,17 @@ impl Vault {
         let reason = reason.trim();
         if reason.chars().count() < 20 || reason.len() > 2000 {
             return self
-                .reject(ev, VaultError::BadRequest("breakglass_reason_length"))
+                .reject(
+                    ev,
+                    VaultError::BadRequest(ErrorCode::BreakglassReasonLength.as_str()),
+                )
                 .await;
         }
         if duration <= Duration::ZERO || duration > self.config().break_glass_max {
             return self
                 .reject(
                     ev,
-                    VaultError::BadRequest("breakglass_duration_out_of_range"),
+                    VaultError::BadRequest(ErrorCode::BreakglassDurationOutOfRange.as_str()),
                 )
                 .await;
         }
@@ -141,7 +145,10 @@ impl Vault {
         let note = note.trim().to_owned();
         if note.is_empty() || note.len() > 2000 {
             return self
-                .reject(ev, VaultError::BadRequest("review_note_length"))
+                .reject(
+                    ev,
+                    VaultError::BadRequest(ErrorCode::ReviewNoteLength.as_str()),
+                )
                 .await;
         }
         let keyring = self.keyring();
@@ -150,18 +157,18 @@ impl Vault {
         self.audited(ev, move |tx, ev| {
             let row = tx
                 .get_break_glass(&id)?
-                .ok_or(VaultError::NotFound("break-glass episode"))?;
+                .ok_or(VaultError::NotFound(Missing::BreakGlassEpisode.as_str()))?;
             ev.subject = Some(row.subject.clone());
             let key_subject = user_key_subject(&row.principal_id);
             let dek = SubjectKeys::new(&keyring).unwrap(tx, &key_subject)?;
             let sealed = Aad::user_secret(UserSecret::BreakGlassReview, &row.id, &key_subject)
                 .seal(&dek, note.as_bytes())?;
             if !tx.review_break_glass(&id, &reviewer, &sealed, now)? {
-                return Err(VaultError::Conflict("already_reviewed"));
+                return Err(VaultError::Conflict(ErrorCode::AlreadyReviewed.as_str()));
             }
             let row = tx
                 .get_break_glass(&id)?
-                .ok_or(VaultError::Internal("review_state"))?;
+                .ok_or(VaultError::Internal(InternalFault::ReviewState.as_str()))?;
             break_glass_info(tx, &keyring, &row)
         })
         .await

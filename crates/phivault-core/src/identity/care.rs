@@ -4,6 +4,7 @@ use time::OffsetDateTime;
 
 use crate::action::AuditAction;
 use crate::error::VaultError;
+use crate::error_code::Missing;
 use crate::identity_store::CareRelationshipRow;
 use crate::policy::Action;
 use crate::vault::{RequestMeta, Vault};
@@ -29,7 +30,7 @@ impl Vault {
         self.audited(ev, move |tx, ev| {
             let user = tx
                 .get_user_by_name(&name)?
-                .ok_or(VaultError::NotFound("user"))?;
+                .ok_or(VaultError::NotFound(Missing::User.as_str()))?;
             ev.target = Some(user.id.clone());
             tx.upsert_care_relationship(&CareRelationshipRow {
                 principal_id: user.id,
@@ -57,12 +58,12 @@ impl Vault {
         self.audited(ev, move |tx, ev| {
             let user = tx
                 .get_user_by_name(&name)?
-                .ok_or(VaultError::NotFound("user"))?;
+                .ok_or(VaultError::NotFound(Missing::User.as_str()))?;
             ev.target = Some(user.id.clone());
             if tx.delete_care_relationship(&user.id, &subject)? {
                 Ok(())
             } else {
-                Err(VaultError::NotFound("care relationship"))
+                Err(VaultError::NotFound(Missing::CareRelationship.as_str()))
             }
         })
         .await

@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::deny::DenyRule;
 use crate::error::VaultError;
+use crate::error_code::{ErrorCode, InternalFault};
 use crate::identity_store::{CareRelationshipRow, UserRow};
 use crate::ids::TokenId;
 use crate::policy::{Role, builtin_role};
@@ -209,7 +210,7 @@ fn check_username(s: &str) -> Result<(), VaultError> {
     if ok {
         Ok(())
     } else {
-        Err(VaultError::BadRequest("invalid_username"))
+        Err(VaultError::BadRequest(ErrorCode::InvalidUsername.as_str()))
     }
 }
 
@@ -223,7 +224,7 @@ fn check_role_name(s: &str) -> Result<(), VaultError> {
     if ok {
         Ok(())
     } else {
-        Err(VaultError::BadRequest("invalid_role_name"))
+        Err(VaultError::BadRequest(ErrorCode::InvalidRoleName.as_str()))
     }
 }
 
@@ -239,7 +240,7 @@ pub(crate) fn resolve_roles(
             None => {
                 let row = tx
                     .get_role(name)?
-                    .ok_or(VaultError::BadRequest("unknown_role"))?;
+                    .ok_or(VaultError::BadRequest(ErrorCode::UnknownRole.as_str()))?;
                 serde_json::from_str(&row.definition_json).map_err(|_| VaultError::Integrity)
             }
         })
@@ -274,7 +275,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, VaultError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|_| VaultError::Internal("blocking_task_failed"))
+        .map_err(|_| VaultError::Internal(InternalFault::BlockingTaskFailed.as_str()))
 }
 
 crate::phi::redacted_debug!(BreakGlassInfo {

@@ -4,6 +4,7 @@ use super::check_role_name;
 use crate::Principal;
 use crate::action::AuditAction;
 use crate::error::VaultError;
+use crate::error_code::{ErrorCode, InternalFault};
 use crate::identity_store::RoleRow;
 use crate::policy::{Action, Role, builtin_role};
 use crate::vault::{RequestMeta, Vault};
@@ -34,11 +35,11 @@ impl Vault {
         }
         if builtin_role(&role.name).is_some() {
             return self
-                .reject(ev, VaultError::Conflict("role_is_builtin"))
+                .reject(ev, VaultError::Conflict(ErrorCode::RoleIsBuiltin.as_str()))
                 .await;
         }
-        let json =
-            serde_json::to_string(&role).map_err(|_| VaultError::Internal("role_encoding"))?;
+        let json = serde_json::to_string(&role)
+            .map_err(|_| VaultError::Internal(InternalFault::RoleEncoding.as_str()))?;
         let row = RoleRow {
             name: role.name.clone(),
             definition_json: json,

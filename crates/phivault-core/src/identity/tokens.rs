@@ -11,6 +11,7 @@ use crate::Principal;
 use crate::action::AuditAction;
 use crate::deny::DenyRule;
 use crate::error::VaultError;
+use crate::error_code::{ErrorCode, Missing};
 use crate::ids::TokenId;
 use crate::metadata::{MetadataKind, check_name};
 use crate::policy::Action;
@@ -44,12 +45,18 @@ impl Vault {
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b' '));
         if !name_ok {
             return self
-                .reject(ev, VaultError::BadRequest("invalid_token_name"))
+                .reject(
+                    ev,
+                    VaultError::BadRequest(ErrorCode::InvalidTokenName.as_str()),
+                )
                 .await;
         }
         if ttl <= Duration::ZERO || ttl > self.config().max_token_ttl {
             return self
-                .reject(ev, VaultError::BadRequest("token_ttl_out_of_range"))
+                .reject(
+                    ev,
+                    VaultError::BadRequest(ErrorCode::TokenTtlOutOfRange.as_str()),
+                )
                 .await;
         }
         let secret = generate_token(API_TOKEN_PREFIX)?;
@@ -63,7 +70,7 @@ impl Vault {
                 let account = tx
                     .get_user_by_name(&owner)?
                     .filter(|u| u.kind == "service")
-                    .ok_or(VaultError::NotFound("service account"))?;
+                    .ok_or(VaultError::NotFound(Missing::ServiceAccount.as_str()))?;
                 // A name that is no role at all is a typo, not an escalation attempt.
                 resolve_roles(tx, &roles)?;
                 let wanted: BTreeSet<&String> = roles.iter().collect();
@@ -121,7 +128,7 @@ impl Vault {
             if tx.revoke_token(&id, now)? {
                 Ok(())
             } else {
-                Err(VaultError::NotFound("active token"))
+                Err(VaultError::NotFound(Missing::ActiveToken.as_str()))
             }
         })
         .await
@@ -148,7 +155,7 @@ impl Vault {
                     .list_tokens()?
                     .into_iter()
                     .find(|t| t.id == id && t.revoked_at.is_none() && t.expires_at > now)
-                    .ok_or(VaultError::NotFound("active token"))?;
+                    .ok_or(VaultError::NotFound(Missing::ActiveToken.as_str()))?;
                 tx.revoke_token(&id, now)?;
                 let row = TokenRow {
                     id: new_id,

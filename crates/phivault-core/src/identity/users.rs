@@ -16,6 +16,7 @@ use super::{
 use crate::Principal;
 use crate::action::AuditAction;
 use crate::error::VaultError;
+use crate::error_code::{ErrorCode, Missing};
 use crate::identity_store::UserRow;
 use crate::metadata::{MetadataKind, check_name};
 use crate::policy::Action;
@@ -87,7 +88,7 @@ impl Vault {
                 );
                 match tx.insert_user(&row) {
                     Err(crate::StoreError::Duplicate) => {
-                        return Err(VaultError::Conflict("username_taken"));
+                        return Err(VaultError::Conflict(ErrorCode::UsernameTaken.as_str()));
                     }
                     other => other?,
                 }
@@ -140,7 +141,9 @@ impl Vault {
             let resolved = resolve_roles(tx, &row.roles)?;
             check_separation(&resolved, row.allow_admin_phi)?;
             match tx.insert_user(&row) {
-                Err(crate::StoreError::Duplicate) => Err(VaultError::Conflict("username_taken")),
+                Err(crate::StoreError::Duplicate) => {
+                    Err(VaultError::Conflict(ErrorCode::UsernameTaken.as_str()))
+                }
                 other => {
                     other?;
                     Ok(user_info(&row))
@@ -186,7 +189,7 @@ impl Vault {
         self.audited(ev, move |tx, ev| {
             let mut user = tx
                 .get_user_by_name(&name)?
-                .ok_or(VaultError::NotFound("user"))?;
+                .ok_or(VaultError::NotFound(Missing::User.as_str()))?;
             ev.target = Some(user.id.clone());
             change(tx, &mut user, now)?;
             user.updated_at = now;
@@ -261,7 +264,7 @@ impl Vault {
             username,
             move |tx, u, now| {
                 if u.kind != "human" {
-                    return Err(VaultError::BadRequest("not_a_human_user"));
+                    return Err(VaultError::BadRequest(ErrorCode::NotAHumanUser.as_str()));
                 }
                 u.password_phc = Some(phc);
                 tx.revoke_user_sessions(&u.id, now)?;
@@ -312,7 +315,7 @@ impl Vault {
         self.audited(ev, move |tx, ev| {
             let user = tx
                 .get_user_by_name(&name)?
-                .ok_or(VaultError::NotFound("user"))?;
+                .ok_or(VaultError::NotFound(Missing::User.as_str()))?;
             ev.target = Some(user.id.clone());
             let n = tx.revoke_user_sessions(&user.id, now)?;
             ev.count = Some(n);

@@ -9,6 +9,7 @@ use super::{
 };
 use crate::action::AuditAction;
 use crate::error::VaultError;
+use crate::error_code::Missing;
 use crate::ids::CollectionName;
 use crate::policy::{Action, Principal};
 use crate::privacy_store::PrivacyItemRow;
@@ -37,7 +38,9 @@ impl Vault {
             Err(e) => return self.reject(ev, e).await,
         };
         let Some(collection) = collection.and_then(|c| CollectionName::parse(&c).ok()) else {
-            return self.reject(ev, VaultError::NotFound("privacy item")).await;
+            return self
+                .reject(ev, VaultError::NotFound(Missing::PrivacyItem.as_str()))
+                .await;
         };
         let schema = self.schema_or_reject(&collection, &ev).await?;
         let keyring = self.keyring();
@@ -56,7 +59,7 @@ impl Vault {
             ev.record_id = Some(rid.to_string());
             let mut head = tx
                 .get_record_head(&coll, &rid)?
-                .ok_or(VaultError::NotFound("record"))?;
+                .ok_or(VaultError::NotFound(Missing::Record.as_str()))?;
             if head.deleted {
                 return Err(VaultError::Gone);
             }

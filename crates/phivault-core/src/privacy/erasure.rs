@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use super::active_holds;
 use crate::action::AuditAction;
 use crate::error::VaultError;
+use crate::error_code::{ErrorCode, Missing};
 use crate::ids::SubjectId;
 use crate::policy::{Action, Principal};
 use crate::seal::SubjectKeys;
@@ -51,13 +52,13 @@ impl Vault {
                     return Err(VaultError::Erased);
                 }
                 if !active_holds(tx, Some(&subj))?.is_empty() {
-                    return Err(VaultError::Conflict("legal_hold"));
+                    return Err(VaultError::Conflict(ErrorCode::LegalHold.as_str()));
                 }
                 let shredded = SubjectKeys::shred(tx, &subj, now)?;
                 let count = shredded.records;
                 if !shredded.key_deleted && count == 0 {
                     // Nothing was ever stored: the transaction, ledger entry included, rolls back.
-                    return Err(VaultError::NotFound("subject"));
+                    return Err(VaultError::NotFound(Missing::Subject.as_str()));
                 }
                 ev.count = Some(count);
                 Ok(count)

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use super::{ItemKind, ItemStatus, PAGE, PrivacyItem, close, rfc3339, to_item};
 use crate::action::AuditAction;
 use crate::error::VaultError;
+use crate::error_code::ErrorCode;
 use crate::ids::{RecordId, SubjectId};
 use crate::policy::{Action, Principal, PurposeOfUse};
 use crate::seal::open_data;
@@ -156,7 +157,9 @@ impl Vault {
                     ev,
                 )?;
                 if row.subject != subj {
-                    return Err(VaultError::Conflict("request_for_another_subject"));
+                    return Err(VaultError::Conflict(
+                        ErrorCode::RequestForAnotherSubject.as_str(),
+                    ));
                 }
                 ev.reason = Some(format!("item:{}", row.id));
                 close(&mut row, ItemStatus::Completed, now, &pid)?;

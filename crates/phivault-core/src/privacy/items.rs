@@ -10,6 +10,7 @@ use super::{
 };
 use crate::action::AuditAction;
 use crate::error::VaultError;
+use crate::error_code::{ErrorCode, Missing};
 use crate::ids::{CollectionName, SubjectId};
 use crate::policy::{Action, Principal};
 use crate::privacy_store::PrivacyItemRow;
@@ -94,7 +95,9 @@ impl Vault {
                 .iter()
                 .all(|c| c == "*" || CollectionName::parse(c).is_ok());
         let checked = if !valid_collections || restriction.purposes.is_empty() {
-            Err(VaultError::BadRequest("invalid_restriction"))
+            Err(VaultError::BadRequest(
+                ErrorCode::InvalidRestriction.as_str(),
+            ))
         } else {
             text(restriction.reason, "invalid_reason").map(|reason| {
                 let mut purposes = restriction.purposes;
@@ -169,9 +172,13 @@ impl Vault {
         let now = self.clock().now();
         let lookback = Duration::days(365 * ACCOUNTING_YEARS + 2);
         let checked = if exclusion(d.purpose.as_str()).is_some() {
-            Err(VaultError::BadRequest("purpose_not_accountable"))
+            Err(VaultError::BadRequest(
+                ErrorCode::PurposeNotAccountable.as_str(),
+            ))
         } else if d.disclosed_at > now || now - d.disclosed_at > lookback {
-            Err(VaultError::BadRequest("invalid_disclosure_time"))
+            Err(VaultError::BadRequest(
+                ErrorCode::InvalidDisclosureTime.as_str(),
+            ))
         } else if d
             .collections
             .iter()
@@ -180,7 +187,9 @@ impl Vault {
                 .iter()
                 .any(|f| crate::ids::FieldName::parse(f).is_err())
         {
-            Err(VaultError::BadRequest("invalid_disclosure_scope"))
+            Err(VaultError::BadRequest(
+                ErrorCode::InvalidDisclosureScope.as_str(),
+            ))
         } else {
             required_text(d.recipient, "invalid_recipient").and_then(|recipient| {
                 let description = required_text(d.description, "invalid_description")?;
@@ -245,7 +254,7 @@ impl Vault {
         self.audited(ev, move |tx, ev| {
             let row = tx
                 .get_privacy_item(&id)?
-                .ok_or(VaultError::NotFound("privacy item"))?;
+                .ok_or(VaultError::NotFound(Missing::PrivacyItem.as_str()))?;
             ev.subject = Some(row.subject.clone());
             to_item(&keyring, tx, &row, now)
         })

@@ -18,6 +18,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::action::AuditAction;
 use crate::error::VaultError;
+use crate::error_code::{ErrorCode, InternalFault, Missing};
 use crate::ids::{CollectionName, RecordId};
 use crate::policy::{Action, Principal, PurposeOfUse};
 use crate::privacy_store::PrivacyItemRow;
@@ -353,7 +354,8 @@ fn seal_detail(
     detail: &ItemDetail,
 ) -> Result<(), VaultError> {
     let plain = zeroize::Zeroizing::new(
-        serde_json::to_vec(detail).map_err(|_| VaultError::Internal("encode"))?,
+        serde_json::to_vec(detail)
+            .map_err(|_| VaultError::Internal(InternalFault::Encode.as_str()))?,
     );
     row.sealed = Aad::privacy_item(&row.kind, &row.id, &row.subject).seal(dek, &plain)?;
     Ok(())
@@ -369,7 +371,7 @@ fn parse_meta(row: &PrivacyItemRow) -> Result<ItemMeta, VaultError> {
 }
 
 fn encode_meta(meta: &ItemMeta) -> Result<String, VaultError> {
-    serde_json::to_string(meta).map_err(|_| VaultError::Internal("encode"))
+    serde_json::to_string(meta).map_err(|_| VaultError::Internal(InternalFault::Encode.as_str()))
 }
 
 /// Opens a stored item; the detail is `None` when the subject was erased.
@@ -471,14 +473,14 @@ impl Vault {
     ) -> Result<PrivacyItemRow, VaultError> {
         let row = tx
             .get_privacy_item(id)?
-            .ok_or(VaultError::NotFound("privacy item"))?;
+            .ok_or(VaultError::NotFound(Missing::PrivacyItem.as_str()))?;
         ev.subject = Some(row.subject.clone());
         let kind = ItemKind::parse(&row.kind).ok_or(VaultError::Integrity)?;
         if !kinds.contains(&kind) {
-            return Err(VaultError::Conflict("wrong_item_kind"));
+            return Err(VaultError::Conflict(ErrorCode::WrongItemKind.as_str()));
         }
         if row.status != state.as_str() {
-            return Err(VaultError::Conflict("item_not_in_that_state"));
+            return Err(VaultError::Conflict(ErrorCode::ItemNotInThatState.as_str()));
         }
         Ok(row)
     }

@@ -11,6 +11,7 @@ use super::{
 };
 use crate::action::AuditAction;
 use crate::error::VaultError;
+use crate::error_code::{ErrorCode, Missing};
 use crate::ids::SubjectId;
 use crate::policy::{Action, Principal};
 use crate::privacy_store::PrivacyItemRow;
@@ -45,7 +46,10 @@ impl Vault {
         let received = received_at.unwrap_or(now);
         if received > now {
             return self
-                .reject(ev, VaultError::BadRequest("received_in_future"))
+                .reject(
+                    ev,
+                    VaultError::BadRequest(ErrorCode::ReceivedInFuture.as_str()),
+                )
                 .await;
         }
         let mut item_meta = ItemMeta::default();
@@ -63,7 +67,10 @@ impl Vault {
                 let schema = self.schema_or_reject(&collection, &ev).await?;
                 if changes.is_empty() || changes.keys().any(|k| schema.field(k).is_none()) {
                     return self
-                        .reject(ev, VaultError::BadRequest("invalid_amendment_fields"))
+                        .reject(
+                            ev,
+                            VaultError::BadRequest(ErrorCode::InvalidAmendmentFields.as_str()),
+                        )
                         .await;
                 }
                 let reason = match text(reason, "invalid_reason") {
@@ -86,9 +93,9 @@ impl Vault {
             if let (Some(c), Some(id)) = (&item_meta.collection, &item_meta.record_id) {
                 let head = tx
                     .get_record_head(c, id)?
-                    .ok_or(VaultError::NotFound("record"))?;
+                    .ok_or(VaultError::NotFound(Missing::Record.as_str()))?;
                 if head.subject != subject {
-                    return Err(VaultError::NotFound("record"));
+                    return Err(VaultError::NotFound(Missing::Record.as_str()));
                 }
                 if head.deleted {
                     return Err(VaultError::Gone);
@@ -129,11 +136,11 @@ impl Vault {
         let change = |row: &mut PrivacyItemRow, detail: &mut ItemDetail, reason, now| {
             let mut m = parse_meta(row)?;
             if m.extended_at.is_some() {
-                return Err(VaultError::Conflict("already_extended"));
+                return Err(VaultError::Conflict(ErrorCode::AlreadyExtended.as_str()));
             }
             let due = row.due_at.ok_or(VaultError::Integrity)?;
             if now > due {
-                return Err(VaultError::Conflict("request_overdue"));
+                return Err(VaultError::Conflict(ErrorCode::RequestOverdue.as_str()));
             }
             detail.extension_reason = Some(reason);
             m.extended_at = Some(now);

@@ -7,6 +7,7 @@ use time::Duration;
 use super::{PAGE, RETENTION_KEY, active_holds};
 use crate::action::AuditAction;
 use crate::error::VaultError;
+use crate::error_code::ErrorCode;
 use crate::ids::{CollectionName, RecordId};
 use crate::policy::{Action, Principal};
 use crate::store::{ReadTx, RecordHead, read_tx, write_tx};
@@ -41,7 +42,10 @@ impl Vault {
         self.schema_or_reject(collection, &ev).await?;
         if days == Some(0) {
             return self
-                .reject(ev, VaultError::BadRequest("invalid_retention"))
+                .reject(
+                    ev,
+                    VaultError::BadRequest(ErrorCode::InvalidRetention.as_str()),
+                )
                 .await;
         }
         let key = format!("{RETENTION_KEY}{collection}");

@@ -2,6 +2,7 @@
 
 use crate::action::AuditAction;
 use crate::error::VaultError;
+use crate::error_code::{ErrorCode, InternalFault};
 use crate::ids::CollectionName;
 use crate::policy::{Action, Principal};
 use crate::schema::CollectionSchema;
@@ -33,15 +34,17 @@ impl Vault {
         if let Err(e) = schema.check() {
             return self.reject(ev, e).await;
         }
-        let schema_json =
-            serde_json::to_string(&schema).map_err(|_| VaultError::Internal("schema_encoding"))?;
+        let schema_json = serde_json::to_string(&schema)
+            .map_err(|_| VaultError::Internal(InternalFault::SchemaEncoding.as_str()))?;
         let row = CollectionRow {
             name: schema.name.to_string(),
             schema_json,
             created_at: self.clock().now(),
         };
         self.audited(ev, move |tx, _| match tx.insert_collection(&row) {
-            Err(crate::StoreError::Duplicate) => Err(VaultError::Conflict("collection_exists")),
+            Err(crate::StoreError::Duplicate) => {
+                Err(VaultError::Conflict(ErrorCode::CollectionExists.as_str()))
+            }
             other => Ok(other?),
         })
         .await?;

@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use super::RecordView;
 use crate::deny::DenyRule;
 use crate::error::VaultError;
+use crate::error_code::ErrorCode;
 use crate::policy::{Candidates, DataAction, Decision, Principal, Projection, data_candidates};
 use crate::schema::CollectionSchema;
 use crate::seal::{index_entries, open_data};
@@ -126,8 +127,11 @@ impl Vault {
         match data_candidates(principal, action, collection) {
             Ok(c) => Ok(c),
             Err(rule) if DenyRule::parse(&rule) == Some(DenyRule::PurposeRequired) => {
-                self.reject(ev.clone(), VaultError::BadRequest("purpose_required"))
-                    .await
+                self.reject(
+                    ev.clone(),
+                    VaultError::BadRequest(ErrorCode::PurposeRequired.as_str()),
+                )
+                .await
             }
             Err(rule) => {
                 self.reject(ev.clone(), VaultError::Forbidden { rule })

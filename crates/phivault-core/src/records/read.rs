@@ -4,6 +4,7 @@ use super::path::{decide_subject, field_names, open_version};
 use super::{RecordView, VersionInfo};
 use crate::action::AuditAction;
 use crate::error::VaultError;
+use crate::error_code::Missing;
 use crate::ids::{CollectionName, RecordId};
 use crate::policy::{DataAction, Principal};
 use crate::vault::{RequestMeta, Vault};
@@ -61,7 +62,7 @@ impl Vault {
         self.audited(ev, move |tx, ev| {
             let head = tx
                 .get_record_head(&collection, &id)?
-                .ok_or(VaultError::NotFound("record"))?;
+                .ok_or(VaultError::NotFound(Missing::Record.as_str()))?;
             ev.subject = Some(head.subject.clone());
             let d = decide_subject(tx, &pid, &cand, &schema, &head.subject, now)?;
             ev.reason = Some(d.rule.clone());
@@ -71,7 +72,7 @@ impl Vault {
             let v = version.unwrap_or(head.version);
             let row = tx
                 .get_record_version(&collection, &id, v)?
-                .ok_or(VaultError::NotFound("record version"))?;
+                .ok_or(VaultError::NotFound(Missing::RecordVersion.as_str()))?;
             let view = open_version(&keyring, tx, &head, &row, &d.projection)?;
             ev.version = Some(v);
             ev.fields = view.data.keys().cloned().collect();
@@ -102,7 +103,7 @@ impl Vault {
         self.audited(ev, move |tx, ev| {
             let head = tx
                 .get_record_head(&collection, &id)?
-                .ok_or(VaultError::NotFound("record"))?;
+                .ok_or(VaultError::NotFound(Missing::Record.as_str()))?;
             ev.subject = Some(head.subject.clone());
             let d = decide_subject(tx, &pid, &cand, &schema, &head.subject, now)?;
             ev.reason = Some(d.rule.clone());

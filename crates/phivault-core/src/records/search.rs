@@ -9,6 +9,7 @@ use super::RecordView;
 use super::path::{decide_subject, field_names, open_version};
 use crate::action::AuditAction;
 use crate::error::VaultError;
+use crate::error_code::ErrorCode;
 use crate::ids::{CollectionName, RecordId, SubjectId};
 use crate::policy::{Candidates, DataAction, Principal, data_candidates};
 use crate::schema::CollectionSchema;
@@ -35,7 +36,10 @@ impl Vault {
             .await?;
         let Some(def) = schema.field(field).filter(|f| f.searchable).cloned() else {
             return self
-                .reject(ev, VaultError::BadRequest("field_not_searchable"))
+                .reject(
+                    ev,
+                    VaultError::BadRequest(ErrorCode::FieldNotSearchable.as_str()),
+                )
                 .await;
         };
         ev.fields = vec![def.name.to_string()];
@@ -93,7 +97,10 @@ impl Vault {
         ev.subject = Some(subject.to_string());
         if principal.purpose.is_none() {
             return self
-                .reject(ev, VaultError::BadRequest("purpose_required"))
+                .reject(
+                    ev,
+                    VaultError::BadRequest(ErrorCode::PurposeRequired.as_str()),
+                )
                 .await;
         }
         let keyring = self.keyring();

@@ -8,6 +8,7 @@ use super::RecordView;
 use super::path::{check_writable, decide_subject};
 use crate::action::AuditAction;
 use crate::error::VaultError;
+use crate::error_code::Missing;
 use crate::ids::{CollectionName, RecordId, SubjectId};
 use crate::policy::{DataAction, Principal};
 use crate::seal::{RecordWriter, SubjectKeys};
@@ -108,7 +109,7 @@ impl Vault {
         self.audited(ev, move |tx, ev| {
             let mut head = tx
                 .get_record_head(&collection, &id)?
-                .ok_or(VaultError::NotFound("record"))?;
+                .ok_or(VaultError::NotFound(Missing::Record.as_str()))?;
             ev.subject = Some(head.subject.clone());
             let d = decide_subject(tx, &pid, &cand, &schema, &head.subject, now)?;
             check_writable(&d, &record)?;
@@ -162,7 +163,7 @@ impl Vault {
         self.audited(ev, move |tx, ev| {
             let mut head = tx
                 .get_record_head(&collection, &id)?
-                .ok_or(VaultError::NotFound("record"))?;
+                .ok_or(VaultError::NotFound(Missing::Record.as_str()))?;
             ev.subject = Some(head.subject.clone());
             let d = decide_subject(tx, &pid, &cand, &schema, &head.subject, now)?;
             ev.reason = Some(d.rule.clone());

@@ -14,6 +14,7 @@ use crate::action::AuditAction;
 use crate::clock::Clock;
 use crate::deny::DenyRule;
 use crate::error::VaultError;
+use crate::error_code::Missing;
 use crate::ids::CollectionName;
 use crate::policy::{Action, Decision, Principal, decide};
 use crate::schema::CollectionSchema;
@@ -297,7 +298,7 @@ impl Vault {
         }
         let key = name.to_string();
         let row = read_tx(&*self.store, move |tx| Ok(tx.get_collection(&key)?)).await?;
-        let row = row.ok_or(VaultError::NotFound("collection"))?;
+        let row = row.ok_or(VaultError::NotFound(Missing::Collection.as_str()))?;
         let schema: CollectionSchema =
             serde_json::from_str(&row.schema_json).map_err(|_| VaultError::Integrity)?;
         let schema = Arc::new(schema);
