@@ -14,7 +14,9 @@ use phivault_audit::{
 };
 use time::OffsetDateTime;
 
+use crate::action::AuditAction;
 use crate::error::{StoreError, VaultError};
+use crate::error_code::{ErrorCode, Missing};
 use crate::policy::{Action, Principal};
 use crate::store::{ReadTx, Store, WriteTx, read_tx, write_tx};
 use crate::vault::{RequestMeta, Vault, append_audit};
@@ -58,7 +60,7 @@ impl NodeSource for TxNodes<'_> {
 
 fn proof_err(e: ProofError<StoreError>) -> VaultError {
     match e {
-        ProofError::OutOfRange => VaultError::BadRequest("proof_out_of_range"),
+        ProofError::OutOfRange => VaultError::BadRequest(ErrorCode::ProofOutOfRange.as_str()),
         ProofError::Source(e) => e.into(),
     }
 }
@@ -140,7 +142,7 @@ fn size_or_latest(tx: &mut dyn ReadTx, size: Option<u64>) -> Result<u64, VaultEr
         Some(s) => Ok(s),
         None => Ok(tx
             .latest_tree_head()?
-            .ok_or(VaultError::NotFound("tree head"))?
+            .ok_or(VaultError::NotFound(Missing::TreeHead.as_str()))?
             .tree_size),
     }
 }
@@ -153,14 +155,14 @@ fn inclusion_in_tx(
     let size = size_or_latest(tx, tree_size)?;
     let log_size = tx.audit_head()?.map_or(0, |(s, _)| s);
     if seq == 0 || seq > size || size > log_size {
-        return Err(VaultError::BadRequest("proof_out_of_range"));
+        return Err(VaultError::BadRequest(ErrorCode::ProofOutOfRange.as_str()));
     }
     let entry = tx
         .audit_entries(seq - 1, 1)?
         .into_iter()
         .next()
         .filter(|e| e.seq == seq)
-        .ok_or(VaultError::NotFound("audit entry"))?;
+        .ok_or(VaultError::NotFound(Missing::AuditEntry.as_str()))?;
     let mut src = TxNodes(&mut *tx);
     let path = merkle::inclusion_proof(&mut src, seq - 1, size).map_err(proof_err)?;
     let root_hash = merkle::root(&mut src, size).map_err(proof_err)?;
@@ -185,7 +187,7 @@ fn consistency_in_tx(
     let to = size_or_latest(tx, to)?;
     let log_size = tx.audit_head()?.map_or(0, |(s, _)| s);
     if from > to || to > log_size {
-        return Err(VaultError::BadRequest("proof_out_of_range"));
+        return Err(VaultError::BadRequest(ErrorCode::ProofOutOfRange.as_str()));
     }
     let mut src = TxNodes(&mut *tx);
     let path = merkle::consistency_proof(&mut src, from, to).map_err(proof_err)?;
@@ -603,7 +605,7 @@ impl Vault {
         principal: &Principal,
         fresh: bool,
     ) -> Result<SignedTreeHead, VaultError> {
-        let mut ev = self.event(meta, Some(principal), "audit.tree_head");
+        let mut ev = self.event(meta, Some(principal), AuditAction::AuditTreeHead);
         ev.target = Some("audit_log".to_owned());
         self.authorize(principal, Action::ReadAudit, &ev).await?;
         let keyring = self.keyring();
@@ -614,7 +616,7 @@ impl Vault {
             } else {
                 tx.latest_tree_head()?
             };
-            let head = head.ok_or(VaultError::NotFound("tree head"))?;
+            let head = head.ok_or(VaultError::NotFound(Missing::TreeHead.as_str()))?;
             ev.count = Some(head.tree_size);
             Ok(head)
         })
@@ -630,7 +632,7 @@ impl Vault {
         seq: u64,
         tree_size: Option<u64>,
     ) -> Result<InclusionProof, VaultError> {
-        let mut ev = self.event(meta, Some(principal), "audit.proof.inclusion");
+        let mut ev = self.event(meta, Some(principal), AuditAction::AuditProofInclusion);
         ev.target = Some(format!("audit_seq:{seq}"));
         self.authorize(principal, Action::ReadAudit, &ev).await?;
         self.audited(ev, move |tx, _ev| inclusion_in_tx(tx, seq, tree_size))
@@ -646,7 +648,7 @@ impl Vault {
         from: u64,
         to: Option<u64>,
     ) -> Result<ConsistencyProof, VaultError> {
-        let mut ev = self.event(meta, Some(principal), "audit.proof.consistency");
+        let mut ev = self.event(meta, Some(principal), AuditAction::AuditProofConsistency);
         ev.target = Some(format!("audit_tree:{from}"));
         self.authorize(principal, Action::ReadAudit, &ev).await?;
         self.audited(ev, move |tx, _ev| consistency_in_tx(tx, from, to))
@@ -663,7 +665,7 @@ impl Vault {
         after: u64,
         limit: usize,
     ) -> Result<AuditPage, VaultError> {
-        let ev = self.event(meta, Some(principal), "audit.query");
+        let ev = self.event(meta, Some(principal), AuditAction::AuditQuery);
         self.authorize(principal, Action::ReadAudit, &ev).await?;
         let limit = limit.clamp(1, self.config().max_results.max(1000));
         let page = match scan(&**self.store(), query, after, limit).await {
@@ -687,7 +689,7 @@ impl Vault {
         query: &AuditQuery,
         format: ExportFormat,
     ) -> Result<String, VaultError> {
-        let mut ev = self.event(meta, Some(principal), "audit.export");
+        let mut ev = self.event(meta, Some(principal), AuditAction::AuditExport);
         ev.target = Some(
             match format {
                 ExportFormat::Csv => "csv",
@@ -728,7 +730,7 @@ impl Vault {
             format!("system-prune-{}", now.unix_timestamp()),
             phivault_audit::Actor::system(),
             "none",
-            "audit.prune",
+            AuditAction::AuditPrune.as_str(),
             Outcome::Success,
         );
         ev.target = Some("audit_log".to_owned());
@@ -788,7 +790,7 @@ impl Vault {
         principal: &Principal,
         external: &[SignedTreeHead],
     ) -> Result<LogVerifyReport, VaultError> {
-        let ev = self.event(meta, Some(principal), "audit.verify");
+        let ev = self.event(meta, Some(principal), AuditAction::AuditVerify);
         self.authorize(principal, Action::ReadAudit, &ev).await?;
         let key = self.audit_public_key();
         let report = verify_log(&**self.store(), Some(&key), external).await?;

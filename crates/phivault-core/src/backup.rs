@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::VaultError;
+use crate::error_code::Missing;
 use crate::policy::Principal;
 use crate::seal::SubjectKeys;
 use crate::store::{Store, read_tx, write_tx};
@@ -218,7 +219,7 @@ pub async fn audit_at(store: &dyn Store) -> Result<AuditAtBackup, VaultError> {
 pub async fn vault_id(store: &dyn Store) -> Result<String, VaultError> {
     read_tx(store, |tx| Ok(tx.get_meta(crate::store::META_VAULT_ID)?))
         .await?
-        .ok_or(VaultError::NotFound("vault_id"))
+        .ok_or(VaultError::NotFound(Missing::VaultId.as_str()))
 }
 
 /// Every entry of the shred ledger in `store`, by subject.
@@ -298,7 +299,7 @@ impl Vault {
         count: Option<u64>,
         ok: bool,
     ) -> Result<(), VaultError> {
-        let mut ev = self.event(meta, Some(principal), action);
+        let mut ev = self.event_named(meta, Some(principal), action);
         ev.target = Some(target.to_owned());
         ev.count = count;
         if !ok {

@@ -1,6 +1,7 @@
 //! Domain and storage errors, each with a stable machine-readable code. Messages name
 //! schema fields and error kinds only; no error ever carries a submitted value.
 
+use crate::error_code::{ErrorCode, InternalFault};
 use serde::Serialize;
 use thiserror::Error;
 
@@ -104,23 +105,23 @@ impl VaultError {
     /// The stable error code carried in responses, audit events and logs.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Unauthenticated => "unauthenticated",
-            Self::Forbidden { .. } => "forbidden",
-            Self::NotFound(_) => "not_found",
-            Self::Gone => "record_deleted",
-            Self::Erased => "subject_erased",
+            Self::Unauthenticated => ErrorCode::Unauthenticated.as_str(),
+            Self::Forbidden { .. } => ErrorCode::Forbidden.as_str(),
+            Self::NotFound(_) => ErrorCode::NotFound.as_str(),
+            Self::Gone => ErrorCode::RecordDeleted.as_str(),
+            Self::Erased => ErrorCode::SubjectErased.as_str(),
             Self::Conflict(c) => c,
-            Self::PreconditionRequired => "if_match_required",
-            Self::PreconditionFailed => "version_mismatch",
+            Self::PreconditionRequired => ErrorCode::IfMatchRequired.as_str(),
+            Self::PreconditionFailed => ErrorCode::VersionMismatch.as_str(),
             Self::BadRequest(c) => c,
-            Self::PayloadTooLarge => "body_too_large",
-            Self::Invalid(_) => "validation_failed",
+            Self::PayloadTooLarge => ErrorCode::BodyTooLarge.as_str(),
+            Self::Invalid(_) => ErrorCode::ValidationFailed.as_str(),
             Self::InvalidSchema(c) => c,
-            Self::Metadata(_) => "identifier_in_metadata",
-            Self::Integrity => "integrity_failure",
-            Self::AuditUnavailable => "audit_unavailable",
-            Self::Store(_) => "storage_unavailable",
-            Self::Internal(_) => "internal_error",
+            Self::Metadata(_) => ErrorCode::IdentifierInMetadata.as_str(),
+            Self::Integrity => ErrorCode::IntegrityFailure.as_str(),
+            Self::AuditUnavailable => ErrorCode::AuditUnavailable.as_str(),
+            Self::Store(_) => ErrorCode::StorageUnavailable.as_str(),
+            Self::Internal(_) => ErrorCode::InternalError.as_str(),
         }
     }
 
@@ -162,7 +163,7 @@ impl From<phivault_crypto::CryptoError> for VaultError {
         match e {
             CryptoError::Integrity | CryptoError::Format(_) => VaultError::Integrity,
             CryptoError::UnknownKeyVersion(_) => VaultError::Integrity,
-            _ => VaultError::Internal("crypto_failure"),
+            _ => VaultError::Internal(InternalFault::CryptoFailure.as_str()),
         }
     }
 }

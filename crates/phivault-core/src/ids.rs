@@ -6,6 +6,7 @@ use std::fmt;
 use uuid::Uuid;
 
 use crate::error::VaultError;
+use crate::error_code::ErrorCode;
 
 fn is_name(s: &str) -> bool {
     let b = s.as_bytes();
@@ -27,7 +28,9 @@ impl CollectionName {
         if is_name(s) {
             Ok(Self(s.to_owned()))
         } else {
-            Err(VaultError::BadRequest("invalid_collection_name"))
+            Err(VaultError::BadRequest(
+                ErrorCode::InvalidCollectionName.as_str(),
+            ))
         }
     }
 
@@ -48,7 +51,7 @@ impl FieldName {
         if is_name(s) {
             Ok(Self(s.to_owned()))
         } else {
-            Err(VaultError::BadRequest("invalid_field_name"))
+            Err(VaultError::BadRequest(ErrorCode::InvalidFieldName.as_str()))
         }
     }
 
@@ -77,7 +80,7 @@ impl SubjectId {
         if ok {
             Ok(Self(s.to_owned()))
         } else {
-            Err(VaultError::BadRequest("invalid_subject_id"))
+            Err(VaultError::BadRequest(ErrorCode::InvalidSubjectId.as_str()))
         }
     }
 

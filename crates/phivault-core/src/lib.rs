@@ -5,26 +5,36 @@
 //! backends implement [`store::Store`]. Time comes from an injected [`Clock`].
 #![forbid(unsafe_code)]
 
+pub mod action;
 pub mod audit_log;
 pub mod backup;
 pub mod clock;
+pub mod deny;
 pub mod error;
+pub mod error_code;
 pub mod identity;
 pub mod identity_store;
 pub mod ids;
 pub mod metadata;
+pub mod phi;
 pub mod policy;
 pub mod privacy;
 pub mod privacy_store;
+pub mod records;
 pub mod research;
 pub mod schema;
 pub mod seal;
 pub mod store;
+#[cfg(test)]
+mod tidy;
 pub mod validate;
 pub mod vault;
 
+pub use action::AuditAction;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use deny::DenyRule;
 pub use error::{StoreError, ValidationError, VaultError, Violation};
+pub use error_code::ErrorCode;
 pub use identity::{
     API_TOKEN_PREFIX, Alert, AlertSink, BreakGlassInfo, ComplianceGap, Enrollment, LogAlerts,
     SESSION_TOKEN_PREFIX, SessionInfo, UserInfo,

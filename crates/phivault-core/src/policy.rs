@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use phivault_audit::{Actor, ActorKind};
 
+use crate::deny::DenyRule;
 use crate::schema::CollectionSchema;
 
 /// An administrative permission carried by a role.
@@ -590,7 +591,7 @@ pub fn decide(principal: &Principal, action: Action) -> Decision {
             },
         }
     } else {
-        Decision::deny(&format!("deny:missing_scope:{}", scope.as_str()))
+        Decision::deny(&DenyRule::MissingScope(scope).to_string())
     }
 }
 
@@ -612,7 +613,7 @@ pub fn data_candidates(
     collection: &str,
 ) -> Result<Candidates, String> {
     let Some(purpose) = principal.purpose else {
-        return Err("deny:purpose_required".to_owned());
+        return Err(DenyRule::PurposeRequired.to_string());
     };
     let break_glass_eligible = purpose == PurposeOfUse::Etreat
         && matches!(
@@ -633,9 +634,9 @@ pub fn data_candidates(
     }
     if grants.is_empty() && !break_glass_eligible {
         return Err(if by_action {
-            "deny:purpose_not_permitted".to_owned()
+            DenyRule::PurposeNotPermitted.to_string()
         } else {
-            "deny:no_grant".to_owned()
+            DenyRule::NoGrant.to_string()
         });
     }
     Ok(Candidates {
@@ -681,7 +682,7 @@ impl Candidates {
                     rule: format!("breakglass:{id}"),
                     projection: Projection::all(schema),
                 },
-                _ => Decision::deny("deny:subject_not_assigned"),
+                _ => Decision::deny(&DenyRule::SubjectNotAssigned.to_string()),
             };
         }
         let mut visible = BTreeSet::new();

@@ -26,7 +26,9 @@ use phivault_deid::Scrubber;
 use phivault_deid::record::{FieldRule, Identifier, RecordOptions, deidentify_record};
 use serde_json::{Map, Value};
 
+use crate::action::AuditAction;
 use crate::error::VaultError;
+use crate::error_code::{ErrorCode, InternalFault, Missing};
 use crate::ids::{CollectionName, RecordId};
 use crate::policy::{Action, Principal};
 use crate::schema::{CollectionSchema, FieldType, IdentifierKind, Sensitivity};
@@ -103,11 +105,12 @@ fn de_identified_rows(
 ) -> Result<(CollectionSchema, Vec<Map<String, Value>>), VaultError> {
     let row = tx
         .get_collection(&job.collection)?
-        .ok_or(VaultError::NotFound("collection"))?;
+        .ok_or(VaultError::NotFound(Missing::Collection.as_str()))?;
     let schema: CollectionSchema =
         serde_json::from_str(&row.schema_json).map_err(|_| VaultError::Integrity)?;
     let rules = field_rules(&schema);
-    let scrubber = Scrubber::new().map_err(|_| VaultError::Internal("deid_scrubber"))?;
+    let scrubber =
+        Scrubber::new().map_err(|_| VaultError::Internal(InternalFault::DeidScrubber.as_str()))?;
     let pseudonym_key = job.keyring.pseudonym_key().expose_secret();
     let mut rows = Vec::new();
     let mut after: Option<String> = None;
@@ -192,7 +195,7 @@ fn check_fields(schema: &CollectionSchema, fields: &[String]) -> Result<(), Vaul
     {
         Ok(())
     } else {
-        Err(VaultError::BadRequest("unknown_field"))
+        Err(VaultError::BadRequest(ErrorCode::UnknownField.as_str()))
     }
 }
 
@@ -220,7 +223,7 @@ impl Vault {
         collection: &CollectionName,
         quasi_identifiers: &[String],
     ) -> Result<(Vec<Map<String, Value>>, KAnonymityReport), VaultError> {
-        let mut ev = self.event(meta, Some(principal), "research.export");
+        let mut ev = self.event(meta, Some(principal), AuditAction::ResearchExport);
         ev.collection = Some(collection.to_string());
         self.authorize(principal, Action::Research, &ev).await?;
         let job = self.research_job(collection);
@@ -258,7 +261,7 @@ impl Vault {
         group_by: &[String],
         sum: Option<String>,
     ) -> Result<Vec<AggregateCell>, VaultError> {
-        let mut ev = self.event(meta, Some(principal), "research.aggregate");
+        let mut ev = self.event(meta, Some(principal), AuditAction::ResearchAggregate);
         ev.collection = Some(collection.to_string());
         ev.fields = group_by.iter().chain(sum.iter()).cloned().collect();
         self.authorize(principal, Action::Research, &ev).await?;
@@ -268,7 +271,7 @@ impl Vault {
             let (schema, rows) = de_identified_rows(tx, &job)?;
             check_fields(&schema, &group_by)?;
             if group_by.is_empty() {
-                return Err(VaultError::BadRequest("group_by_required"));
+                return Err(VaultError::BadRequest(ErrorCode::GroupByRequired.as_str()));
             }
             if let Some(s) = &sum {
                 let numeric = schema.fields.iter().any(|d| {
@@ -276,7 +279,9 @@ impl Vault {
                         && matches!(d.field_type, FieldType::Integer | FieldType::Decimal)
                 });
                 if !numeric {
-                    return Err(VaultError::BadRequest("sum_field_not_numeric"));
+                    return Err(VaultError::BadRequest(
+                        ErrorCode::SumFieldNotNumeric.as_str(),
+                    ));
                 }
             }
             let mut groups: BTreeMap<Vec<String>, (Vec<Value>, u64, f64)> = BTreeMap::new();

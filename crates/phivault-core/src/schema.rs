@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
 use crate::error::VaultError;
+use crate::error_code::ErrorCode;
 use crate::ids::{CollectionName, FieldName};
 
 /// The most fields one collection may declare.
@@ -130,18 +131,26 @@ impl CollectionSchema {
     /// searchable only on scalar types.
     pub fn check(&self) -> Result<(), VaultError> {
         if self.fields.is_empty() {
-            return Err(VaultError::InvalidSchema("schema_has_no_fields"));
+            return Err(VaultError::InvalidSchema(
+                ErrorCode::SchemaHasNoFields.as_str(),
+            ));
         }
         if self.fields.len() > MAX_FIELDS {
-            return Err(VaultError::InvalidSchema("schema_too_many_fields"));
+            return Err(VaultError::InvalidSchema(
+                ErrorCode::SchemaTooManyFields.as_str(),
+            ));
         }
         let mut seen = BTreeSet::new();
         for f in &self.fields {
             if !seen.insert(f.name.as_str()) {
-                return Err(VaultError::InvalidSchema("schema_duplicate_field"));
+                return Err(VaultError::InvalidSchema(
+                    ErrorCode::SchemaDuplicateField.as_str(),
+                ));
             }
             if f.searchable && !f.field_type.indexable() {
-                return Err(VaultError::InvalidSchema("schema_field_not_indexable"));
+                return Err(VaultError::InvalidSchema(
+                    ErrorCode::SchemaFieldNotIndexable.as_str(),
+                ));
             }
         }
         Ok(())

@@ -13,6 +13,7 @@ use phivault_audit::{AuditEntry, Hash, SignedTreeHead};
 use time::OffsetDateTime;
 
 use crate::error::{StoreError, VaultError};
+use crate::error_code::InternalFault;
 use crate::ids::{RecordId, TokenId};
 
 /// The `meta` key holding the vault's id (written at `init`, named in backup manifests).
@@ -293,7 +294,9 @@ fn finish<T>(outcome: Result<(), StoreError>, slot: &Slot<T>) -> Result<T, Vault
         (Ok(()), Some(Ok(v))) => Ok(v),
         (Err(StoreError::Aborted), Some(Err(e))) => Err(e),
         (Err(e), _) => Err(e.into()),
-        (Ok(()), _) => Err(VaultError::Internal("transaction_result_missing")),
+        (Ok(()), _) => Err(VaultError::Internal(
+            InternalFault::TransactionResultMissing.as_str(),
+        )),
     }
 }
 

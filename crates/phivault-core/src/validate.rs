@@ -7,6 +7,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::error::{ValidationError, Violation};
 use crate::ids::FieldName;
+use crate::phi::Phi;
 use crate::schema::{CollectionSchema, FieldDef, FieldType};
 
 /// Longest `string` value, in bytes.
@@ -21,24 +22,25 @@ const MAX_VIOLATIONS: usize = 32;
 /// A record that matched its schema, with the normalised values of its searchable fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidatedRecord {
-    data: Map<String, Value>,
-    index_values: Vec<(FieldName, String)>,
+    data: Phi<Map<String, Value>>,
+    /// Normalised searchable values are PHI too.
+    index_values: Phi<Vec<(FieldName, String)>>,
 }
 
 impl ValidatedRecord {
     /// The record's fields.
     pub fn data(&self) -> &Map<String, Value> {
-        &self.data
+        self.data.expose()
     }
 
     /// `(field, normalised value)` for each searchable field present.
     pub fn index_values(&self) -> &[(FieldName, String)] {
-        &self.index_values
+        self.index_values.expose()
     }
 
     /// The names of the fields present.
     pub fn field_names(&self) -> Vec<String> {
-        self.data.keys().cloned().collect()
+        self.data().keys().cloned().collect()
     }
 }
 
@@ -88,7 +90,10 @@ pub fn validate_record(
         }
     }
     if violations.is_empty() {
-        Ok(ValidatedRecord { data, index_values })
+        Ok(ValidatedRecord {
+            data: Phi::new(data),
+            index_values: Phi::new(index_values),
+        })
     } else {
         Err(ValidationError { violations })
     }

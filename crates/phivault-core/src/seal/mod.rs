@@ -14,8 +14,6 @@ pub(crate) use record::{RecordWriter, index_entries, open_data, open_with};
 
 #[cfg(test)]
 mod tidy {
-    use std::path::Path;
-
     /// Calls that build associated data or touch key wrapping directly.
     const SEAL_ONLY: [&str; 5] = [
         "RecordAad {",
@@ -25,27 +23,14 @@ mod tidy {
         ".insert_subject_key(",
     ];
 
-    fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                rust_files(&path, out);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                out.push(path);
-            }
-        }
-    }
-
     #[test]
     fn associated_data_and_key_wrapping_live_only_in_seal() {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let seal = src.join("seal");
-        let mut files = Vec::new();
-        rust_files(&src, &mut files);
-        assert!(files.len() > 10, "found only {files:?}");
+        let seal = crate::tidy::src_dir().join("seal");
         let mut offenders = Vec::new();
-        for file in files.iter().filter(|f| !f.starts_with(&seal)) {
-            let text = std::fs::read_to_string(file).unwrap();
+        for (file, text) in crate::tidy::sources() {
+            if file.starts_with(&seal) {
+                continue;
+            }
             for (n, line) in text.lines().enumerate() {
                 for banned in SEAL_ONLY.iter().filter(|b| line.contains(**b)) {
                     offenders.push(format!("{}:{}: {banned}", file.display(), n + 1));

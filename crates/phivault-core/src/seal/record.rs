@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use super::aad::Aad;
 use super::keys::SubjectKeys;
 use crate::error::VaultError;
+use crate::error_code::InternalFault;
 use crate::store::{IndexEntry, ReadTx, RecordHead, RecordVersionRow, WriteTx};
 use crate::validate::ValidatedRecord;
 
@@ -49,7 +50,8 @@ impl<'t> RecordWriter<'t> {
         record: &ValidatedRecord,
     ) -> Result<(), VaultError> {
         let plain = zeroize::Zeroizing::new(
-            serde_json::to_vec(record.data()).map_err(|_| VaultError::Internal("encode"))?,
+            serde_json::to_vec(record.data())
+                .map_err(|_| VaultError::Internal(InternalFault::Encode.as_str()))?,
         );
         let id = head.id.to_string();
         let sealed =

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::Vault;
 use crate::error::VaultError;
+use crate::error_code::InternalFault;
 use crate::ids::{CollectionName, RecordId};
 use crate::store::{IndexEntry, RecordHead, RecordVersionRow, write_tx};
 use crate::validate::validate_record;
@@ -46,8 +47,8 @@ impl Vault {
                 }
             })
             .collect();
-        let plain =
-            serde_json::to_vec(record.data()).map_err(|_| VaultError::Internal("encode"))?;
+        let plain = serde_json::to_vec(record.data())
+            .map_err(|_| VaultError::Internal(InternalFault::Encode.as_str()))?;
         let (collection, subject) = (collection.to_string(), subject.to_owned());
         write_tx(&*self.store, move |tx| {
             tx.insert_record_head(&RecordHead {
