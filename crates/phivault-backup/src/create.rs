@@ -100,7 +100,7 @@ async fn audit(
         .record_backup_event(
             &crate::operator_meta("backup-create"),
             &Principal::local_operator(),
-            "backup.create",
+            phivault_core::AuditAction::BackupCreate,
             name,
             tree_size,
             ok,

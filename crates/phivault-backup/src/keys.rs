@@ -35,7 +35,7 @@ pub async fn export_keyring(
         .record_backup_event(
             &crate::operator_meta("keys-export"),
             &Principal::local_operator(),
-            "keys.export",
+            phivault_core::AuditAction::KeysExport,
             "keyring",
             None,
             true,

@@ -206,7 +206,7 @@ impl RestorePlan {
             .record_backup_event(
                 &crate::operator_meta("backup-restore"),
                 &Principal::local_operator(),
-                "backup.restore",
+                phivault_core::AuditAction::BackupRestore,
                 &described,
                 Some(shredded.keys_deleted),
                 true,

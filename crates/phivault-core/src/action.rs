@@ -57,6 +57,8 @@ pub enum AuditAction {
     CollectionRead,
     /// `compliance.gaps`
     ComplianceGaps,
+    /// `http.unmatched`: a request that reached no route.
+    HttpUnmatched,
     /// `keys.export`
     KeysExport,
     /// `keys.rewrap`
@@ -155,7 +157,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 70] = [
+    pub const ALL: [AuditAction; 71] = [
         Self::AuditExport,
         Self::AuditProofConsistency,
         Self::AuditProofInclusion,
@@ -166,6 +168,7 @@ impl AuditAction {
         Self::AuthAuthenticate,
         Self::AuthLogin,
         Self::AuthLogout,
+        Self::HttpUnmatched,
         Self::BackupCreate,
         Self::BackupPrune,
         Self::BackupRestore,
@@ -241,6 +244,7 @@ impl AuditAction {
             Self::AuthAuthenticate => "auth.authenticate",
             Self::AuthLogin => "auth.login",
             Self::AuthLogout => "auth.logout",
+            Self::HttpUnmatched => "http.unmatched",
             Self::BackupCreate => "backup.create",
             Self::BackupPrune => "backup.prune",
             Self::BackupRestore => "backup.restore",

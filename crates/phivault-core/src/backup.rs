@@ -294,12 +294,12 @@ impl Vault {
         &self,
         meta: &RequestMeta,
         principal: &Principal,
-        action: &str,
+        action: crate::AuditAction,
         target: &str,
         count: Option<u64>,
         ok: bool,
     ) -> Result<(), VaultError> {
-        let mut ev = self.event_named(meta, Some(principal), action);
+        let mut ev = self.event_named(meta, Some(principal), action.as_str());
         ev.target = Some(target.to_owned());
         ev.count = count;
         if !ok {

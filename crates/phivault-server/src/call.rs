@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use http_body_util::LengthLimitError;
 use phivault_api::PURPOSE_HEADER;
 use phivault_core::audit::{Actor, ActorKind};
-use phivault_core::{Principal, PurposeOfUse, RequestMeta, Vault, VaultError};
+use phivault_core::{AuditAction, Principal, PurposeOfUse, RequestMeta, Vault, VaultError};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -92,7 +92,12 @@ impl Ctx {
 
     /// Refuses a request that reached no handler, audited without a principal (the
     /// caller is not authenticated for a route that does not exist).
-    pub(crate) async fn refuse(self, state: &AppState, action: &str, err: VaultError) -> ApiError {
+    pub(crate) async fn refuse(
+        self,
+        state: &AppState,
+        action: AuditAction,
+        err: VaultError,
+    ) -> ApiError {
         match state
             .vault
             .record_rejected(&self.meta, None, action, &err)
@@ -111,7 +116,7 @@ impl Ctx {
     /// A call with no authenticated caller, for the one operation that needs none
     /// (login). Refusals on the way are audited without a principal; `principal` holds
     /// no role, so it can authorise nothing.
-    pub(crate) fn anonymous(self, state: &AppState, action: &'static str) -> Call {
+    pub(crate) fn anonymous(self, state: &AppState, action: AuditAction) -> Call {
         Call {
             state: state.clone(),
             meta: self.meta,
@@ -136,7 +141,7 @@ impl Ctx {
     pub(crate) async fn begin(
         self,
         state: &AppState,
-        action: &'static str,
+        action: AuditAction,
     ) -> Result<Call, ApiError> {
         let token = self.authorization.as_ref().map(bearer);
         let principal = state
@@ -175,7 +180,7 @@ pub(crate) struct Call {
     pub(crate) principal: Principal,
     /// Whether `principal` was authenticated (false only for login).
     authenticated: bool,
-    action: &'static str,
+    action: AuditAction,
 }
 
 /// Whether `Content-Type` is `application/json` (parameters such as charset allowed).

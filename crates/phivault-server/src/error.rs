@@ -6,7 +6,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use phivault_api::{PROBLEM_MEDIA_TYPE, Problem, ProblemViolation};
-use phivault_core::VaultError;
+use phivault_core::{DenyRule, VaultError};
 
 /// Failures of TLS set-up and of the listener.
 #[derive(Debug, thiserror::Error)]
@@ -64,9 +64,6 @@ pub(crate) mod codes {
     pub(crate) const DURATION_OUT_OF_RANGE: &str = "breakglass_duration_out_of_range";
 }
 
-/// The policy rule of a denial that a fresh login would lift.
-const STEP_UP_RULE: &str = "deny:step_up_required";
-
 /// The single fixed detail of every 401, whatever the reason (the audit log keeps it).
 const UNAUTHENTICATED_DETAIL: &str = "A valid bearer token is required.";
 /// The single fixed detail of every failed login, whatever the reason (unknown user, wrong
@@ -97,12 +94,12 @@ fn classify(err: &VaultError) -> Row {
             "Unauthorized",
             UNAUTHENTICATED_DETAIL,
         ),
-        VaultError::Forbidden { rule } if rule == STEP_UP_RULE => row(
+        VaultError::Forbidden { .. } if err.deny_rule() == Some(DenyRule::StepUpRequired) => row(
             StatusCode::FORBIDDEN,
             "Forbidden",
             "This operation needs a recent login with a second factor; log in again.",
         ),
-        VaultError::Forbidden { rule } if rule.starts_with("deny:restriction:") => row(
+        VaultError::Forbidden { .. } if err.deny_rule().is_some_and(|r| r.is_restriction()) => row(
             StatusCode::FORBIDDEN,
             "Forbidden",
             "The individual has restricted this use or disclosure of their records.",
@@ -390,7 +387,7 @@ mod tests {
             (VaultError::BadRequest(codes::PURPOSE_REQUIRED), 400),
             (
                 VaultError::Forbidden {
-                    rule: STEP_UP_RULE.into(),
+                    rule: DenyRule::StepUpRequired.to_string(),
                 },
                 403,
             ),

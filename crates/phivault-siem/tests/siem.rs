@@ -43,9 +43,14 @@ async fn events(v: &Vault, from: u64, to: u64) {
             request_id: format!("req-{i}"),
             source: Some("192.0.2.7".into()),
         };
-        v.record_rejected(&meta, None, "record.read", &VaultError::BadRequest("probe"))
-            .await
-            .unwrap();
+        v.record_rejected(
+            &meta,
+            None,
+            phivault_core::AuditAction::RecordRead,
+            &VaultError::BadRequest("probe"),
+        )
+        .await
+        .unwrap();
     }
 }
 

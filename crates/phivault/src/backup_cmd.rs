@@ -256,7 +256,7 @@ async fn verify(
             .record_backup_event(
                 &crate::local_meta("backup-verify"),
                 &Principal::local_operator(),
-                "backup.verify",
+                phivault_core::AuditAction::BackupVerify,
                 &target,
                 Some(report.decrypted),
                 ok,

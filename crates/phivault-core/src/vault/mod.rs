@@ -220,10 +220,10 @@ impl Vault {
         &self,
         meta: &RequestMeta,
         principal: Option<&Principal>,
-        action: &str,
+        action: AuditAction,
         err: &VaultError,
     ) -> Result<(), VaultError> {
-        let ev = self.event_named(meta, principal, action);
+        let ev = self.event_named(meta, principal, action.as_str());
         self.record_failure(ev, err).await
     }
 

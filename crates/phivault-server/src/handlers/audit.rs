@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::{Uri, header};
 use axum::response::{IntoResponse, Response};
 use phivault_api as api;
+use phivault_core::AuditAction;
 use phivault_core::VaultError;
 use phivault_core::audit::Outcome;
 use phivault_core::audit_log::{AuditQuery, ExportFormat};
@@ -34,7 +35,7 @@ pub(crate) async fn verify_audit(
     State(state): State<AppState>,
     ctx: Ctx,
 ) -> Result<Json<api::AuditVerifyResponse>, ApiError> {
-    let call = ctx.begin(&state, "audit.verify").await?;
+    let call = ctx.begin(&state, AuditAction::AuditVerify).await?;
     let report = call.done(call.vault().verify_audit(&call.meta, &call.principal).await)?;
     Ok(Json(verify_to_api(report)))
 }
@@ -60,7 +61,7 @@ pub(crate) async fn tree_head(
     ctx: Ctx,
     uri: Uri,
 ) -> Result<Json<api::TreeHead>, ApiError> {
-    let call = ctx.begin(&state, "audit.tree_head").await?;
+    let call = ctx.begin(&state, AuditAction::AuditTreeHead).await?;
     let q: TreeHeadQuery = query(&call, &uri).await?;
     let head = call.done(
         call.vault()
@@ -96,7 +97,7 @@ pub(crate) async fn inclusion(
     ctx: Ctx,
     uri: Uri,
 ) -> Result<Json<api::InclusionProof>, ApiError> {
-    let call = ctx.begin(&state, "audit.proof.inclusion").await?;
+    let call = ctx.begin(&state, AuditAction::AuditProofInclusion).await?;
     let q: InclusionQuery = query(&call, &uri).await?;
     let p = call.done(
         call.vault()
@@ -129,7 +130,9 @@ pub(crate) async fn consistency(
     ctx: Ctx,
     uri: Uri,
 ) -> Result<Json<api::ConsistencyProof>, ApiError> {
-    let call = ctx.begin(&state, "audit.proof.consistency").await?;
+    let call = ctx
+        .begin(&state, AuditAction::AuditProofConsistency)
+        .await?;
     let q: ConsistencyQuery = query(&call, &uri).await?;
     let p = call.done(
         call.vault()
@@ -212,7 +215,7 @@ pub(crate) async fn events(
     ctx: Ctx,
     uri: Uri,
 ) -> Result<Json<api::AuditEventPage>, ApiError> {
-    let call = ctx.begin(&state, "audit.query").await?;
+    let call = ctx.begin(&state, AuditAction::AuditQuery).await?;
     let q: EventsQuery = query(&call, &uri).await?;
     let filter = to_query(&call, &q).await?;
     let page = call.done(
@@ -241,7 +244,7 @@ pub(crate) async fn export(
     ctx: Ctx,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    let call = ctx.begin(&state, "audit.export").await?;
+    let call = ctx.begin(&state, AuditAction::AuditExport).await?;
     let q: EventsQuery = query(&call, &uri).await?;
     let filter = to_query(&call, &q).await?;
     let (format, mime) = match q.format.as_deref() {

@@ -6,6 +6,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use phivault_api as api;
 use phivault_api::Problem;
+use phivault_core::AuditAction;
 use phivault_core::{SESSION_TOKEN_PREFIX, VaultError};
 use zeroize::Zeroizing;
 
@@ -29,7 +30,7 @@ pub(crate) async fn login(
     ctx: Ctx,
     req: Request,
 ) -> Result<Json<api::LoginResponse>, ApiError> {
-    let call = ctx.anonymous(&state, "auth.login");
+    let call = ctx.anonymous(&state, AuditAction::AuthLogin);
     let body: api::LoginRequest = call.json(req).await?;
     let password = Zeroizing::new(body.password);
     let code = body.code.map(Zeroizing::new);
@@ -66,7 +67,7 @@ pub(crate) async fn logout(
     ctx: Ctx,
 ) -> Result<StatusCode, ApiError> {
     let bearer = Zeroizing::new(ctx.bearer_token().unwrap_or_default().to_owned());
-    let call = ctx.begin(&state, "auth.logout").await?;
+    let call = ctx.begin(&state, AuditAction::AuthLogout).await?;
     if !bearer.starts_with(&format!("{SESSION_TOKEN_PREFIX}_")) {
         return call
             .reject(VaultError::BadRequest(codes::NOT_A_SESSION))

@@ -6,6 +6,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use phivault_api as api;
 use phivault_api::Problem;
+use phivault_core::AuditAction;
 use phivault_core::{SubjectId, VaultError};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -30,7 +31,7 @@ pub(crate) async fn open_break_glass(
     ctx: Ctx,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let call = ctx.begin(&state, "breakglass.open").await?;
+    let call = ctx.begin(&state, AuditAction::BreakglassOpen).await?;
     let body: api::BreakGlassRequest = call.json(req).await?;
     let subject = call.check(SubjectId::parse(&body.subject)).await?;
     let Some(duration) = body
@@ -77,7 +78,7 @@ pub(crate) async fn list_break_glass(
     ctx: Ctx,
     uri: Uri,
 ) -> Result<Json<api::BreakGlassList>, ApiError> {
-    let call = ctx.begin(&state, "breakglass.list").await?;
+    let call = ctx.begin(&state, AuditAction::BreakglassList).await?;
     let q: BreakGlassQuery = query(&call, &uri).await?;
     let episodes = call.done(
         call.vault()
@@ -107,7 +108,7 @@ pub(crate) async fn review_break_glass(
     params: Params,
     req: Request,
 ) -> Result<Json<api::BreakGlassEpisode>, ApiError> {
-    let call = ctx.begin(&state, "breakglass.review").await?;
+    let call = ctx.begin(&state, AuditAction::BreakglassReview).await?;
     let [id] = call.params(params).await?;
     let body: api::ReviewRequest = call.json(req).await?;
     let episode = call.done(

@@ -7,6 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use phivault_api as api;
 use phivault_api::Problem;
+use phivault_core::AuditAction;
 use phivault_core::CollectionName;
 
 use crate::call::{Ctx, Params};
@@ -29,7 +30,7 @@ pub(crate) async fn create_collection(
     ctx: Ctx,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let call = ctx.begin(&state, "collection.create").await?;
+    let call = ctx.begin(&state, AuditAction::CollectionCreate).await?;
     let body: api::Collection = call.json(req).await?;
     let schema = call.check(schema_from_api(body)).await?;
     let created = call.done(
@@ -57,7 +58,7 @@ pub(crate) async fn list_collections(
     State(state): State<AppState>,
     ctx: Ctx,
 ) -> Result<Json<api::CollectionList>, ApiError> {
-    let call = ctx.begin(&state, "collection.list").await?;
+    let call = ctx.begin(&state, AuditAction::CollectionList).await?;
     let list = call.done(
         call.vault()
             .list_collections(&call.meta, &call.principal)
@@ -83,7 +84,7 @@ pub(crate) async fn get_collection(
     ctx: Ctx,
     params: Params,
 ) -> Result<Json<api::Collection>, ApiError> {
-    let call = ctx.begin(&state, "collection.read").await?;
+    let call = ctx.begin(&state, AuditAction::CollectionRead).await?;
     let [name] = call.params(params).await?;
     let name = call.check(CollectionName::parse(&name)).await?;
     let schema = call.done(

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use phivault_api as api;
+use phivault_core::AuditAction;
 
 use crate::call::Ctx;
 use crate::convert::identity::gap_to_api;
@@ -21,7 +22,7 @@ pub(crate) async fn compliance_gaps(
     State(state): State<AppState>,
     ctx: Ctx,
 ) -> Result<Json<api::ComplianceGapList>, ApiError> {
-    let call = ctx.begin(&state, "compliance.gaps").await?;
+    let call = ctx.begin(&state, AuditAction::ComplianceGaps).await?;
     let gaps = call.done(
         call.vault()
             .compliance_gaps(&call.meta, &call.principal)

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use phivault_api::{HealthStatus, Problem};
-use phivault_core::VaultError;
+use phivault_core::{AuditAction, VaultError};
 use utoipa::OpenApi;
 
 use crate::call::Ctx;
@@ -107,7 +107,7 @@ pub(crate) async fn openapi_json() -> Response {
 }
 
 /// The action recorded for requests that match no route.
-pub(crate) const UNMATCHED_ACTION: &str = "http.unmatched";
+pub(crate) const UNMATCHED_ACTION: AuditAction = AuditAction::HttpUnmatched;
 
 /// Unknown routes: 404, audited (probing for endpoints is worth recording).
 pub(crate) async fn unmatched(State(state): State<AppState>, ctx: Ctx) -> ApiError {

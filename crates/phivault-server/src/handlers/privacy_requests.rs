@@ -7,6 +7,7 @@ use axum::extract::{Request, State};
 use axum::http::Uri;
 use axum::response::Response;
 use phivault_api as api;
+use phivault_core::AuditAction;
 use phivault_core::privacy::{ItemKind, NewRequest};
 use phivault_core::{CollectionName, RecordId, SubjectId, VaultError};
 use serde::Deserialize;
@@ -42,7 +43,9 @@ pub(crate) async fn open_access_request(
     params: Params,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let call = ctx.begin(&state, "privacy.access_request.open").await?;
+    let call = ctx
+        .begin(&state, AuditAction::PrivacyAccessRequestOpen)
+        .await?;
     let subject = subject(&call, params).await?;
     let body: api::AccessRequestBody = call.json(req).await?;
     let item = call.done(
@@ -74,7 +77,7 @@ pub(crate) async fn open_amendment(
     params: Params,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let call = ctx.begin(&state, "privacy.amendment.open").await?;
+    let call = ctx.begin(&state, AuditAction::PrivacyAmendmentOpen).await?;
     let subject = subject(&call, params).await?;
     let body: api::AmendmentRequestBody = call.json(req).await?;
     let collection = call.check(CollectionName::parse(&body.collection)).await?;
@@ -124,7 +127,7 @@ pub(crate) async fn list_items(
     ctx: Ctx,
     uri: Uri,
 ) -> Result<Json<api::PrivacyItemList>, ApiError> {
-    let call = ctx.begin(&state, "privacy.item.list").await?;
+    let call = ctx.begin(&state, AuditAction::PrivacyItemList).await?;
     let q: ItemsQuery = query(&call, &uri).await?;
     let Some(kind) = ItemKind::parse(&q.kind) else {
         return call
@@ -164,7 +167,7 @@ pub(crate) async fn get_item(
     ctx: Ctx,
     params: Params,
 ) -> Result<Json<api::PrivacyItem>, ApiError> {
-    let call = ctx.begin(&state, "privacy.item.read").await?;
+    let call = ctx.begin(&state, AuditAction::PrivacyItemRead).await?;
     let id = item_id(&call, params).await?;
     let item = call.done(
         call.vault()
@@ -190,7 +193,7 @@ pub(crate) async fn extend(
     params: Params,
     req: Request,
 ) -> Result<Json<api::PrivacyItem>, ApiError> {
-    let call = ctx.begin(&state, "privacy.request.extend").await?;
+    let call = ctx.begin(&state, AuditAction::PrivacyRequestExtend).await?;
     let id = item_id(&call, params).await?;
     let body: api::ReasonBody = call.json(req).await?;
     let item = call.done(
@@ -214,7 +217,9 @@ pub(crate) async fn complete(
     ctx: Ctx,
     params: Params,
 ) -> Result<Json<api::PrivacyItem>, ApiError> {
-    let call = ctx.begin(&state, "privacy.access_request.complete").await?;
+    let call = ctx
+        .begin(&state, AuditAction::PrivacyAccessRequestComplete)
+        .await?;
     let id = item_id(&call, params).await?;
     let item = call.done(
         call.vault()
@@ -237,7 +242,9 @@ pub(crate) async fn accept(
     ctx: Ctx,
     params: Params,
 ) -> Result<Json<api::PrivacyItem>, ApiError> {
-    let call = ctx.begin(&state, "privacy.amendment.accept").await?;
+    let call = ctx
+        .begin(&state, AuditAction::PrivacyAmendmentAccept)
+        .await?;
     let id = item_id(&call, params).await?;
     let item = call.done(
         call.vault()
@@ -262,7 +269,7 @@ pub(crate) async fn deny(
     params: Params,
     req: Request,
 ) -> Result<Json<api::PrivacyItem>, ApiError> {
-    let call = ctx.begin(&state, "privacy.amendment.deny").await?;
+    let call = ctx.begin(&state, AuditAction::PrivacyAmendmentDeny).await?;
     let id = item_id(&call, params).await?;
     let body: api::DenyAmendmentBody = call.json(req).await?;
     let item = call.done(
@@ -294,7 +301,9 @@ pub(crate) async fn disagreement(
     params: Params,
     req: Request,
 ) -> Result<Json<api::PrivacyItem>, ApiError> {
-    let call = ctx.begin(&state, "privacy.amendment.disagreement").await?;
+    let call = ctx
+        .begin(&state, AuditAction::PrivacyAmendmentDisagreement)
+        .await?;
     let id = item_id(&call, params).await?;
     let body: api::DisagreementBody = call.json(req).await?;
     let item = call.done(
@@ -324,7 +333,7 @@ pub(crate) async fn end(
     ctx: Ctx,
     params: Params,
 ) -> Result<Json<api::PrivacyItem>, ApiError> {
-    let call = ctx.begin(&state, "privacy.item.end").await?;
+    let call = ctx.begin(&state, AuditAction::PrivacyItemEnd).await?;
     let id = item_id(&call, params).await?;
     let item = call.done(
         call.vault()

@@ -8,6 +8,7 @@ use axum::http::{Uri, header};
 use axum::response::{IntoResponse, Response};
 use phivault_api as api;
 use phivault_api::Problem;
+use phivault_core::AuditAction;
 use phivault_core::VaultError;
 use phivault_core::privacy::{NewDisclosure, NewRestriction};
 use serde::Deserialize;
@@ -35,7 +36,9 @@ pub(crate) async fn add_restriction(
     params: Params,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let call = ctx.begin(&state, "privacy.restriction.add").await?;
+    let call = ctx
+        .begin(&state, AuditAction::PrivacyRestrictionAdd)
+        .await?;
     let subject = subject(&call, params).await?;
     let body: api::RestrictionBody = call.json(req).await?;
     let r = NewRestriction {
@@ -67,7 +70,7 @@ pub(crate) async fn add_confidential_communication(
     req: Request,
 ) -> Result<Response, ApiError> {
     let call = ctx
-        .begin(&state, "privacy.confidential_communication.add")
+        .begin(&state, AuditAction::PrivacyConfidentialCommunicationAdd)
         .await?;
     let subject = subject(&call, params).await?;
     let body: api::ConfidentialCommunicationBody = call.json(req).await?;
@@ -99,7 +102,7 @@ pub(crate) async fn add_legal_hold(
     params: Params,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let call = ctx.begin(&state, "privacy.legal_hold.add").await?;
+    let call = ctx.begin(&state, AuditAction::PrivacyLegalHoldAdd).await?;
     let subject = subject(&call, params).await?;
     let body: api::ReasonBody = call.json(req).await?;
     let item = call.done(
@@ -125,7 +128,7 @@ pub(crate) async fn record_disclosure(
     params: Params,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let call = ctx.begin(&state, "privacy.disclosure.add").await?;
+    let call = ctx.begin(&state, AuditAction::PrivacyDisclosureAdd).await?;
     let subject = subject(&call, params).await?;
     let body: api::DisclosureBody = call.json(req).await?;
     let d = NewDisclosure {
@@ -172,7 +175,7 @@ pub(crate) async fn accounting(
     params: Params,
     uri: Uri,
 ) -> Result<Json<api::Accounting>, ApiError> {
-    let call = ctx.begin(&state, "privacy.accounting").await?;
+    let call = ctx.begin(&state, AuditAction::PrivacyAccounting).await?;
     let subject = subject(&call, params).await?;
     let q: AccountingQuery = query(&call, &uri).await?;
     let a = call.done(
@@ -214,7 +217,7 @@ pub(crate) async fn export(
     params: Params,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    let call = ctx.begin(&state, "subject.export").await?;
+    let call = ctx.begin(&state, AuditAction::SubjectExport).await?;
     let subject = subject(&call, params).await?;
     let q: ExportQuery = query(&call, &uri).await?;
     let html = match q.format.as_deref() {
@@ -264,7 +267,7 @@ pub(crate) async fn erase(
     ctx: Ctx,
     params: Params,
 ) -> Result<Json<api::Erasure>, ApiError> {
-    let call = ctx.begin(&state, "subject.erase").await?;
+    let call = ctx.begin(&state, AuditAction::SubjectErase).await?;
     let subject = subject(&call, params).await?;
     let r = call.done(
         call.vault()

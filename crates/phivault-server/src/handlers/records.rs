@@ -10,6 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use phivault_api as api;
 use phivault_api::Problem;
+use phivault_core::AuditAction;
 use phivault_core::{CollectionName, RecordId, RecordView, SubjectId, VaultError};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -119,7 +120,7 @@ pub(crate) async fn create_record(
     params: Params,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let call = ctx.begin(&state, "record.create").await?;
+    let call = ctx.begin(&state, AuditAction::RecordCreate).await?;
     let [name] = call.params(params).await?;
     let name = call.check(CollectionName::parse(&name)).await?;
     let body: api::CreateRecordRequest = call.json(req).await?;
@@ -150,7 +151,7 @@ pub(crate) async fn get_record(
     ctx: Ctx,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let call = ctx.begin(&state, "record.read").await?;
+    let call = ctx.begin(&state, AuditAction::RecordRead).await?;
     let (name, id) = collection_and_id(&call, params).await?;
     let view = call.done(
         call.vault()
@@ -181,7 +182,7 @@ pub(crate) async fn update_record(
     params: Params,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let call = ctx.begin(&state, "record.update").await?;
+    let call = ctx.begin(&state, AuditAction::RecordUpdate).await?;
     let (name, id) = collection_and_id(&call, params).await?;
     let expected = if_match(&call, req.headers()).await?;
     let body: api::UpdateRecordRequest = call.json(req).await?;
@@ -213,7 +214,7 @@ pub(crate) async fn delete_record(
     params: Params,
     headers: HeaderMap,
 ) -> Result<Json<api::DeletedRecord>, ApiError> {
-    let call = ctx.begin(&state, "record.delete").await?;
+    let call = ctx.begin(&state, AuditAction::RecordDelete).await?;
     let (name, id) = collection_and_id(&call, params).await?;
     let expected = if_match(&call, &headers).await?;
     let version = call.done(
@@ -244,7 +245,7 @@ pub(crate) async fn record_history(
     ctx: Ctx,
     params: Params,
 ) -> Result<Json<api::RecordList>, ApiError> {
-    let call = ctx.begin(&state, "record.history").await?;
+    let call = ctx.begin(&state, AuditAction::RecordHistory).await?;
     let (name, id) = collection_and_id(&call, params).await?;
     let views = call.done(
         call.vault()
@@ -272,7 +273,7 @@ pub(crate) async fn get_record_version(
     ctx: Ctx,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let call = ctx.begin(&state, "record.read_version").await?;
+    let call = ctx.begin(&state, AuditAction::RecordReadVersion).await?;
     let [name, id, version] = call.params(params).await?;
     let name = call.check(CollectionName::parse(&name)).await?;
     let id = call.check(RecordId::parse(&id)).await?;
@@ -307,7 +308,7 @@ pub(crate) async fn search(
     params: Params,
     req: Request,
 ) -> Result<Json<api::RecordList>, ApiError> {
-    let call = ctx.begin(&state, "record.search").await?;
+    let call = ctx.begin(&state, AuditAction::RecordSearch).await?;
     let [name] = call.params(params).await?;
     let name = call.check(CollectionName::parse(&name)).await?;
     let body: api::SearchRequest = call.json(req).await?;
@@ -344,7 +345,7 @@ pub(crate) async fn list_subject_records(
     params: Params,
     uri: Uri,
 ) -> Result<Json<api::RecordList>, ApiError> {
-    let call = ctx.begin(&state, "subject.list_records").await?;
+    let call = ctx.begin(&state, AuditAction::SubjectListRecords).await?;
     let [subject] = call.params(params).await?;
     let subject = call.check(SubjectId::parse(&subject)).await?;
     let Ok(Query(query)) = Query::<ListQuery>::try_from_uri(&uri) else {

@@ -13,6 +13,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use phivault_api as api;
+use phivault_core::AuditAction;
 use phivault_core::CollectionName;
 use phivault_core::research::{MIN_CELL, rows_to_csv, rows_to_jsonl};
 
@@ -39,7 +40,7 @@ pub(crate) async fn export(
     params: Params,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let call = ctx.begin(&state, "research.export").await?;
+    let call = ctx.begin(&state, AuditAction::ResearchExport).await?;
     let [name] = call.params(params).await?;
     let name = call.check(CollectionName::parse(&name)).await?;
     let body: api::ResearchExportRequest = call.json(req).await?;
@@ -76,7 +77,7 @@ pub(crate) async fn aggregate(
     params: Params,
     req: Request,
 ) -> Result<Json<api::AggregateResponse>, ApiError> {
-    let call = ctx.begin(&state, "research.aggregate").await?;
+    let call = ctx.begin(&state, AuditAction::ResearchAggregate).await?;
     let [name] = call.params(params).await?;
     let name = call.check(CollectionName::parse(&name)).await?;
     let body: api::AggregateRequest = call.json(req).await?;

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use phivault_api as api;
+use phivault_core::AuditAction;
 use phivault_core::CollectionName;
 
 use crate::call::{Ctx, Params};
@@ -27,7 +28,7 @@ pub(crate) async fn set_retention(
     params: Params,
     req: Request,
 ) -> Result<StatusCode, ApiError> {
-    let call = ctx.begin(&state, "privacy.retention.set").await?;
+    let call = ctx.begin(&state, AuditAction::PrivacyRetentionSet).await?;
     let [name] = call.params(params).await?;
     let name = call.check(CollectionName::parse(&name)).await?;
     let body: api::RetentionBody = call.json(req).await?;
@@ -50,7 +51,7 @@ pub(crate) async fn list_retention(
     State(state): State<AppState>,
     ctx: Ctx,
 ) -> Result<Json<api::RetentionList>, ApiError> {
-    let call = ctx.begin(&state, "privacy.retention.list").await?;
+    let call = ctx.begin(&state, AuditAction::PrivacyRetentionList).await?;
     let list = call.done(
         call.vault()
             .retention_policies(&call.meta, &call.principal)
@@ -70,7 +71,7 @@ pub(crate) async fn run_retention(
     State(state): State<AppState>,
     ctx: Ctx,
 ) -> Result<Json<api::RetentionRun>, ApiError> {
-    let call = ctx.begin(&state, "privacy.retention.run").await?;
+    let call = ctx.begin(&state, AuditAction::PrivacyRetentionRun).await?;
     let r = call.done(
         call.vault()
             .apply_retention(&call.meta, &call.principal)

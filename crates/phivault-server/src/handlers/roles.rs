@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Request, State};
 use phivault_api as api;
 use phivault_api::Problem;
+use phivault_core::AuditAction;
 use phivault_core::VaultError;
 
 use crate::call::{Ctx, Params};
@@ -22,7 +23,7 @@ pub(crate) async fn list_roles(
     State(state): State<AppState>,
     ctx: Ctx,
 ) -> Result<Json<api::RoleList>, ApiError> {
-    let call = ctx.begin(&state, "role.list").await?;
+    let call = ctx.begin(&state, AuditAction::RoleList).await?;
     let roles = call.done(call.vault().list_roles(&call.meta, &call.principal).await)?;
     Ok(Json(api::RoleList {
         items: roles.into_iter().map(role_to_api).collect(),
@@ -48,7 +49,7 @@ pub(crate) async fn put_role(
     params: Params,
     req: Request,
 ) -> Result<Json<api::Role>, ApiError> {
-    let call = ctx.begin(&state, "role.put").await?;
+    let call = ctx.begin(&state, AuditAction::RolePut).await?;
     let [name] = call.params(params).await?;
     let body: api::Role = call.json(req).await?;
     if body.name != name {

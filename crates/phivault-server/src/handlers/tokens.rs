@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use phivault_api as api;
 use phivault_api::Problem;
+use phivault_core::AuditAction;
 use phivault_core::TokenId;
 
 use crate::call::{Ctx, Params};
@@ -31,7 +32,7 @@ pub(crate) async fn create_token(
     ctx: Ctx,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let call = ctx.begin(&state, "token.create").await?;
+    let call = ctx.begin(&state, AuditAction::TokenCreate).await?;
     let body: api::CreateTokenRequest = call.json(req).await?;
     let ttl = time::Duration::seconds(body.ttl_seconds);
     let (info, secret) = call.done(
@@ -68,7 +69,7 @@ pub(crate) async fn rotate_token(
     ctx: Ctx,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let call = ctx.begin(&state, "token.rotate").await?;
+    let call = ctx.begin(&state, AuditAction::TokenRotate).await?;
     let [id] = call.params(params).await?;
     let id = call.check(TokenId::parse(&id)).await?;
     let (info, secret) = call.done(
@@ -94,7 +95,7 @@ pub(crate) async fn list_tokens(
     State(state): State<AppState>,
     ctx: Ctx,
 ) -> Result<Json<api::TokenList>, ApiError> {
-    let call = ctx.begin(&state, "token.list").await?;
+    let call = ctx.begin(&state, AuditAction::TokenList).await?;
     let tokens = call.done(call.vault().list_tokens(&call.meta, &call.principal).await)?;
     Ok(Json(api::TokenList {
         items: tokens.into_iter().map(token_to_api).collect(),
@@ -116,7 +117,7 @@ pub(crate) async fn revoke_token(
     ctx: Ctx,
     params: Params,
 ) -> Result<StatusCode, ApiError> {
-    let call = ctx.begin(&state, "token.revoke").await?;
+    let call = ctx.begin(&state, AuditAction::TokenRevoke).await?;
     let [id] = call.params(params).await?;
     let id = call.check(TokenId::parse(&id)).await?;
     call.done(

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use phivault_api as api;
 use phivault_api::Problem;
+use phivault_core::AuditAction;
 use phivault_core::SubjectId;
 use zeroize::Zeroizing;
 
@@ -32,7 +33,7 @@ pub(crate) async fn list_users(
     State(state): State<AppState>,
     ctx: Ctx,
 ) -> Result<Json<api::UserList>, ApiError> {
-    let call = ctx.begin(&state, "user.list").await?;
+    let call = ctx.begin(&state, AuditAction::UserList).await?;
     let users = call.done(call.vault().list_users(&call.meta, &call.principal).await)?;
     Ok(Json(api::UserList {
         items: users.into_iter().map(user_to_api).collect(),
@@ -55,7 +56,7 @@ pub(crate) async fn create_user(
     ctx: Ctx,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let call = ctx.begin(&state, "user.create").await?;
+    let call = ctx.begin(&state, AuditAction::UserCreate).await?;
     let body: api::CreateUserRequest = call.json(req).await?;
     let password = Zeroizing::new(body.password);
     let (user, enrollment) = call.done(
@@ -92,7 +93,7 @@ pub(crate) async fn create_service_account(
     ctx: Ctx,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let call = ctx.begin(&state, "service_account.create").await?;
+    let call = ctx.begin(&state, AuditAction::ServiceAccountCreate).await?;
     let body: api::CreateServiceAccountRequest = call.json(req).await?;
     let user = call.done(
         call.vault()
@@ -122,7 +123,7 @@ pub(crate) async fn disable_user(
     ctx: Ctx,
     params: Params,
 ) -> Result<Json<api::User>, ApiError> {
-    let call = ctx.begin(&state, "user.disable").await?;
+    let call = ctx.begin(&state, AuditAction::UserDisable).await?;
     let name = username(&call, params).await?;
     let user = call.done(
         call.vault()
@@ -146,7 +147,7 @@ pub(crate) async fn enable_user(
     ctx: Ctx,
     params: Params,
 ) -> Result<Json<api::User>, ApiError> {
-    let call = ctx.begin(&state, "user.enable").await?;
+    let call = ctx.begin(&state, AuditAction::UserEnable).await?;
     let name = username(&call, params).await?;
     let user = call.done(
         call.vault()
@@ -173,7 +174,7 @@ pub(crate) async fn reset_password(
     params: Params,
     req: Request,
 ) -> Result<Json<api::User>, ApiError> {
-    let call = ctx.begin(&state, "user.reset_password").await?;
+    let call = ctx.begin(&state, AuditAction::UserResetPassword).await?;
     let name = username(&call, params).await?;
     let body: api::ResetPasswordRequest = call.json(req).await?;
     let password = Zeroizing::new(body.password);
@@ -202,7 +203,7 @@ pub(crate) async fn set_user_roles(
     params: Params,
     req: Request,
 ) -> Result<Json<api::User>, ApiError> {
-    let call = ctx.begin(&state, "user.set_roles").await?;
+    let call = ctx.begin(&state, AuditAction::UserSetRoles).await?;
     let name = username(&call, params).await?;
     let body: api::SetRolesRequest = call.json(req).await?;
     let user = call.done(
@@ -233,7 +234,7 @@ pub(crate) async fn revoke_sessions(
     ctx: Ctx,
     params: Params,
 ) -> Result<Json<api::RevokedSessions>, ApiError> {
-    let call = ctx.begin(&state, "user.revoke_sessions").await?;
+    let call = ctx.begin(&state, AuditAction::UserRevokeSessions).await?;
     let name = username(&call, params).await?;
     let revoked = call.done(
         call.vault()
@@ -258,7 +259,7 @@ pub(crate) async fn assign_subject(
     ctx: Ctx,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let call = ctx.begin(&state, "care.assign").await?;
+    let call = ctx.begin(&state, AuditAction::CareAssign).await?;
     let body: api::CareRelationship = call.json(req).await?;
     let subject = call.check(SubjectId::parse(&body.subject)).await?;
     call.done(
@@ -289,7 +290,7 @@ pub(crate) async fn unassign_subject(
     ctx: Ctx,
     req: Request,
 ) -> Result<StatusCode, ApiError> {
-    let call = ctx.begin(&state, "care.unassign").await?;
+    let call = ctx.begin(&state, AuditAction::CareUnassign).await?;
     let body: api::CareRelationshipKey = call.json(req).await?;
     let subject = call.check(SubjectId::parse(&body.subject)).await?;
     call.done(

@@ -211,3 +211,34 @@ async fn document_lists_every_route_the_router_serves() {
         );
     }
 }
+
+/// The action a handler audits under is the core's `AuditAction` (the type of
+/// `Call::begin`), never a string: every call that starts a handler names an enum variant,
+/// and every variant named exists in the core's list of actions.
+#[test]
+fn handlers_audit_under_the_cores_action_names() {
+    let mut named = 0;
+    for (name, src) in handler_sources() {
+        let flat: String = src.split_whitespace().collect::<Vec<_>>().join(" ");
+        for call in [".begin(", ".anonymous("] {
+            for (i, _) in flat.match_indices(call) {
+                let args = &flat[i + call.len()..];
+                let args = &args[..args.find(')').unwrap_or(args.len())];
+                let action = args.split(',').nth(1).unwrap_or("").trim();
+                assert!(
+                    action.starts_with("AuditAction::"),
+                    "{name}: `{call}` without an AuditAction variant: `{args}`"
+                );
+                let variant = &action["AuditAction::".len()..];
+                assert!(
+                    phivault_core::AuditAction::ALL
+                        .iter()
+                        .any(|a| format!("{a:?}") == variant),
+                    "{name}: unknown action {variant}"
+                );
+                named += 1;
+            }
+        }
+    }
+    assert!(named >= 50, "only {named} handler calls found");
+}

@@ -55,7 +55,12 @@ async fn logged() -> Logged {
             source: Some("10.0.0.1".into()),
         };
         vault
-            .record_rejected(&meta, None, "test.event", &VaultError::BadRequest("probe"))
+            .record_rejected(
+                &meta,
+                None,
+                phivault_core::AuditAction::HttpUnmatched,
+                &VaultError::BadRequest("probe"),
+            )
             .await
             .unwrap();
         clock.advance(time::Duration::seconds(1));
