@@ -385,7 +385,7 @@ fn webhook_settings(url: &str, data_dir: &Path) -> Result<phivault_siem::Webhook
     };
     let secret = std::env::var("PHIVAULT_AUDIT_SINK_WEBHOOK_SECRET")
         .context("PHIVAULT_AUDIT_SINK_WEBHOOK_SECRET is required")?
-        .into_bytes();
+        .into();
     let ca = std::env::var("PHIVAULT_AUDIT_SINK_WEBHOOK_CA")
         .context("PHIVAULT_AUDIT_SINK_WEBHOOK_CA (the receiver's CA, PEM) is required")?;
     Ok(phivault_siem::WebhookSettings {
