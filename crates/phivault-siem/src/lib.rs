@@ -1,6 +1,8 @@
 //! Streams the audit log to the SIEM the customer already runs: a JSONL file with size and
 //! time rotation, syslog (RFC 5424) over TCP or TLS with octet-counted framing
-//! (RFC 5425 / RFC 6587), or an HTTPS webhook signed with HMAC-SHA-256. Events are encoded as OCSF (`phivault_core::audit::ocsf`).
+//! (RFC 5425 / RFC 6587), or an HTTPS webhook signed with HMAC-SHA-256 (sent by
+//! `phivault_client::webhook`, the vault's one outbound webhook). Events are encoded as OCSF
+//! (`phivault_core::audit::ocsf`).
 //!
 //! Each sink keeps a cursor (the last delivered seq) in the store's `meta` table and moves
 //! it only after a batch is delivered (written and flushed, or synced), so delivery is
@@ -14,9 +16,10 @@ mod sink;
 mod syslog;
 mod webhook;
 
+pub use phivault_client::webhook::WebhookSecret;
 pub use sink::{SinkConfig, SinkKind, SinkStatus, cursor_key, run_sink};
 pub use syslog::{TlsSettings, frame_octet_counted, rfc5424};
-pub use webhook::{WebhookSettings, signature};
+pub use webhook::WebhookSettings;
 
 /// Publishes one signed tree head (its JSON) to a syslog receiver as an RFC 5424 message
 /// with MSGID `audit.tree_head`: a witness outside the database.
@@ -38,7 +41,10 @@ pub async fn publish_head_webhook(
     unix_time: i64,
     head_json: &str,
 ) -> Result<(), SiemError> {
-    webhook::post(w, unix_time, head_json.as_bytes()).await
+    Ok(w.sender()
+        .await?
+        .post(unix_time, head_json.as_bytes())
+        .await?)
 }
 
 /// Why a delivery failed.
@@ -50,6 +56,9 @@ pub enum SiemError {
     /// TLS configuration or handshake failed.
     #[error("sink tls: {0}")]
     Tls(String),
+    /// The webhook refused the delivery or could not be reached (after its retries).
+    #[error("sink webhook: {0}")]
+    Webhook(#[from] phivault_client::ClientError),
     /// Reading the log or the cursor failed.
     #[error("audit log: {0}")]
     Vault(#[from] phivault_core::VaultError),

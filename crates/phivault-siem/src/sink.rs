@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use phivault_client::webhook::WebhookSender;
 use phivault_core::Clock;
 use phivault_core::audit::ocsf;
 use phivault_core::store::{Store, read_tx, write_tx};
@@ -27,7 +28,8 @@ pub enum SinkKind {
         /// Rotate after this long.
         max_age: Duration,
     },
-    /// One HTTPS `POST` per batch (a JSON array of OCSF events), HMAC-signed.
+    /// One HTTPS `POST` per batch (a JSON array of OCSF events), HMAC-signed, with the
+    /// sender's bounded retries inside each delivery.
     Webhook(crate::webhook::WebhookSettings),
     /// RFC 5424 over TCP (or TLS when `tls` is set) with octet-counted framing.
     Syslog {
@@ -76,6 +78,14 @@ impl SinkStatus {
 /// The `meta` key holding a sink's cursor.
 pub fn cursor_key(name: &str) -> String {
     format!("siem.cursor.{name}")
+}
+
+/// What a sink keeps open between batches; dropped after a failure so the next attempt
+/// reconnects (and re-resolves) from scratch.
+struct Open {
+    syslog: Option<Conn>,
+    webhook: Option<WebhookSender>,
+    file: FileState,
 }
 
 struct FileState {
@@ -127,20 +137,24 @@ pub async fn run_sink(
     config: SinkConfig,
     status: Arc<Mutex<SinkStatus>>,
 ) {
-    let mut conn: Option<Conn> = None;
-    let mut file = FileState {
-        file: None,
-        size: 0,
-        opened: clock.now(),
+    let mut open = Open {
+        syslog: None,
+        webhook: None,
+        file: FileState {
+            file: None,
+            size: 0,
+            opened: clock.now(),
+        },
     };
     let mut backoff = Duration::from_secs(1);
     loop {
-        match step(&*store, &*clock, &config, &mut conn, &mut file, &status).await {
+        match step(&*store, &*clock, &config, &mut open, &status).await {
             Ok(true) => backoff = Duration::from_secs(1),
             Ok(false) => tokio::time::sleep(config.idle).await,
             Err(e) => {
-                conn = None;
-                file.file = None;
+                open.syslog = None;
+                open.webhook = None;
+                open.file.file = None;
                 {
                     let mut s = status.lock().unwrap_or_else(|e| e.into_inner());
                     s.failures += 1;
@@ -160,8 +174,7 @@ async fn step(
     store: &dyn Store,
     clock: &dyn Clock,
     config: &SinkConfig,
-    conn: &mut Option<Conn>,
-    file: &mut FileState,
+    open: &mut Open,
     status: &Mutex<SinkStatus>,
 ) -> Result<bool, SiemError> {
     let key = cursor_key(&config.name);
@@ -199,6 +212,7 @@ async fn step(
             max_bytes,
             max_age,
         } => {
+            let file = &mut open.file;
             rotate_if_due(path, *max_bytes, *max_age, file, clock.now()).await?;
             let mut buf = String::new();
             for (seq, ev) in &encoded {
@@ -221,15 +235,22 @@ async fn step(
                 .filter_map(|(seq, ev)| ev.as_ref().map(|ev| ocsf::encode(*seq, ev)))
                 .collect();
             let body = serde_json::Value::Array(events).to_string();
-            crate::webhook::post(w, clock.now().unix_timestamp(), body.as_bytes()).await?;
+            if open.webhook.is_none() {
+                open.webhook = Some(w.sender().await?);
+            }
+            if let Some(sender) = &open.webhook {
+                sender
+                    .post(clock.now().unix_timestamp(), body.as_bytes())
+                    .await?;
+            }
         }
         SinkKind::Syslog {
             addr,
             tls,
             hostname,
         } => {
-            if conn.is_none() {
-                *conn = Some(syslog::connect(addr, tls.as_ref()).await?);
+            if open.syslog.is_none() {
+                open.syslog = Some(syslog::connect(addr, tls.as_ref()).await?);
             }
             let frames: Vec<Vec<u8>> = encoded
                 .iter()
@@ -242,7 +263,7 @@ async fn step(
                     })
                 })
                 .collect();
-            if let Some(c) = conn.as_mut() {
+            if let Some(c) = open.syslog.as_mut() {
                 syslog::send(c, &frames).await?;
             }
         }

@@ -86,7 +86,7 @@ pub(crate) async fn connect(addr: &str, tls: Option<&TlsSettings>) -> Result<Con
 }
 
 /// A TLS stream to `addr`, checked against `tls`.
-pub(crate) async fn connect_stream(
+async fn connect_stream(
     addr: &str,
     tls: &TlsSettings,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, SiemError> {

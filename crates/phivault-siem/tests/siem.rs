@@ -11,9 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use phivault_client::webhook::{DEFAULT_TOLERANCE, verify};
 use phivault_core::crypto::Keyring;
 use phivault_core::{ManualClock, RequestMeta, Vault, VaultConfig, VaultError};
-use phivault_siem::{SinkConfig, SinkKind, SinkStatus, TlsSettings, run_sink};
+use phivault_siem::{SinkConfig, SinkKind, SinkStatus, TlsSettings, WebhookSecret, run_sink};
 use phivault_store_sqlite::{SqliteOptions, SqliteStore, Synchronous};
 use serde_json::Value;
 use time::macros::datetime;
@@ -299,10 +300,11 @@ fn syslog_messages_are_rfc5424_and_octet_counted() {
     assert!(framed.starts_with(format!("{} <108>", msg.len()).as_bytes()));
 }
 
-/// A TLS webhook receiver: checks each request's HMAC signature, answers 503 to the first
-/// `fail_first` requests (which must be retried), and records the sequences it accepted.
+/// A TLS webhook receiver: checks each request's signature with the shared verifier,
+/// answers 503 to the first `fail_first` requests (which must be retried), and records the
+/// sequences it accepted.
 async fn webhook_receiver(
-    secret: Vec<u8>,
+    secret: WebhookSecret,
     fail_first: usize,
 ) -> (String, Vec<u8>, Arc<Mutex<Vec<u64>>>, Arc<Mutex<usize>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -343,12 +345,7 @@ async fn webhook_receiver(
                 buf.extend_from_slice(&chunk[..n]);
                 if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                     let head = String::from_utf8_lossy(&buf[..i]).into_owned();
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("Content-Length: "))
-                        .unwrap()
-                        .parse()
-                        .unwrap();
+                    let len: usize = header(&head, "content-length").unwrap().parse().unwrap();
                     while buf.len() < i + 4 + len {
                         let n = tls.read(&mut chunk).await.unwrap();
                         buf.extend_from_slice(&chunk[..n]);
@@ -356,18 +353,11 @@ async fn webhook_receiver(
                     break (head, buf[i + 4..i + 4 + len].to_vec());
                 }
             };
-            let sig = head
-                .lines()
-                .find_map(|l| l.strip_prefix("Phivault-Signature: "))
-                .unwrap_or_default()
-                .to_owned();
-            let t: i64 = sig
-                .strip_prefix("t=")
-                .and_then(|s| s.split(',').next())
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
+            // The sink's clock is a fixed 2026-06-01 12:00 UTC, and so is this receiver's.
+            let now = datetime!(2026-06-01 12:00:00 UTC).unix_timestamp();
             let valid = head.starts_with("POST /ingest HTTP/1.1")
-                && sig == phivault_siem::signature(&secret, t, &body);
+                && header(&head, "phivault-signature")
+                    .is_some_and(|sig| verify(&secret, sig, &body, now, DEFAULT_TOLERANCE).is_ok());
             let n = {
                 let mut r = r2.lock().unwrap();
                 *r += 1;
@@ -386,7 +376,10 @@ async fn webhook_receiver(
                 "200 OK"
             };
             let _ = tls
-                .write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").as_bytes())
+                .write_all(
+                    format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        .as_bytes(),
+                )
                 .await;
             let _ = tls.shutdown().await;
         }
@@ -394,26 +387,44 @@ async fn webhook_receiver(
     (addr, cert.pem().into_bytes(), seen, requests)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn webhook_batches_are_hmac_signed_retried_and_complete_across_a_crash() {
-    let secret = b"webhook shared secret 0c1d".to_vec();
-    let (addr, ca, seen, requests) = webhook_receiver(secret.clone(), 2).await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("vault.db");
-    let kind = SinkKind::Webhook(phivault_siem::WebhookSettings {
+/// A webhook sink posting to the receiver at `addr` (its certificate names `localhost`).
+fn webhook_sink(addr: String, ca: Vec<u8>, secret: WebhookSecret) -> SinkKind {
+    SinkKind::Webhook(phivault_siem::WebhookSettings {
         addr,
         path: "/ingest".into(),
         tls: TlsSettings {
             ca_pem: ca,
             server_name: "localhost".into(),
         },
-        secret: secret.clone(),
-    });
+        secret,
+    })
+}
+
+/// The value of header `name` (any case) in a request head.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().skip(1).find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then_some(v.trim())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_batches_are_hmac_signed_retried_and_complete_across_a_crash() {
+    let secret = WebhookSecret::new(b"webhook shared secret 0c1d");
+    // Each delivery makes up to three attempts; the first delivery fails all three, so the
+    // sink records a failure and retries it after its own back-off.
+    let (addr, ca, seen, requests) = webhook_receiver(secret.clone(), 3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("vault.db");
+    let kind = webhook_sink(addr, ca, secret.clone());
+    assert!(
+        !format!("{kind:?}").contains("0c1d"),
+        "the secret is redacted"
+    );
     let store = open(&db);
     let (v, _) = vault(store.clone());
     events(&v, 1, 40).await;
     let (task, status) = spawn(store.clone(), kind.clone(), 8);
-    // The first two answers are 503: the sink must report them and retry (back-off 1 s, 2 s).
     wait_for("a failure to show", || status.lock().unwrap().failures > 0).await;
     assert!(status.lock().unwrap().last_error.is_some());
     wait_for("first deliveries", || {
@@ -432,10 +443,21 @@ async fn webhook_batches_are_hmac_signed_retried_and_complete_across_a_crash() {
     task.abort();
     let got: std::collections::BTreeSet<u64> = seen.lock().unwrap().iter().copied().collect();
     assert_eq!(got, (1..=70).collect());
-    assert!(*requests.lock().unwrap() >= 2 + 70 / 8);
-    // A wrong key gives a different signature.
-    assert_ne!(
-        phivault_siem::signature(b"other", 1, b"[]"),
-        phivault_siem::signature(&secret, 1, b"[]")
-    );
+    assert!(*requests.lock().unwrap() >= 3 + 70 / 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_with_the_wrong_secret_never_moves_the_cursor() {
+    let (addr, ca, seen, _) = webhook_receiver(WebhookSecret::new(b"receiver's"), 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kind = webhook_sink(addr, ca, WebhookSecret::new(b"sender's"));
+    let store = open(&dir.path().join("vault.db"));
+    let (v, _) = vault(store.clone());
+    events(&v, 1, 5).await;
+    let (task, status) = spawn(store.clone(), kind, 8);
+    wait_for("a failure to show", || status.lock().unwrap().failures > 0).await;
+    task.abort();
+    let _ = task.await;
+    assert_eq!(status.lock().unwrap().delivered, 0);
+    assert!(seen.lock().unwrap().is_empty());
 }

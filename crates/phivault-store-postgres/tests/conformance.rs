@@ -11,12 +11,12 @@
 
 use std::sync::Arc;
 
+use phivault_conformance::Fixture;
 use phivault_core::audit::{AuditEntry, GENESIS_HASH};
 use phivault_core::store::{Store, read_tx, write_tx};
 use phivault_core::{StoreError, VaultError};
 use phivault_store_postgres::testing::TestSchema;
 use phivault_store_postgres::{PgOptions, PgStore, SCHEMA_VERSION};
-use phivault_testkit::conformance::Fixture;
 
 async fn fresh(case: &'static str) -> Option<Fixture> {
     let schema = TestSchema::create(case).await?;
@@ -27,7 +27,7 @@ async fn fresh(case: &'static str) -> Option<Fixture> {
 mod suite {
     use super::fresh;
 
-    phivault_testkit::store_conformance_tests!(optional fresh);
+    phivault_conformance::store_conformance_tests!(optional fresh);
 }
 
 /// Connects `n` stores (as `n` nodes would) to one fresh schema, all at once, so that the

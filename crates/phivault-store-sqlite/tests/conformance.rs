@@ -9,10 +9,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use phivault_conformance::Fixture;
 use phivault_core::store::{CollectionRow, RecordHead, RecordVersionRow, Store};
 use phivault_core::{RecordId, StoreError};
 use phivault_store_sqlite::{SCHEMA_VERSION, SqliteOptions, SqliteStore, Synchronous};
-use phivault_testkit::conformance::Fixture;
 use tempfile::TempDir;
 use time::macros::datetime;
 use uuid::Uuid;
@@ -26,13 +26,13 @@ async fn fresh() -> Fixture {
 mod suite {
     use super::fresh;
 
-    phivault_testkit::store_conformance_tests!(fresh);
+    phivault_conformance::store_conformance_tests!(fresh);
 }
 
 /// The sequential runner works too (and runs against `Synchronous::Normal`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_all_with_normal_sync() {
-    phivault_testkit::conformance::run_all(|| async {
+    phivault_conformance::run_all(|| async {
         let dir = tempfile::tempdir().unwrap();
         let opts = SqliteOptions {
             synchronous: Synchronous::Normal,

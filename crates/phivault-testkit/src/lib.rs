@@ -1,10 +1,12 @@
-//! Test support for phivault: the store conformance suite every backend must pass, an
-//! in-process vault served over real TLS on a loopback port with a manual clock, and
-//! synthetic PHI. Used only by tests and benchmarks.
+//! Test support for phivault: an in-process vault served over real TLS on a loopback port
+//! with a manual clock, and synthetic PHI; the store conformance suite (its own crate,
+//! `phivault-conformance`, which store crates use without this HTTP stack) re-exported.
+//! Used only by tests and benchmarks.
 #![forbid(unsafe_code)]
 
-pub mod conformance;
 pub mod server;
 pub mod synthetic;
 
+pub use phivault_conformance as conformance;
+pub use phivault_conformance::store_conformance_tests;
 pub use server::TestVault;

@@ -1,22 +1,38 @@
 //! Alert delivery for `serve`: every alert is logged, and posted to the configured HTTPS
-//! webhook in the background so that raising it never waits on the network.
+//! webhook (the vault's one outbound webhook, `phivault_client::webhook`: signed, bounded
+//! retries) in the background so that raising it never waits on the network.
 
 use std::sync::Arc;
 
 use phivault_client::webhook::WebhookSender;
-use phivault_core::{Alert, AlertSink, LogAlerts};
+use phivault_core::{Alert, AlertSink, Clock, LogAlerts, SystemClock};
 
 /// Logs every alert and posts it to a webhook.
-#[derive(Debug)]
 pub(crate) struct WebhookAlerts {
     sender: Arc<WebhookSender>,
+    /// Dates the signature (the time of sending, which the receiver checks for freshness).
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for WebhookAlerts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookAlerts")
+            .field("sender", &self.sender)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WebhookAlerts {
-    /// Alerts to `sender`, on the current tokio runtime.
+    /// Alerts to `sender`, on the current tokio runtime, signed at the wall-clock time.
     pub(crate) fn new(sender: WebhookSender) -> Self {
+        Self::with_clock(sender, Arc::new(SystemClock))
+    }
+
+    /// Alerts to `sender`, signed at `clock`'s time.
+    pub(crate) fn with_clock(sender: WebhookSender, clock: Arc<dyn Clock>) -> Self {
         Self {
             sender: Arc::new(sender),
+            clock,
         }
     }
 }
@@ -25,11 +41,12 @@ impl AlertSink for WebhookAlerts {
     fn alert(&self, alert: &Alert) {
         LogAlerts.alert(alert);
         let sender = self.sender.clone();
-        let body = serde_json::to_value(alert).unwrap_or_default();
+        let body = serde_json::to_vec(alert).unwrap_or_default();
         let kind = alert.kind.clone();
+        let sent_at = self.clock.now().unix_timestamp();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                if let Err(e) = sender.post(&body).await {
+                if let Err(e) = sender.post(sent_at, &body).await {
                     tracing::error!(%kind, error = %e, "alert webhook delivery failed");
                 }
             });
@@ -40,6 +57,7 @@ impl AlertSink for WebhookAlerts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use phivault_client::webhook::{DEFAULT_TOLERANCE, WebhookSecret, verify};
     use std::sync::Mutex;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -85,8 +103,8 @@ mod tests {
     async fn alerts_reach_the_webhook_signed() {
         let (url, ca, rx) = receiver().await;
         let sender = WebhookSender::new(&url, Some(&ca), Some(b"shared secret")).unwrap();
-        let sink = WebhookAlerts::new(sender.clone());
         let at = time::macros::datetime!(2026-01-01 00:00 UTC);
+        let sink = WebhookAlerts::with_clock(sender, Arc::new(phivault_core::ManualClock::new(at)));
         sink.alert(&Alert {
             kind: "breakglass.opened".to_owned(),
             id: "ep-1".to_owned(),
@@ -106,11 +124,18 @@ mod tests {
             "{request}"
         );
         let body = &request[request.find("\r\n\r\n").unwrap() + 4..];
-        let sig = sender.signature(body.as_bytes()).unwrap();
-        assert!(
-            lower.contains(&format!("x-phivault-signature: {sig}")),
-            "{request}"
+        let header = lower
+            .lines()
+            .find_map(|l| l.strip_prefix("phivault-signature: "))
+            .unwrap();
+        let secret = WebhookSecret::new(b"shared secret");
+        let now = at.unix_timestamp() + 60;
+        assert_eq!(
+            verify(&secret, header, body.as_bytes(), now, DEFAULT_TOLERANCE),
+            Ok(())
         );
+        let wrong = WebhookSecret::new(b"another secret");
+        assert!(verify(&wrong, header, body.as_bytes(), now, DEFAULT_TOLERANCE).is_err());
     }
 
     #[test]

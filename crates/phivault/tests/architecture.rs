@@ -1,6 +1,8 @@
 //! The layering invariants of ARCHITECTURE.md, checked from the crates' manifests and
-//! sources: lower layers never import upper ones, only the edge crates know HTTP, only the
-//! store crates know SQL, `anyhow` lives in the binary alone, and no crate allows `unsafe`.
+//! sources: lower layers never import upper ones, only the edge crates know HTTP (the SIEM
+//! sink reaches it only through the client's outbound webhook), only the store crates know
+//! SQL, the store crates' tests link no HTTP stack, `anyhow` lives in the binary alone, and
+//! no crate allows `unsafe`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -11,14 +13,19 @@ fn crates_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn deps(krate: &str) -> BTreeSet<String> {
+/// The names in one dependency table (`dependencies`, `dev-dependencies`) of a crate.
+fn table(krate: &str, section: &str) -> BTreeSet<String> {
     let text = std::fs::read_to_string(crates_dir().join(krate).join("Cargo.toml")).unwrap();
     let manifest: toml::Table = toml::from_str(&text).unwrap();
     manifest
-        .get("dependencies")
+        .get(section)
         .and_then(|d| d.as_table())
         .map(|t| t.keys().cloned().collect())
         .unwrap_or_default()
+}
+
+fn deps(krate: &str) -> BTreeSet<String> {
+    table(krate, "dependencies")
 }
 
 fn members() -> Vec<String> {
@@ -54,6 +61,16 @@ fn assert_none_of(krate: &str, banned: &[&str], why: &str) {
     let found: Vec<_> = banned.iter().filter(|b| d.contains(**b)).collect();
     assert!(found.is_empty(), "{krate} depends on {found:?}: {why}");
 }
+
+/// The phivault crates that link an HTTP stack: a crate that only tests a lower layer must
+/// not pull them in.
+const HTTP_PHIVAULT: [&str; 5] = [
+    "phivault-server",
+    "phivault-client",
+    "phivault-api",
+    "phivault-testkit",
+    "phivault",
+];
 
 #[test]
 fn the_domain_knows_neither_http_nor_sql() {
@@ -130,6 +147,61 @@ fn lower_layers_never_import_upper_ones() {
     );
 }
 
+/// The HTTP crates (third-party or phivault's own) among `deps`.
+fn http_among(deps: &BTreeSet<String>) -> Vec<&String> {
+    deps.iter()
+        .filter(|d| HTTP.contains(&d.as_str()) || HTTP_PHIVAULT.contains(&d.as_str()))
+        .collect()
+}
+
+#[test]
+fn the_store_conformance_suite_and_store_tests_link_no_http() {
+    let conformance = deps("phivault-conformance");
+    assert!(
+        conformance.contains("phivault-core"),
+        "the conformance suite checks core's Store trait: {conformance:?}"
+    );
+    let found = http_among(&conformance);
+    assert!(
+        found.is_empty(),
+        "phivault-conformance depends on {found:?}: it depends on core only"
+    );
+    for store in ["phivault-store-sqlite", "phivault-store-postgres"] {
+        let dev = table(store, "dev-dependencies");
+        assert!(
+            dev.contains("phivault-conformance"),
+            "{store} runs the conformance suite"
+        );
+        let found = http_among(&dev);
+        assert!(
+            found.is_empty(),
+            "{store} dev-depends on {found:?}: a store's tests link no HTTP stack"
+        );
+    }
+}
+
+#[test]
+fn the_siem_speaks_http_only_through_the_client_webhook() {
+    // The SIEM webhook sink posts through `phivault_client::webhook` (the one outbound
+    // webhook), which depends on the wire contract only; the SIEM crate itself names no
+    // HTTP stack and nothing above it.
+    assert_none_of(
+        "phivault-siem",
+        &[
+            "phivault-server",
+            "phivault-api",
+            "phivault-testkit",
+            "phivault",
+        ],
+        "the SIEM sits below the edge",
+    );
+    assert_none_of(
+        "phivault-client",
+        &["phivault-siem"],
+        "the client knows nothing of the SIEM",
+    );
+}
+
 #[test]
 fn only_edge_crates_know_http_and_only_stores_know_sql() {
     for krate in members() {
@@ -142,7 +214,8 @@ fn only_edge_crates_know_http_and_only_stores_know_sql() {
             assert_none_of(
                 &krate,
                 &["axum", "hyper", "hyper-util", "tower-http", "reqwest"],
-                "only the server and client speak HTTP",
+                "only the server and client speak HTTP (others, like the SIEM webhook, go \
+                 through the client)",
             );
         }
         if !krate.starts_with("phivault-store-") && krate != "phivault-bench" {

@@ -129,7 +129,8 @@ impl Sinks {
             .as_ref()
             .context("PHIVAULT_AUDIT_SINK_WEBHOOK_SECRET is required")?
             .as_bytes()
-            .to_vec();
+            .to_vec()
+            .into();
         let ca = self
             .settings
             .webhook_ca
