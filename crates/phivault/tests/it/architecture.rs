@@ -2,8 +2,6 @@
 //! sources: lower layers never import upper ones, only the edge crates know HTTP, only the
 //! store crates know SQL, `anyhow` lives in the binary alone, and no crate allows `unsafe`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

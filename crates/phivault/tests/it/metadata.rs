@@ -3,8 +3,6 @@
 //! and the identifier shape, never the value) and through the CLI (a clean failure), nothing
 //! is stored, and each refusal is audited without the value.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;

@@ -3,10 +3,7 @@
 //! use them (researchers with a recent login; not clinicians, admins or API tokens) and
 //! that each use leaves an audit event without values.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-
+use crate::common;
 use std::sync::Arc;
 
 use phivault_api::Collection;

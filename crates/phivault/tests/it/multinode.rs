@@ -9,7 +9,6 @@
 //! `postgres://postgres@127.0.0.1:5432/test`); each test uses a fresh schema, dropped
 //! afterwards. Without a server the tests print `SKIP` and pass, unless
 //! `PHIVAULT_REQUIRE_POSTGRES=1` (as in CI).
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -3,9 +3,6 @@
 //! a clean directory); tampered backups fail verify with a clear message; a subject erased
 //! after a backup stays unreadable after restoring it; restore refuses to overwrite
 //! without --force; backup and restore leave audit events.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{Server, app_token, failed, init, json_out, phivault, run, text};
+use crate::common::{Server, app_token, failed, init, json_out, phivault, run, text};
 use phivault_client::ClientError;
 use phivault_client::api::Collection;
 use serde_json::{Value, json};
@@ -559,7 +556,7 @@ async fn serve_until_two_backups(vault: &Path, logs: &Path, backups: &Path) {
 
 /// Backup throughput and recovery time for a vault of `PHIVAULT_BENCH_RECORDS` records
 /// (default 100,000). Run with
-/// `cargo test --release -p phivault --test backup -- --ignored --nocapture recovery_time`.
+/// `cargo test --release -p phivault --test it -- --ignored --nocapture backup::recovery_time`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: seeds 100,000 records over HTTPS"]
 async fn recovery_time_and_backup_throughput_benchmark() {

@@ -5,7 +5,6 @@
 //! test ends. The canary test at the bottom is the one that matters most: distinctive PHI
 //! values go in through every door, and must come out only through a successful read —
 //! never in the database file, its WAL, the server's debug log or an error body.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fs;
 use std::net::TcpListener;

@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests that drive the `phivault` binary on a data
 //! directory of their own.
-#![allow(dead_code, clippy::unwrap_used, clippy::panic)]
+#![allow(dead_code)]
 
 use std::fs;
 use std::net::TcpListener;

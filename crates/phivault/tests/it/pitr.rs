@@ -4,9 +4,6 @@
 //! holds exactly the writes committed before it; a damaged journal is refused while a torn
 //! final entry is tolerated and reported; erasures recorded in a journal after the target
 //! time still destroy the subject's key.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::collections::HashSet;
 use std::fs;
@@ -15,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Server, app_token, failed, init, json_out, run};
+use crate::common::{Server, app_token, failed, init, json_out, run};
 use phivault_client::Client;
 use phivault_client::api::Collection;
 use serde_json::{Value, json};
@@ -440,7 +437,7 @@ async fn a_flipped_journal_byte_is_refused_and_a_torn_final_entry_is_reported() 
 /// Recovery time from the journal: `PHIVAULT_BENCH_RECORDS` records (default 100,000)
 /// written through a journaled `serve`, killed, then restored to the latest state (base +
 /// every journal entry) and verified. Run with
-/// `cargo test --release -p phivault --test pitr -- --ignored --nocapture recovery`.
+/// `cargo test --release -p phivault --test it -- --ignored --nocapture pitr::journal_recovery`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: seeds 100,000 records over HTTPS"]
 async fn journal_recovery_time_benchmark() {
