@@ -1,21 +1,22 @@
-//! Helpers shared by the integration tests that drive the `phivault` binary on a data
-//! directory of their own.
-#![allow(dead_code)]
+//! Helpers shared by the integration tests: running the `phivault` binary on a data directory
+//! of its own, a `serve` child, HTTPS clients trusting a vault, backup and restore commands.
 
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use phivault_client::Client;
+use phivault_client::api::Collection;
 use serde_json::Value;
+use tempfile::TempDir;
 use uuid::Uuid;
 
-/// How often and how many times to poll a child server.
-const POLL: Duration = Duration::from_millis(100);
-const POLLS: usize = 300;
+/// How often and how many times (30 s) to poll a child.
+pub(crate) const POLL: Duration = Duration::from_millis(100);
+pub(crate) const POLLS: usize = 300;
 
 /// The passphrase of every test data directory.
 pub(crate) const PASSPHRASE: &str = "integration test passphrase 7f3a";
@@ -36,12 +37,57 @@ pub(crate) fn phivault() -> Command {
 
 /// Runs the binary on `dir` with `args`.
 pub(crate) fn run(dir: &Path, args: &[&str]) -> Output {
-    phivault()
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap()
+    run_cmd(phivault(), dir, args)
+}
+
+/// Runs `cmd` (the binary, with its environment adjusted) on `dir` with `args`.
+pub(crate) fn run_cmd(mut cmd: Command, dir: &Path, args: &[&str]) -> Output {
+    cmd.arg("--data-dir").arg(dir).args(args).output().unwrap()
+}
+
+/// `backup create --to TO --json` on `dir`.
+pub(crate) fn backup_create(dir: &Path, to: &Path) -> Output {
+    run(
+        dir,
+        &["backup", "create", "--to", to.to_str().unwrap(), "--json"],
+    )
+}
+
+/// `backup restore FROM --to TO EXTRA…` on `dir`.
+pub(crate) fn restore(dir: &Path, from: &Path, to: &Path, extra: &[&str]) -> Output {
+    restore_with(phivault(), dir, from, to, extra)
+}
+
+/// `backup restore FROM --to TO EXTRA…` on `dir`, run by `cmd`.
+pub(crate) fn restore_with(
+    cmd: Command,
+    dir: &Path,
+    from: &Path,
+    to: &Path,
+    extra: &[&str],
+) -> Output {
+    let mut args = vec![
+        "backup",
+        "restore",
+        from.to_str().unwrap(),
+        "--to",
+        to.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run_cmd(cmd, dir, &args)
+}
+
+/// Copies the tree below `from` to `to`.
+pub(crate) fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        } else {
+            fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
 }
 
 /// Status, stdout and stderr, for assertion messages.
@@ -82,41 +128,78 @@ pub(crate) fn init(dir: &Path) -> String {
         .to_owned()
 }
 
-/// A token of a service account that may do anything to any record for treatment.
-pub(crate) fn app_token(dir: &Path) -> String {
-    let mut args = vec!["grant", "add", "--role", "app-all", "--collection", "*"];
-    for a in [
-        "read", "create", "update", "delete", "search", "history", "export",
-    ] {
+/// The purpose of use every record request in these tests states.
+pub(crate) const PURPOSE: &str = "TREAT";
+
+/// Every data action, for a role that may do anything with records.
+pub(crate) const ALL_ACTIONS: [&str; 7] = [
+    "read", "create", "update", "delete", "search", "history", "export",
+];
+
+/// `grant add --role ROLE` on every collection and field, for every subject, for
+/// treatment, with `actions`; creates the custom role if it is missing.
+pub(crate) fn grant(dir: &Path, role: &str, actions: &[&str]) {
+    let mut args = vec!["grant", "add", "--role", role, "--collection", "*"];
+    for a in actions {
         args.extend_from_slice(&["--action", a]);
     }
-    args.extend_from_slice(&["--field", "*", "--subjects", "all", "--purpose", "TREAT"]);
+    args.extend_from_slice(&["--field", "*", "--subjects", "all", "--purpose", PURPOSE]);
     let o = run(dir, &args);
     assert!(o.status.success(), "{}", text(&o));
-    json_out(&run(
-        dir,
-        &[
-            "service-account",
-            "create",
-            "app",
-            "--role",
-            "app-all",
-            "--json",
-        ],
-    ));
-    json_out(&run(
+}
+
+/// `service-account create NAME --json` holding `roles`; returns the account's id.
+pub(crate) fn service_account(dir: &Path, name: &str, roles: &[&str]) -> String {
+    let mut args = vec!["service-account", "create", name];
+    for r in roles {
+        args.extend_from_slice(&["--role", r]);
+    }
+    args.push("--json");
+    let v = json_out(&run(dir, &args));
+    assert_eq!(v["username"], name);
+    assert_eq!(v["kind"], "service");
+    v["id"].as_str().unwrap().to_owned()
+}
+
+/// The bootstrap admin token manages the vault but reads no record, so tests that write
+/// records get an application token: the custom role `app-all` (every action on every
+/// record, for treatment), the service account `app` holding it, and a token of `app`
+/// carrying it. Returns the token.
+pub(crate) fn app_token(dir: &Path) -> String {
+    grant(dir, "app-all", &ALL_ACTIONS);
+    service_account(dir, "app", &["app-all"]);
+    let v = json_out(&run(
         dir,
         &[
             "token", "create", "--owner", "app", "--name", "t", "--role", "app-all", "--json",
         ],
-    ))["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    ));
+    assert_eq!(v["roles"], serde_json::json!(["app-all"]));
+    let token = v["token"].as_str().unwrap().to_owned();
+    assert!(is_token(&token), "{token}");
+    token
+}
+
+/// Whether `s` has the documented token shape `pvt_` + 49 base62 characters.
+pub(crate) fn is_token(s: &str) -> bool {
+    s.len() == 53 && s.starts_with("pvt_") && s.bytes().skip(4).all(|c| c.is_ascii_alphanumeric())
+}
+
+/// A data directory `TMP/vault` made by `phivault init` with an application token, and the
+/// paths `TMP/backups` and `TMP/logs`: `(vault, backups, logs, admin token, app token)`.
+pub(crate) fn app_vault(tmp: &TempDir) -> (PathBuf, PathBuf, PathBuf, String, String) {
+    let (vault, backups, logs) = (
+        tmp.path().join("vault"),
+        tmp.path().join("backups"),
+        tmp.path().join("logs"),
+    );
+    let admin = init(&vault);
+    let token = app_token(&vault);
+    (vault, backups, logs, admin, token)
 }
 
 /// The vault of a data directory made by `phivault init`, opened in process.
-pub(crate) fn open_dir(dir: &std::path::Path) -> phivault_core::Vault {
+pub(crate) fn open_dir(dir: &Path) -> phivault_core::Vault {
     use phivault_core::crypto::Keyring;
     use phivault_store_sqlite::{SqliteOptions, SqliteStore};
     let keyring = Keyring::open(
@@ -142,12 +225,66 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
-/// A `phivault serve` child on `dir`, killed when dropped.
+/// A reqwest client trusting only the certificates in `pem`, for requests the typed client
+/// cannot send (malformed bodies, odd headers, raw status and content-type checks).
+pub(crate) fn https_client(pem: &[u8]) -> reqwest::Client {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(pem) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .build()
+        .unwrap()
+}
+
+/// How many records a benchmark seeds: `PHIVAULT_BENCH_RECORDS`, by default 100,000.
+pub(crate) fn bench_records() -> usize {
+    std::env::var("PHIVAULT_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
+}
+
+/// Creates `n` records in `notes` through `app` from 32 concurrent tasks, record `i` for
+/// subject `s-{i % 10000}` with body `record(i)`; returns the seconds it took.
+pub(crate) async fn seed_notes(app: &Client, n: usize, record: fn(usize) -> Value) -> f64 {
+    let seeded = std::time::Instant::now();
+    let workers = 32;
+    let tasks: Vec<_> = (0..workers)
+        .map(|w| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                for i in (w..n).step_by(workers) {
+                    app.create_record("notes", &format!("s-{}", i % 10_000), record(i))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    seeded.elapsed().as_secs_f64()
+}
+
+/// A `phivault serve` child, killed when dropped.
 pub(crate) struct Server {
     child: Child,
     addr: String,
     cert: PathBuf,
-    log: PathBuf,
+    stdout: PathBuf,
+    stderr: PathBuf,
 }
 
 impl Drop for Server {
@@ -160,46 +297,68 @@ impl Drop for Server {
 }
 
 impl Server {
-    /// Starts `serve` with `setup` applied to its command (environment), logging under
-    /// `logs`, and waits until it is healthy and `ready()` holds.
+    /// Starts `serve` on `dir` with `setup` applied to its command (environment), logging
+    /// under `logs`, and waits until it is healthy and `ready()` holds.
     pub(crate) async fn start(
         dir: &Path,
         logs: &Path,
         setup: impl FnOnce(&mut Command),
         ready: impl Fn() -> bool,
     ) -> Server {
-        fs::create_dir_all(logs).unwrap();
-        let addr = format!("127.0.0.1:{}", free_port());
-        let log = logs.join(format!("serve-{}.log", Uuid::new_v4()));
         let mut cmd = phivault();
         setup(&mut cmd);
-        cmd.arg("--data-dir")
-            .arg(dir)
-            .args(["serve", "--listen", &addr])
-            .stdout(fs::File::create(&log).unwrap())
-            .stderr(fs::File::create(log.with_extension("err")).unwrap());
+        cmd.arg("--data-dir").arg(dir).arg("serve");
+        let label = format!("serve-{}", Uuid::new_v4());
+        Server::spawn(cmd, dir.join("tls/cert.pem"), logs, &label, ready).await
+    }
+
+    /// `phivault --data-dir DIR serve`, logging to `logs/LABEL.stdout|stderr`.
+    pub(crate) async fn serve(dir: &Path, logs: &Path, label: &str) -> Server {
+        let mut cmd = phivault();
+        cmd.arg("--data-dir").arg(dir).arg("serve");
+        Server::spawn(cmd, dir.join("tls/cert.pem"), logs, label, || true).await
+    }
+
+    /// Spawns `cmd` (a `phivault … serve …` command) on a free port, with stdout and stderr
+    /// written to `logs/LABEL.stdout|stderr`, and waits until `ready()` holds and `/healthz`
+    /// answers over TLS with the certificate at `cert`.
+    pub(crate) async fn spawn(
+        mut cmd: Command,
+        cert: PathBuf,
+        logs: &Path,
+        label: &str,
+        ready: impl Fn() -> bool,
+    ) -> Server {
+        fs::create_dir_all(logs).unwrap();
+        let addr = format!("127.0.0.1:{}", free_port());
+        let stdout = logs.join(format!("{label}.stdout"));
+        let stderr = logs.join(format!("{label}.stderr"));
+        cmd.arg("--listen")
+            .arg(&addr)
+            .stdout(fs::File::create(&stdout).unwrap())
+            .stderr(fs::File::create(&stderr).unwrap());
         let mut server = Server {
             child: cmd.spawn().unwrap(),
             addr,
-            cert: dir.join("tls/cert.pem"),
-            log,
+            cert,
+            stdout,
+            stderr,
         };
         for _ in 0..POLLS {
             if let Some(status) = server.child.try_wait().unwrap() {
-                panic!(
-                    "the server exited with {status}: {}",
-                    fs::read_to_string(server.log.with_extension("err")).unwrap_or_default()
-                );
+                panic!("the server exited with {status}:\n{}", server.output());
             }
+            // The certificate of a `serve --dev` vault appears only once the vault exists.
             if ready()
-                && let Ok(c) = Client::new(&server.url(), None, &fs::read(&server.cert).unwrap())
+                && let Ok(pem) = fs::read(&server.cert)
+                && let Ok(c) = Client::new(&server.url(), None, &pem)
                 && c.healthz().await.is_ok()
             {
                 return server;
             }
             tokio::time::sleep(POLL).await;
         }
-        panic!("the server did not become ready");
+        panic!("the server did not become ready:\n{}", server.output());
     }
 
     /// `https://ADDR`.
@@ -207,7 +366,12 @@ impl Server {
         format!("https://{}", self.addr)
     }
 
-    /// A client holding `token`.
+    /// The `HOST:PORT` it listens on.
+    pub(crate) fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// A client holding `token`, stating no purpose of use (administration).
     pub(crate) fn client(&self, token: &str) -> Client {
         Client::new(
             &self.url(),
@@ -217,9 +381,41 @@ impl Server {
         .unwrap()
     }
 
-    /// A client holding `token` that states purpose TREAT.
+    /// A client holding `token` that states purpose TREAT, as every record request must.
     pub(crate) fn records(&self, token: &str) -> Client {
-        self.client(token).with_purpose("TREAT")
+        self.client(token).with_purpose(PURPOSE)
+    }
+
+    /// Creates `collection` with the `admin` token and returns a records client holding
+    /// `token`.
+    pub(crate) async fn notes_client(
+        &self,
+        admin: &str,
+        token: &str,
+        collection: &Collection,
+    ) -> Client {
+        self.client(admin)
+            .create_collection(collection)
+            .await
+            .unwrap();
+        self.records(token)
+    }
+
+    /// Everything the process wrote so far, stdout then stderr.
+    pub(crate) fn output(&self) -> String {
+        let read =
+            |p: &Path| String::from_utf8_lossy(&fs::read(p).unwrap_or_default()).into_owned();
+        format!("{}{}", read(&self.stdout), read(&self.stderr))
+    }
+
+    /// The file its standard output goes to.
+    pub(crate) fn log(&self) -> &Path {
+        &self.stdout
+    }
+
+    /// Whether the child is still running.
+    pub(crate) fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
     }
 
     /// Kills the child and waits for it to go.
@@ -233,14 +429,19 @@ impl Server {
         }
     }
 
-    /// The file its standard output goes to.
-    pub(crate) fn log(&self) -> &Path {
-        &self.log
-    }
-
-    /// Whether the child is still running.
-    pub(crate) fn running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
+    /// Stops the server with SIGTERM (its shutdown path runs) and waits, bounded, for it to
+    /// exit.
+    pub(crate) async fn terminate(mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(kill.success());
+        for _ in 0..POLLS {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        panic!("the server ignored SIGTERM:\n{}", self.output());
     }
 
     /// SIGKILL: no shutdown path runs, nothing is flushed beyond what was written.

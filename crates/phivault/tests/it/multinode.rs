@@ -12,11 +12,9 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 
 use phivault_client::api::Collection;
 use phivault_client::{Client, ClientError};
@@ -31,52 +29,7 @@ use phivault_testkit::synthetic::{Synth, patient_schema};
 use serde_json::Value;
 use uuid::Uuid;
 
-const PASSPHRASE: &str = "multinode test passphrase 51c9";
-const POLL: Duration = Duration::from_millis(100);
-const POLLS: usize = 150;
-
-/// `phivault` with a clean `PHIVAULT_*` environment, the test passphrase and the fast KDF.
-fn phivault() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_phivault"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("PHIVAULT_") {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd.env("PHIVAULT_PASSPHRASE", PASSPHRASE)
-        .env("PHIVAULT_INSECURE_FAST_KDF", "1")
-        .stdin(Stdio::null());
-    cmd
-}
-
-#[track_caller]
-fn json_of(o: &Output) -> Value {
-    assert!(
-        o.status.success(),
-        "command failed: {}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).unwrap()
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    phivault()
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::common::{PASSPHRASE, POLL, POLLS, free_port, json_out, phivault, run};
 
 /// A `phivault serve` child process, killed when dropped.
 struct Node {
@@ -191,7 +144,7 @@ fn audit_verified(dir: &Path, storage: Option<&str>) -> u64 {
         .args(["audit", "verify", "--json"])
         .output()
         .unwrap();
-    let v = json_of(&o);
+    let v = json_out(&o);
     assert_eq!(v["ok"], Value::Bool(true), "{v}");
     v["entries"].as_u64().unwrap()
 }
@@ -220,7 +173,7 @@ async fn two_nodes_one_vault() {
     let url = schema.url();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("vault");
-    let init = json_of(&run(&dir, &["init", "--storage", &url, "--json"]));
+    let init = json_out(&run(&dir, &["init", "--storage", &url, "--json"]));
     let admin = init["token"].as_str().unwrap().to_owned();
     let store: Arc<dyn Store> = Arc::new(PgStore::connect(&url, PgOptions::default()).unwrap());
     let app = app_token(&dir, store.clone()).await;
@@ -309,7 +262,7 @@ async fn migrate_sqlite_to_postgres_preserves_everything() {
     let url = schema.url();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("vault");
-    let init = json_of(&run(&dir, &["init", "--json"]));
+    let init = json_out(&run(&dir, &["init", "--json"]));
     let admin = init["token"].as_str().unwrap().to_owned();
     let db = dir.join("phivault.db");
     let app = {
@@ -357,7 +310,7 @@ async fn migrate_sqlite_to_postgres_preserves_everything() {
     // Migrate, with verification.
     let from = format!("sqlite:{}", db.display());
     let o = run(&dir, &["migrate", "--from", &from, "--to", &url, "--json"]);
-    let report = json_of(&o);
+    let report = json_out(&o);
     assert_eq!(report["ok"], Value::Bool(true), "{report}");
     assert_eq!(report["chain_ok"], Value::Bool(true));
     assert!(report["decrypted"].as_u64().unwrap() > 0);
