@@ -10,27 +10,10 @@ use serde_json::Value;
 use time::Duration;
 
 use super::with_patients;
-
-fn http(tv: &TestVault) -> reqwest::Client {
-    let mut roots = rustls::RootCertStore::empty();
-    use rustls::pki_types::pem::PemObject as _;
-    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&tv.ca_pem) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .build()
-        .unwrap()
-}
+use crate::common::{https_client, phivault, run};
 
 async fn get(tv: &TestVault, token: &str, path: &str) -> (u16, String) {
-    let r = http(tv)
+    let r = https_client(&tv.ca_pem)
         .get(format!("{}{path}", tv.base_url()))
         .bearer_auth(token)
         .send()
@@ -232,23 +215,6 @@ async fn queries_filter_and_paginate_and_exports_are_audited() {
 
 // ----- the CLI: tree heads, proofs and `audit verify --against HEAD.json` -------------------
 
-fn phivault(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_phivault"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("PHIVAULT_") {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd.env("PHIVAULT_PASSPHRASE", "audit cli test passphrase 51c0")
-        .env("PHIVAULT_INSECURE_FAST_KDF", "1")
-        .stdin(std::process::Stdio::null())
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 #[track_caller]
 fn ok_json(o: &std::process::Output) -> Value {
     assert!(
@@ -264,16 +230,16 @@ fn ok_json(o: &std::process::Output) -> Value {
 fn cli_verify_against_a_published_head_detects_truncation_and_rollback() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("vault");
-    let init = phivault(&dir, &["init"]);
+    let init = run(&dir, &["init"]);
     assert!(
         init.status.success(),
         "{}",
         String::from_utf8_lossy(&init.stderr)
     );
     for _ in 0..3 {
-        assert!(phivault(&dir, &["keys", "rotate"]).status.success());
+        assert!(run(&dir, &["keys", "rotate"]).status.success());
     }
-    let head = phivault(&dir, &["audit", "tree-head", "--fresh"]);
+    let head = run(&dir, &["audit", "tree-head", "--fresh"]);
     let head_json = ok_json(&head);
     let size = head_json["head"]["tree_size"].as_u64().unwrap();
     assert!(size >= 3);
@@ -283,17 +249,17 @@ fn cli_verify_against_a_published_head_detects_truncation_and_rollback() {
 
     // More events after the published head; every proof the CLI prints checks out.
     for _ in 0..2 {
-        assert!(phivault(&dir, &["keys", "rotate"]).status.success());
+        assert!(run(&dir, &["keys", "rotate"]).status.success());
     }
-    let p = ok_json(&phivault(
+    let p = ok_json(&run(
         &dir,
         &["--json", "audit", "proof", "inclusion", "--seq", "1"],
     ));
     assert_eq!(p["verified"], true);
-    let fresh = ok_json(&phivault(&dir, &["audit", "tree-head", "--fresh"]));
+    let fresh = ok_json(&run(&dir, &["audit", "tree-head", "--fresh"]));
     let new_size = fresh["head"]["tree_size"].as_u64().unwrap();
     assert!(new_size > size);
-    let p = ok_json(&phivault(
+    let p = ok_json(&run(
         &dir,
         &[
             "--json",
@@ -307,7 +273,7 @@ fn cli_verify_against_a_published_head_detects_truncation_and_rollback() {
     assert_eq!(p["verified"], true);
     assert_eq!(p["from_root"], head_json["head"]["root_hash"]);
 
-    let r = ok_json(&phivault(
+    let r = ok_json(&run(
         &dir,
         &["--json", "audit", "verify", "--against", against],
     ));
@@ -327,16 +293,16 @@ fn cli_verify_against_a_published_head_detects_truncation_and_rollback() {
         ))
         .unwrap();
     }
-    let o = phivault(&dir, &["--json", "audit", "verify", "--against", against]);
+    let o = run(&dir, &["--json", "audit", "verify", "--against", against]);
     assert_eq!(o.status.code(), Some(1));
     let r: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["ok"], false);
     assert_eq!(r["first_break"]["kind"], "truncated");
     assert_eq!(r["first_break"]["seq"].as_u64(), Some(size - 1));
     // Without the published head the shortened log looks internally consistent.
-    let r = ok_json(&phivault(&dir, &["--json", "audit", "verify"]));
+    let r = ok_json(&run(&dir, &["--json", "audit", "verify"]));
     assert_eq!(r["ok"], true);
-    let o = phivault(&dir, &["audit", "verify", "--against", against]);
+    let o = run(&dir, &["audit", "verify", "--against", against]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&o.stdout).contains(&format!("BROKEN at entry {}", size - 1)),
@@ -417,15 +383,7 @@ action(type="omfile" file="{out}" template="msgonly")
 }
 
 fn serve(dir: &std::path::Path, listen: &str, syslog: &str) -> Killed {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_phivault"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("PHIVAULT_") {
-            cmd.env_remove(&key);
-        }
-    }
-    let child = cmd
-        .env("PHIVAULT_PASSPHRASE", "audit cli test passphrase 51c0")
-        .env("PHIVAULT_INSECURE_FAST_KDF", "1")
+    let child = phivault()
         .env("PHIVAULT_AUDIT_SINK_SYSLOG", syslog)
         .env(
             "PHIVAULT_AUDIT_SINK_SYSLOG_CA",
@@ -433,7 +391,6 @@ fn serve(dir: &std::path::Path, listen: &str, syslog: &str) -> Killed {
         )
         .env("PHIVAULT_AUDIT_SINK_SYSLOG_SERVER_NAME", "localhost")
         .env("PHIVAULT_AUDIT_HEAD_EVERY", "25")
-        .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .arg("--data-dir")
@@ -506,7 +463,7 @@ async fn rsyslog_gets_every_event_over_tls_when_the_vault_is_killed_mid_stream()
         return;
     };
     let dir = tmp.path().join("vault");
-    assert!(phivault(&dir, &["init"]).status.success());
+    assert!(run(&dir, &["init"]).status.success());
     let syslog = format!("127.0.0.1:{port}");
     let listen = format!(
         "127.0.0.1:{}",
@@ -551,6 +508,6 @@ async fn rsyslog_gets_every_event_over_tls_when_the_vault_is_killed_mid_stream()
         .filter_map(|v| serde_json::from_value(v["head"].clone()).ok())
         .collect();
     assert!(!heads.is_empty(), "no tree head reached the syslog witness");
-    let key = ok_json(&phivault(&dir, &["audit", "tree-head"]))["public_key"].clone();
+    let key = ok_json(&run(&dir, &["audit", "tree-head"]))["public_key"].clone();
     assert!(heads.iter().all(|h| h.verify(&h32(&key))));
 }

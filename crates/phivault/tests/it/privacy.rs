@@ -3,10 +3,7 @@
 //! the accounting of disclosures (164.528), restrictions (164.522), retention with legal
 //! holds, and erasure by crypto-shredding.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-
+use crate::common;
 use phivault_api::{
     AmendmentRequestBody, Collection, DisclosureBody, PurposeOfUse, RestrictionBody,
 };

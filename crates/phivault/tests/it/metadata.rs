@@ -3,11 +3,7 @@
 //! and the identifier shape, never the value) and through the CLI (a clean failure), nothing
 //! is stored, and each refusal is audited without the value.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::sync::Arc;
+use std::process::Output;
 
 use phivault_client::ClientError;
 use phivault_core::audit::{AuditEvent, Outcome};
@@ -22,31 +18,13 @@ use phivault_testkit::synthetic::patient_schema;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-const CODE: &str = "identifier_in_metadata";
+use crate::common::{https_client, run};
 
-fn http(tv: &TestVault) -> reqwest::Client {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(&tv.ca_pem) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .build()
-        .unwrap()
-}
+const CODE: &str = "identifier_in_metadata";
 
 /// POSTs `body` as the administrator; returns status, content type and body text.
 async fn post(tv: &TestVault, path: &str, body: &Value) -> (u16, String, String) {
-    let res = http(tv)
+    let res = https_client(&tv.ca_pem)
         .post(format!("{}{path}", tv.base_url()))
         .bearer_auth(&tv.admin_token)
         .json(body)
@@ -330,23 +308,6 @@ async fn identifier_like_role_names_descriptions_and_grants_are_refused() {
 
 // ----- the CLI ------------------------------------------------------------------------------
 
-fn phivault(dir: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_phivault"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("PHIVAULT_") {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd.env("PHIVAULT_PASSPHRASE", "metadata test passphrase 5c1e")
-        .env("PHIVAULT_INSECURE_FAST_KDF", "1")
-        .stdin(Stdio::null())
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 #[track_caller]
 fn clean_failure(o: &Output, want: &str, value: &str) {
     let stderr = String::from_utf8_lossy(&o.stderr);
@@ -366,9 +327,9 @@ fn clean_failure(o: &Output, want: &str, value: &str) {
 fn the_cli_refuses_identifier_like_names_and_stores_nothing() {
     let tmp = TempDir::new().unwrap();
     let dir = tmp.path().join("vault");
-    assert!(phivault(&dir, &["init", "--json"]).status.success());
+    assert!(run(&dir, &["init", "--json"]).status.success());
 
-    let o = phivault(
+    let o = run(
         &dir,
         &[
             "service-account",
@@ -383,7 +344,7 @@ fn the_cli_refuses_identifier_like_names_and_stores_nothing() {
         "a service account name must not look like an e-mail address",
         "jane.doe@example.com",
     );
-    let o = phivault(
+    let o = run(
         &dir,
         &[
             "token",
@@ -401,7 +362,7 @@ fn the_cli_refuses_identifier_like_names_and_stores_nothing() {
         "a token name must not look like a Social Security number",
         "123-45-6789",
     );
-    let o = phivault(
+    let o = run(
         &dir,
         &[
             "grant",
@@ -427,7 +388,7 @@ fn the_cli_refuses_identifier_like_names_and_stores_nothing() {
         r#"{"name":"ward","description":"seen 3/12/1984","scopes":[],"grants":[]}"#,
     )
     .unwrap();
-    let o = phivault(
+    let o = run(
         &dir,
         &["role", "put", "--file", role_file.to_str().unwrap()],
     );
@@ -438,18 +399,18 @@ fn the_cli_refuses_identifier_like_names_and_stores_nothing() {
     );
 
     // Nothing was stored.
-    let users = phivault(&dir, &["user", "list", "--json"]);
+    let users = run(&dir, &["user", "list", "--json"]);
     assert!(users.status.success());
     assert_absent(
         "the user list",
         &String::from_utf8_lossy(&users.stdout),
         "jane.doe@example.com",
     );
-    let tokens = phivault(&dir, &["token", "list", "--json"]);
+    let tokens = run(&dir, &["token", "list", "--json"]);
     assert!(tokens.status.success());
     let tokens: Value = serde_json::from_slice(&tokens.stdout).unwrap();
     assert_eq!(tokens.as_array().map(Vec::len), Some(1), "{tokens}");
-    let roles = phivault(&dir, &["role", "list", "--json"]);
+    let roles = run(&dir, &["role", "list", "--json"]);
     assert!(roles.status.success());
     let roles: Value = serde_json::from_slice(&roles.stdout).unwrap();
     assert!(
@@ -460,5 +421,5 @@ fn the_cli_refuses_identifier_like_names_and_stores_nothing() {
             .all(|r| r["name"] != "ward"),
         "{roles}"
     );
-    assert!(phivault(&dir, &["audit", "verify"]).status.success());
+    assert!(run(&dir, &["audit", "verify"]).status.success());
 }

@@ -4,8 +4,6 @@
 //! SQL, the store crates' tests link no HTTP stack, `anyhow` lives in the binary alone, and
 //! no crate allows `unsafe`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

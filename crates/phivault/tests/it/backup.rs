@@ -3,18 +3,18 @@
 //! a clean directory); tampered backups fail verify with a clear message; a subject erased
 //! after a backup stays unreadable after restoring it; restore refuses to overwrite
 //! without --force; backup and restore leave audit events.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{Server, app_token, failed, init, json_out, phivault, run, text};
+use crate::common::{
+    Server, app_vault, backup_create, bench_records, copy_tree, failed, init, json_out, phivault,
+    restore, restore_with, run, run_cmd, seed_notes, text,
+};
 use phivault_client::ClientError;
 use phivault_client::api::Collection;
 use serde_json::{Value, json};
@@ -23,10 +23,6 @@ use tempfile::TempDir;
 const EXPORT_PASSPHRASE: &str = "a different export passphrase 91c2";
 const POLL: Duration = Duration::from_millis(100);
 const POLLS: usize = 150;
-
-fn run_cmd(mut cmd: Command, dir: &Path, args: &[&str]) -> Output {
-    cmd.arg("--data-dir").arg(dir).args(args).output().unwrap()
-}
 
 fn notes() -> Collection {
     serde_json::from_value(json!({
@@ -69,31 +65,12 @@ fn index_rows(db: &Path, record_id: &str) -> i64 {
     .unwrap()
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        fs::copy(e.path(), to.join(e.file_name())).unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_backup_taken_under_write_load_verifies_and_restores_into_a_clean_directory() {
     let tmp = TempDir::new().unwrap();
-    let (vault, backups, logs) = (
-        tmp.path().join("vault"),
-        tmp.path().join("backups"),
-        tmp.path().join("logs"),
-    );
-    let admin = init(&vault);
-    let token = app_token(&vault);
+    let (vault, backups, logs, admin, token) = app_vault(&tmp);
     let server = Server::start(&vault, &logs, |_| {}, || true).await;
-    server
-        .client(&admin)
-        .create_collection(&notes())
-        .await
-        .unwrap();
-    let app = server.records(&token);
+    let app = server.notes_client(&admin, &token, &notes()).await;
     let mut before = Vec::new();
     for i in 0..20 {
         let r = app
@@ -125,20 +102,9 @@ async fn a_backup_taken_under_write_load_verifies_and_restores_into_a_clean_dire
     tokio::time::sleep(Duration::from_millis(300)).await;
     let created = {
         let (vault, backups) = (vault.clone(), backups.clone());
-        tokio::task::spawn_blocking(move || {
-            run(
-                &vault,
-                &[
-                    "backup",
-                    "create",
-                    "--to",
-                    backups.to_str().unwrap(),
-                    "--json",
-                ],
-            )
-        })
-        .await
-        .unwrap()
+        tokio::task::spawn_blocking(move || backup_create(&vault, &backups))
+            .await
+            .unwrap()
     };
     stop.store(true, Ordering::Relaxed);
     let during = writer.await.unwrap();
@@ -192,21 +158,12 @@ async fn a_backup_taken_under_write_load_verifies_and_restores_into_a_clean_dire
     let restore = |force: bool| {
         let mut cmd = phivault();
         cmd.env("PHIVAULT_KEYRING_PASSPHRASE", EXPORT_PASSPHRASE);
-        let mut args = vec![
-            "backup",
-            "restore",
-            backup.to_str().unwrap(),
-            "--to",
-            clean.to_str().unwrap(),
-            "--keyring",
-            exported.to_str().unwrap(),
-            "--json",
-        ];
+        let mut extra = vec!["--keyring", exported.to_str().unwrap(), "--json"];
         if force {
-            args.push("--force");
+            extra.push("--force");
         }
         // The data dir of a clean host does not exist; the keyring comes from --keyring.
-        run_cmd(cmd, &tmp.path().join("nowhere"), &args)
+        restore_with(cmd, &tmp.path().join("nowhere"), &backup, &clean, &extra)
     };
     let restored = json_out(&restore(false));
     assert_eq!(restored["keys_shredded"], 0);
@@ -250,22 +207,13 @@ fn a_flipped_byte_a_missing_part_or_a_forged_manifest_fails_verify_clearly() {
     let tmp = TempDir::new().unwrap();
     let (vault, backups) = (tmp.path().join("vault"), tmp.path().join("backups"));
     init(&vault);
-    let good = path_of(&json_out(&run(
-        &vault,
-        &[
-            "backup",
-            "create",
-            "--to",
-            backups.to_str().unwrap(),
-            "--json",
-        ],
-    )));
+    let good = path_of(&json_out(&backup_create(&vault, &backups)));
     let verify = |dir: &Path| run(&vault, &["backup", "verify", dir.to_str().unwrap()]);
     assert!(verify(&good).status.success(), "{}", text(&verify(&good)));
 
     // One flipped byte in the store.
     let flipped = tmp.path().join("flipped");
-    copy_dir(&good, &flipped);
+    copy_tree(&good, &flipped);
     let db = flipped.join("phivault.db");
     let mut bytes = fs::read(&db).unwrap();
     let mid = bytes.len() / 2;
@@ -279,14 +227,14 @@ fn a_flipped_byte_a_missing_part_or_a_forged_manifest_fails_verify_clearly() {
 
     // A missing part.
     let missing = tmp.path().join("missing");
-    copy_dir(&good, &missing);
+    copy_tree(&good, &missing);
     fs::remove_file(missing.join("shred-ledger.json")).unwrap();
     let out = failed(&verify(&missing));
     assert!(out.contains("part shred-ledger.json is missing"), "{out}");
 
     // A manifest edited after signing (here: to match a changed store).
     let forged = tmp.path().join("forged");
-    copy_dir(&good, &forged);
+    copy_tree(&good, &forged);
     let mut m: Value =
         serde_json::from_slice(&fs::read(forged.join("manifest.json")).unwrap()).unwrap();
     m["audit"]["tree_size"] = json!(m["audit"]["tree_size"].as_u64().unwrap() + 1);
@@ -301,15 +249,9 @@ fn a_flipped_byte_a_missing_part_or_a_forged_manifest_fails_verify_clearly() {
     // A backup of another vault (validly signed by that vault) is not this vault's.
     let other = tmp.path().join("other");
     init(&other);
-    let foreign = path_of(&json_out(&run(
+    let foreign = path_of(&json_out(&backup_create(
         &other,
-        &[
-            "backup",
-            "create",
-            "--to",
-            tmp.path().join("other-backups").to_str().unwrap(),
-            "--json",
-        ],
+        &tmp.path().join("other-backups"),
     )));
     let out = failed(&verify(&foreign));
     assert!(out.contains("manifest signature is invalid"), "{out}");
@@ -317,16 +259,7 @@ fn a_flipped_byte_a_missing_part_or_a_forged_manifest_fails_verify_clearly() {
     // Restore refuses every one of them before touching the target.
     let target = tmp.path().join("target");
     for bad in [&flipped, &missing, &forged] {
-        let out = failed(&run(
-            &vault,
-            &[
-                "backup",
-                "restore",
-                bad.to_str().unwrap(),
-                "--to",
-                target.to_str().unwrap(),
-            ],
-        ));
+        let out = failed(&restore(&vault, bad, &target, &[]));
         assert!(out.contains("refusing to restore"), "{out}");
         assert!(!target.join("phivault.db").exists());
     }
@@ -335,20 +268,9 @@ fn a_flipped_byte_a_missing_part_or_a_forged_manifest_fails_verify_clearly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subject_erased_after_a_backup_stays_unreadable_after_restoring_it() {
     let tmp = TempDir::new().unwrap();
-    let (vault, backups, logs) = (
-        tmp.path().join("vault"),
-        tmp.path().join("backups"),
-        tmp.path().join("logs"),
-    );
-    let admin = init(&vault);
-    let token = app_token(&vault);
+    let (vault, backups, logs, admin, token) = app_vault(&tmp);
     let server = Server::start(&vault, &logs, |_| {}, || true).await;
-    server
-        .client(&admin)
-        .create_collection(&notes())
-        .await
-        .unwrap();
-    let app = server.records(&token);
+    let app = server.notes_client(&admin, &token, &notes()).await;
     let erased = app
         .create_record(
             "notes",
@@ -361,16 +283,7 @@ async fn a_subject_erased_after_a_backup_stays_unreadable_after_restoring_it() {
         .create_record("notes", "subject-kept", json!({"full_name": "Kept Person"}))
         .await
         .unwrap();
-    let old = path_of(&json_out(&run(
-        &vault,
-        &[
-            "backup",
-            "create",
-            "--to",
-            backups.to_str().unwrap(),
-            "--json",
-        ],
-    )));
+    let old = path_of(&json_out(&backup_create(&vault, &backups)));
     server.stop().await;
 
     // The erasure happens after the backup, through the vault's own erase path: the
@@ -400,59 +313,20 @@ async fn a_subject_erased_after_a_backup_stays_unreadable_after_restoring_it() {
         "erasure drops the search tag"
     );
     // A later backup carries the ledger, so even a restore elsewhere replays it.
-    json_out(&run(
-        &vault,
-        &[
-            "backup",
-            "create",
-            "--to",
-            backups.to_str().unwrap(),
-            "--json",
-        ],
-    ));
+    json_out(&backup_create(&vault, &backups));
 
     let elsewhere = tmp.path().join("elsewhere");
-    let r = json_out(&run(
-        &vault,
-        &[
-            "backup",
-            "restore",
-            old.to_str().unwrap(),
-            "--to",
-            elsewhere.to_str().unwrap(),
-            "--json",
-        ],
-    ));
+    let r = json_out(&restore(&vault, &old, &elsewhere, &["--json"]));
     assert_eq!(r["keys_shredded"], 1, "{r}");
     fs::copy(vault.join("keyring.json"), elsewhere.join("keyring.json")).unwrap();
 
     // Over the live directory: refused without --force, then the vault's own ledger replays.
-    let out = failed(&run(
-        &vault,
-        &[
-            "backup",
-            "restore",
-            old.to_str().unwrap(),
-            "--to",
-            vault.to_str().unwrap(),
-        ],
-    ));
+    let out = failed(&restore(&vault, &old, &vault, &[]));
     assert!(
         out.contains("refusing to overwrite it without --force"),
         "{out}"
     );
-    let r = json_out(&run(
-        &vault,
-        &[
-            "backup",
-            "restore",
-            old.to_str().unwrap(),
-            "--to",
-            vault.to_str().unwrap(),
-            "--force",
-            "--json",
-        ],
-    ));
+    let r = json_out(&restore(&vault, &old, &vault, &["--force", "--json"]));
     assert_eq!(r["keys_shredded"], 1, "{r}");
 
     for dir in [&vault, &elsewhere] {
@@ -559,52 +433,22 @@ async fn serve_until_two_backups(vault: &Path, logs: &Path, backups: &Path) {
 
 /// Backup throughput and recovery time for a vault of `PHIVAULT_BENCH_RECORDS` records
 /// (default 100,000). Run with
-/// `cargo test --release -p phivault --test backup -- --ignored --nocapture recovery_time`.
+/// `cargo test --release -p phivault --test it -- --ignored --nocapture backup::recovery_time`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: seeds 100,000 records over HTTPS"]
 async fn recovery_time_and_backup_throughput_benchmark() {
     use std::time::Instant;
-    let n: usize = std::env::var("PHIVAULT_BENCH_RECORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let n = bench_records();
     let tmp = TempDir::new().unwrap();
-    let (vault, backups, logs) = (
-        tmp.path().join("vault"),
-        tmp.path().join("backups"),
-        tmp.path().join("logs"),
-    );
-    let admin = init(&vault);
-    let token = app_token(&vault);
+    let (vault, backups, logs, admin, token) = app_vault(&tmp);
     let server = Server::start(&vault, &logs, |_| {}, || true).await;
-    server
-        .client(&admin)
-        .create_collection(&notes())
-        .await
-        .unwrap();
-    let app = server.records(&token);
-    let seeded = Instant::now();
-    let workers = 32;
-    let tasks: Vec<_> = (0..workers)
-        .map(|w| {
-            let app = app.clone();
-            tokio::spawn(async move {
-                for i in (w..n).step_by(workers) {
-                    app.create_record(
-                        "notes",
-                        &format!("s-{}", i % 10_000),
-                        json!({"full_name": format!("Pat {i}"), "note": "synthetic benchmark note"}),
-                    )
-                    .await
-                    .unwrap();
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let seed_s = seeded.elapsed().as_secs_f64();
+    let app = server.notes_client(&admin, &token, &notes()).await;
+    let seed_s = seed_notes(
+        &app,
+        n,
+        |i| json!({"full_name": format!("Pat {i}"), "note": "synthetic benchmark note"}),
+    )
+    .await;
     server.stop().await;
 
     let timed = |args: Vec<String>| {

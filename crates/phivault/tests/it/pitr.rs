@@ -4,9 +4,6 @@
 //! holds exactly the writes committed before it; a damaged journal is refused while a torn
 //! final entry is tolerated and reported; erasures recorded in a journal after the target
 //! time still destroy the subject's key.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::collections::HashSet;
 use std::fs;
@@ -15,7 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Server, app_token, failed, init, json_out, run};
+use crate::common::{
+    Server, app_vault, bench_records, copy_tree, failed, json_out, restore, run, seed_notes,
+};
 use phivault_client::Client;
 use phivault_client::api::Collection;
 use serde_json::{Value, json};
@@ -110,17 +109,6 @@ fn audit_strings(db: &Path) -> HashSet<String> {
     out
 }
 
-async fn setup(tmp: &TempDir) -> (PathBuf, PathBuf, PathBuf, String, String) {
-    let (vault, backups, logs) = (
-        tmp.path().join("vault"),
-        tmp.path().join("backups"),
-        tmp.path().join("logs"),
-    );
-    let admin = init(&vault);
-    let token = app_token(&vault);
-    (vault, backups, logs, admin, token)
-}
-
 async fn create(app: &Client, subject: &str) -> String {
     app.create_record("notes", subject, json!({"full_name": "Pat"}))
         .await
@@ -134,14 +122,9 @@ async fn create(app: &Client, subject: &str) -> String {
 async fn kill_9_under_write_load_then_restore_to_latest_keeps_every_acknowledged_write_and_its_audit_event()
  {
     let tmp = TempDir::new().unwrap();
-    let (vault, backups, logs, admin, token) = setup(&tmp).await;
+    let (vault, backups, logs, admin, token) = app_vault(&tmp);
     let server = start_journaled(&vault, &backups, &logs).await;
-    server
-        .client(&admin)
-        .create_collection(&notes())
-        .await
-        .unwrap();
-    let app = server.client(&token).with_purpose("TREAT");
+    let app = server.notes_client(&admin, &token, &notes()).await;
 
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -180,17 +163,7 @@ async fn kill_9_under_write_load_then_restore_to_latest_keeps_every_acknowledged
 
     let restored = tmp.path().join("restored");
     let base = only_backup(&backups);
-    let out = json_out(&run(
-        &vault,
-        &[
-            "backup",
-            "restore",
-            base.to_str().unwrap(),
-            "--to",
-            restored.to_str().unwrap(),
-            "--json",
-        ],
-    ));
+    let out = json_out(&restore(&vault, &base, &restored, &["--json"]));
     assert!(
         out["journal_entries_applied"].as_u64().unwrap() > 0,
         "{out}"
@@ -219,14 +192,9 @@ async fn kill_9_under_write_load_then_restore_to_latest_keeps_every_acknowledged
 async fn restore_to_a_time_holds_exactly_the_writes_committed_before_it_and_erasures_after_it_hold()
 {
     let tmp = TempDir::new().unwrap();
-    let (vault, backups, logs, admin, token) = setup(&tmp).await;
+    let (vault, backups, logs, admin, token) = app_vault(&tmp);
     let server = start_journaled(&vault, &backups, &logs).await;
-    server
-        .client(&admin)
-        .create_collection(&notes())
-        .await
-        .unwrap();
-    let app = server.client(&token).with_purpose("TREAT");
+    let app = server.notes_client(&admin, &token, &notes()).await;
     let mut before = Vec::new();
     for i in 0..10 {
         before.push(create(&app, &format!("a-{i}")).await);
@@ -281,16 +249,9 @@ async fn restore_to_a_time_holds_exactly_the_writes_committed_before_it_and_eras
     }
 
     let restore = |from: &Path, to: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "backup",
-            "restore",
-            from.to_str().unwrap(),
-            "--to",
-            to.to_str().unwrap(),
-            "--json",
-        ];
+        let mut args = vec!["--json"];
         args.extend_from_slice(extra);
-        run(&vault, &args)
+        crate::common::restore(&vault, from, to, &args)
     };
     let at_t = tmp.path().join("at-t");
     let t_text = t
@@ -335,18 +296,6 @@ async fn restore_to_a_time_holds_exactly_the_writes_committed_before_it_and_eras
     assert!(!tmp.path().join("early/phivault.db").exists());
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &to.join(e.file_name()));
-        } else {
-            fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 fn segment_of(location: &Path) -> PathBuf {
     let seg: Vec<PathBuf> = fs::read_dir(location.join("journal"))
         .unwrap()
@@ -359,14 +308,9 @@ fn segment_of(location: &Path) -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flipped_journal_byte_is_refused_and_a_torn_final_entry_is_reported() {
     let tmp = TempDir::new().unwrap();
-    let (vault, backups, logs, admin, token) = setup(&tmp).await;
+    let (vault, backups, logs, admin, token) = app_vault(&tmp);
     let server = start_journaled(&vault, &backups, &logs).await;
-    server
-        .client(&admin)
-        .create_collection(&notes())
-        .await
-        .unwrap();
-    let app = server.client(&token).with_purpose("TREAT");
+    let app = server.notes_client(&admin, &token, &notes()).await;
     for i in 0..8 {
         create(&app, &format!("c-{i}")).await;
     }
@@ -390,16 +334,11 @@ async fn a_flipped_journal_byte_is_refused_and_a_torn_final_entry_is_reported() 
     ));
     assert_eq!(v["ok"], true, "{v}");
     assert!(v["journal_torn_tail_bytes"].as_u64().unwrap() > 0, "{v}");
-    let out = json_out(&run(
+    let out = json_out(&restore(
         &vault,
-        &[
-            "backup",
-            "restore",
-            base.to_str().unwrap(),
-            "--to",
-            tmp.path().join("from-torn").to_str().unwrap(),
-            "--json",
-        ],
+        &base,
+        &tmp.path().join("from-torn"),
+        &["--json"],
     ));
     assert!(
         out["journal_torn_tail_bytes"].as_u64().unwrap() > 0,
@@ -422,16 +361,7 @@ async fn a_flipped_journal_byte_is_refused_and_a_torn_final_entry_is_reported() 
     let out = failed(&run(&vault, &["backup", "verify", base.to_str().unwrap()]));
     assert!(out.contains("journal segment is corrupt at entry"), "{out}");
     let target = tmp.path().join("from-flipped");
-    let out = failed(&run(
-        &vault,
-        &[
-            "backup",
-            "restore",
-            base.to_str().unwrap(),
-            "--to",
-            target.to_str().unwrap(),
-        ],
-    ));
+    let out = failed(&restore(&vault, &base, &target, &[]));
     assert!(out.contains("refusing to restore"), "{out}");
     assert!(out.contains("journal segment is corrupt at entry"), "{out}");
     assert!(!target.join("phivault.db").exists());
@@ -440,46 +370,17 @@ async fn a_flipped_journal_byte_is_refused_and_a_torn_final_entry_is_reported() 
 /// Recovery time from the journal: `PHIVAULT_BENCH_RECORDS` records (default 100,000)
 /// written through a journaled `serve`, killed, then restored to the latest state (base +
 /// every journal entry) and verified. Run with
-/// `cargo test --release -p phivault --test pitr -- --ignored --nocapture recovery`.
+/// `cargo test --release -p phivault --test it -- --ignored --nocapture pitr::journal_recovery`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: seeds 100,000 records over HTTPS"]
 async fn journal_recovery_time_benchmark() {
     use std::time::Instant;
-    let n: usize = std::env::var("PHIVAULT_BENCH_RECORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let n = bench_records();
     let tmp = TempDir::new().unwrap();
-    let (vault, backups, logs, admin, token) = setup(&tmp).await;
+    let (vault, backups, logs, admin, token) = app_vault(&tmp);
     let server = start_journaled(&vault, &backups, &logs).await;
-    server
-        .client(&admin)
-        .create_collection(&notes())
-        .await
-        .unwrap();
-    let app = server.client(&token).with_purpose("TREAT");
-    let seeded = Instant::now();
-    let workers = 32;
-    let tasks: Vec<_> = (0..workers)
-        .map(|w| {
-            let app = app.clone();
-            tokio::spawn(async move {
-                for i in (w..n).step_by(workers) {
-                    app.create_record(
-                        "notes",
-                        &format!("s-{}", i % 10_000),
-                        json!({"full_name": format!("Pat {i}")}),
-                    )
-                    .await
-                    .unwrap();
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let seed_s = seeded.elapsed().as_secs_f64();
+    let app = server.notes_client(&admin, &token, &notes()).await;
+    let seed_s = seed_notes(&app, n, |i| json!({"full_name": format!("Pat {i}")})).await;
     server.kill_9();
     let base = only_backup(&backups);
     let segment = segment_of(&backups);
@@ -487,17 +388,7 @@ async fn journal_recovery_time_benchmark() {
 
     let target = tmp.path().join("restored");
     let started = Instant::now();
-    let out = json_out(&run(
-        &vault,
-        &[
-            "backup",
-            "restore",
-            base.to_str().unwrap(),
-            "--to",
-            target.to_str().unwrap(),
-            "--json",
-        ],
-    ));
+    let out = json_out(&restore(&vault, &base, &target, &["--json"]));
     let restore_s = started.elapsed().as_secs_f64();
     assert_eq!(record_ids(&target.join("phivault.db")).len(), n);
     let started = Instant::now();

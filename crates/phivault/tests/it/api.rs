@@ -2,8 +2,6 @@
 //! driven by the typed client. CRUD, versions, search, `If-Match`, authentication
 //! failures, scopes, tampering, fail-closed auditing and group commit.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use phivault_api::Collection;
 use phivault_client::ClientError;
 use phivault_core::audit::{AuditEntry, Outcome};
@@ -557,5 +555,4 @@ async fn concurrent_writes_share_commits_and_keep_the_chain_whole() {
     assert_eq!(creates, 64);
 }
 
-#[path = "api/audit_log.rs"]
 mod audit_log;

@@ -3,11 +3,7 @@
 //! use them (researchers with a recent login; not clinicians, admins or API tokens) and
 //! that each use leaves an audit event without values.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-
-use std::sync::Arc;
+use crate::common::{self, https_client};
 
 use phivault_api::Collection;
 use phivault_core::audit::Outcome;
@@ -51,33 +47,13 @@ fn pseudonym(tv: &TestVault, subject: &str) -> String {
     phivault_deid::pseudonym(tv.vault.keyring().pseudonym_key().expose_secret(), subject)
 }
 
-fn http(tv: &TestVault) -> reqwest::Client {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(&tv.ca_pem) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .build()
-        .unwrap()
-}
-
 async fn post(
     tv: &TestVault,
     token: &str,
     path: &str,
     body: Value,
 ) -> (u16, reqwest::header::HeaderMap, String) {
-    let res = http(tv)
+    let res = https_client(&tv.ca_pem)
         .post(format!("{}{path}", tv.base_url()))
         .bearer_auth(token)
         .json(&body)

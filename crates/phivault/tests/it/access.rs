@@ -2,8 +2,6 @@
 //! `data/access-matrix.csv` (role × action × collection × subject × purpose → status and
 //! exact projection) checked row by row against a running server.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::collections::BTreeMap;
 
 use phivault_api::Collection;

@@ -9,18 +9,15 @@
 //! `postgres://postgres@127.0.0.1:5432/test`); each test uses a fresh schema, dropped
 //! afterwards. Without a server the tests print `SKIP` and pass, unless
 //! `PHIVAULT_REQUIRE_POSTGRES=1` (as in CI).
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::Path;
 
+use std::sync::Arc;
+
+use phivault_client::ClientError;
 use phivault_client::api::Collection;
-use phivault_client::{Client, ClientError};
 use phivault_core::crypto::Keyring;
 use phivault_core::store::{Store, read_tx};
 use phivault_core::{Principal, RequestMeta, SystemClock, Vault, VaultConfig};
@@ -32,114 +29,16 @@ use phivault_testkit::synthetic::{Synth, patient_schema};
 use serde_json::Value;
 use uuid::Uuid;
 
-const PASSPHRASE: &str = "multinode test passphrase 51c9";
-const POLL: Duration = Duration::from_millis(100);
-const POLLS: usize = 150;
+use crate::common::{PASSPHRASE, Server, json_out, phivault, run};
 
-/// `phivault` with a clean `PHIVAULT_*` environment, the test passphrase and the fast KDF.
-fn phivault() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_phivault"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("PHIVAULT_") {
-            cmd.env_remove(&key);
-        }
+/// `serve` on `dir` as the node `label` (logging into `dir`), on `storage` when given.
+async fn start_node(dir: &Path, label: &str, storage: Option<&str>) -> Server {
+    let mut cmd = phivault();
+    if let Some(s) = storage {
+        cmd.env("PHIVAULT_STORAGE", s);
     }
-    cmd.env("PHIVAULT_PASSPHRASE", PASSPHRASE)
-        .env("PHIVAULT_INSECURE_FAST_KDF", "1")
-        .stdin(Stdio::null());
-    cmd
-}
-
-#[track_caller]
-fn json_of(o: &Output) -> Value {
-    assert!(
-        o.status.success(),
-        "command failed: {}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_slice(&o.stdout).unwrap()
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    phivault()
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `phivault serve` child process, killed when dropped.
-struct Node {
-    child: Child,
-    addr: String,
-    ca: Vec<u8>,
-    log: PathBuf,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Node {
-    async fn start(dir: &Path, label: &str, storage: Option<&str>) -> Node {
-        let addr = format!("127.0.0.1:{}", free_port());
-        let log = dir.join(format!("{label}.log"));
-        let mut cmd = phivault();
-        if let Some(s) = storage {
-            cmd.env("PHIVAULT_STORAGE", s);
-        }
-        let child = cmd
-            .arg("--data-dir")
-            .arg(dir)
-            .args(["serve", "--listen", &addr])
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut node = Node {
-            child,
-            addr,
-            ca: fs::read(dir.join("tls/cert.pem")).unwrap(),
-            log,
-        };
-        for _ in 0..POLLS {
-            if let Some(status) = node.child.try_wait().unwrap() {
-                panic!("{label} exited with {status}:\n{}", node.log());
-            }
-            if node.client(None).healthz().await.is_ok() {
-                return node;
-            }
-            tokio::time::sleep(POLL).await;
-        }
-        panic!("{label} did not become healthy:\n{}", node.log());
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn client(&self, token: Option<&str>) -> Client {
-        Client::new(
-            &format!("https://{}", self.addr),
-            token.map(str::to_owned),
-            &self.ca,
-        )
-        .unwrap()
-    }
+    cmd.arg("--data-dir").arg(dir).arg("serve");
+    Server::spawn(cmd, dir.join("tls/cert.pem"), dir, label, || true).await
 }
 
 /// Opens the vault of `dir` in-process on `store` (as one more node would) and issues an
@@ -192,7 +91,7 @@ fn audit_verified(dir: &Path, storage: Option<&str>) -> u64 {
         .args(["audit", "verify", "--json"])
         .output()
         .unwrap();
-    let v = json_of(&o);
+    let v = json_out(&o);
     assert_eq!(v["ok"], Value::Bool(true), "{v}");
     v["entries"].as_u64().unwrap()
 }
@@ -221,16 +120,16 @@ async fn two_nodes_one_vault() {
     let url = schema.url();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("vault");
-    let init = json_of(&run(&dir, &["init", "--storage", &url, "--json"]));
+    let init = json_out(&run(&dir, &["init", "--storage", &url, "--json"]));
     let admin = init["token"].as_str().unwrap().to_owned();
     let store: Arc<dyn Store> = Arc::new(PgStore::connect(&url, PgOptions::default()).unwrap());
     let app = app_token(&dir, store.clone()).await;
 
     // Two nodes, one data directory (config, keyring, certificate), one database.
-    let a = Node::start(&dir, "node-a", None).await;
-    let b = Node::start(&dir, "node-b", None).await;
+    let a = start_node(&dir, "node-a", None).await;
+    let b = start_node(&dir, "node-b", None).await;
     let schema_def: Collection = serde_json::from_value(patient_schema("patients")).unwrap();
-    a.client(Some(&admin))
+    a.client(&admin)
         .create_collection(&schema_def)
         .await
         .unwrap();
@@ -240,7 +139,7 @@ async fn two_nodes_one_vault() {
     let mut tasks = Vec::new();
     for (n, node) in [&a, &b].into_iter().enumerate() {
         for w in 0..writers {
-            let c = node.client(Some(&app)).with_purpose("TREAT");
+            let c = node.records(&app);
             tasks.push(tokio::spawn(async move {
                 let mut synth = Synth::new((n * 100 + w) as u64);
                 let mut acked = Vec::new();
@@ -273,10 +172,7 @@ async fn two_nodes_one_vault() {
     assert_eq!(acked.len(), 2 * writers * per_writer);
 
     // Every acknowledged write is present, read through either node.
-    let (ca, cb) = (
-        a.client(Some(&app)).with_purpose("TREAT"),
-        b.client(Some(&app)).with_purpose("TREAT"),
-    );
+    let (ca, cb) = (a.records(&app), b.records(&app));
     for (i, (id, version, data)) in acked.iter().enumerate() {
         let c = if i % 2 == 0 { &ca } else { &cb };
         let r = c.get_record("patients", *id).await.unwrap();
@@ -284,12 +180,12 @@ async fn two_nodes_one_vault() {
     }
 
     // A token revoked on node A is refused on node B at once.
-    let admin_a = a.client(Some(&admin));
+    let admin_a = a.client(&admin);
     let created = admin_a
         .create_token("app", "short-lived", &[RECORDS_ALL.to_owned()], 3600)
         .await
         .unwrap();
-    let on_b = b.client(Some(&created.secret)).with_purpose("TREAT");
+    let on_b = b.records(&created.secret);
     on_b.get_record("patients", acked[0].0).await.unwrap();
     admin_a.revoke_token(created.token.id).await.unwrap();
     let refused = on_b.get_record("patients", acked[0].0).await.unwrap_err();
@@ -310,7 +206,7 @@ async fn migrate_sqlite_to_postgres_preserves_everything() {
     let url = schema.url();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("vault");
-    let init = json_of(&run(&dir, &["init", "--json"]));
+    let init = json_out(&run(&dir, &["init", "--json"]));
     let admin = init["token"].as_str().unwrap().to_owned();
     let db = dir.join("phivault.db");
     let app = {
@@ -321,13 +217,13 @@ async fn migrate_sqlite_to_postgres_preserves_everything() {
     // A populated SQLite vault: records with several versions, a deleted one, searches.
     let mut written: BTreeMap<Uuid, Vec<Value>> = BTreeMap::new();
     {
-        let node = Node::start(&dir, "sqlite-node", None).await;
+        let node = start_node(&dir, "sqlite-node", None).await;
         let schema_def: Collection = serde_json::from_value(patient_schema("patients")).unwrap();
-        node.client(Some(&admin))
+        node.client(&admin)
             .create_collection(&schema_def)
             .await
             .unwrap();
-        let c = node.client(Some(&app)).with_purpose("TREAT");
+        let c = node.records(&app);
         let mut synth = Synth::new(7);
         for i in 0..30 {
             let r = c
@@ -358,7 +254,7 @@ async fn migrate_sqlite_to_postgres_preserves_everything() {
     // Migrate, with verification.
     let from = format!("sqlite:{}", db.display());
     let o = run(&dir, &["migrate", "--from", &from, "--to", &url, "--json"]);
-    let report = json_of(&o);
+    let report = json_out(&o);
     assert_eq!(report["ok"], Value::Bool(true), "{report}");
     assert_eq!(report["chain_ok"], Value::Bool(true));
     assert!(report["decrypted"].as_u64().unwrap() > 0);
@@ -376,8 +272,8 @@ async fn migrate_sqlite_to_postgres_preserves_everything() {
     drop(target);
 
     // The vault served from PostgreSQL returns every record and every version.
-    let node = Node::start(&dir, "pg-node", Some(&url)).await;
-    let c = node.client(Some(&app)).with_purpose("TREAT");
+    let node = start_node(&dir, "pg-node", Some(&url)).await;
+    let c = node.records(&app);
     for (id, versions) in &written {
         let current = c.get_record("patients", *id).await.unwrap();
         assert_eq!(current.version, versions.len() as u64);

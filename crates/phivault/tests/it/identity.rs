@@ -3,8 +3,6 @@
 //! sleeping), logout, lockout, step-up, separation of admin and PHI access, break-glass,
 //! and that auditors and admins never read a record.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use phivault_api::Collection;
 use phivault_core::crypto::{TotpParams, TotpSecret, totp_code};
 use phivault_core::{Principal, PurposeOfUse, RequestMeta, SubjectId, VaultError};
