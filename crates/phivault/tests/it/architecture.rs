@@ -304,3 +304,43 @@ fn only_the_config_module_reads_the_environment() {
         "the scan no longer sees the config module's reads"
     );
 }
+
+/// Associated data binds a ciphertext to its row; if any crate other than crypto (which
+/// defines the primitives) and core's `seal` module built it, two encodings of the same
+/// binding could drift apart and a ciphertext could open in the wrong place.
+#[test]
+fn associated_data_and_key_wrapping_live_in_the_seal_module() {
+    let banned = [
+        "RecordAad {",
+        "seal_record(",
+        "open_record(",
+        "wrap_data_key(",
+        "unwrap_data_key(",
+    ];
+    let (mut seal_uses, mut offenders) = (0, Vec::new());
+    for krate in members() {
+        if krate == "phivault-crypto" {
+            continue;
+        }
+        let src = crates_dir().join(&krate).join("src");
+        for path in rust_files(&src) {
+            let rel = path
+                .strip_prefix(&src)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let hits = banned.iter().filter(|b| text.contains(**b)).count();
+            if krate == "phivault-core" && rel.starts_with("seal/") {
+                seal_uses += hits;
+            } else if hits > 0 {
+                offenders.push(format!("{krate}/src/{rel}"));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "build associated data and wrap keys only in phivault-core/src/seal/: {offenders:?}"
+    );
+    assert!(seal_uses > 0, "the scan no longer sees the seal module");
+}
