@@ -13,7 +13,8 @@ use time::OffsetDateTime;
 use super::RecordView;
 use crate::deny::DenyRule;
 use crate::error::VaultError;
-use crate::error_code::ErrorCode;
+use crate::error_code::{ErrorCode, Missing};
+use crate::ids::RecordId;
 use crate::policy::{Candidates, DataAction, Decision, Principal, Projection, data_candidates};
 use crate::schema::CollectionSchema;
 use crate::seal::{index_entries, open_data};
@@ -81,6 +82,29 @@ pub(crate) fn decide_subject(
         });
     }
     Ok(d)
+}
+
+/// The prologue of every single-record read and write: loads the head of `collection`/`id`,
+/// names its subject in the audit event and decides for that subject (the decision's rule
+/// goes into the event too).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn decide_record(
+    tx: &mut dyn ReadTx,
+    ev: &mut AuditEvent,
+    principal_id: &str,
+    cand: &Candidates,
+    schema: &CollectionSchema,
+    collection: &str,
+    id: &RecordId,
+    now: OffsetDateTime,
+) -> Result<(RecordHead, Decision), VaultError> {
+    let head = tx
+        .get_record_head(collection, id)?
+        .ok_or(VaultError::NotFound(Missing::Record.as_str()))?;
+    ev.subject = Some(head.subject.clone());
+    let d = decide_subject(tx, principal_id, cand, schema, &head.subject, now)?;
+    ev.reason = Some(d.rule.clone());
+    Ok((head, d))
 }
 
 /// Minimum necessary for writes: a principal writes only fields it may see unmasked.

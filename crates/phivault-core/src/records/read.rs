@@ -1,6 +1,6 @@
 //! Reading records: the current version, one version, and the whole history.
 
-use super::path::{decide_subject, field_names, open_version};
+use super::path::{decide_record, field_names, open_version};
 use super::{RecordView, VersionInfo};
 use crate::action::AuditAction;
 use crate::error::VaultError;
@@ -60,12 +60,7 @@ impl Vault {
         let pid = principal.id.clone();
         let collection = collection.to_string();
         self.audited(ev, move |tx, ev| {
-            let head = tx
-                .get_record_head(&collection, &id)?
-                .ok_or(VaultError::NotFound(Missing::Record.as_str()))?;
-            ev.subject = Some(head.subject.clone());
-            let d = decide_subject(tx, &pid, &cand, &schema, &head.subject, now)?;
-            ev.reason = Some(d.rule.clone());
+            let (head, d) = decide_record(tx, ev, &pid, &cand, &schema, &collection, &id, now)?;
             if version.is_none() && head.deleted {
                 return Err(VaultError::Gone);
             }
@@ -101,12 +96,7 @@ impl Vault {
         let pid = principal.id.clone();
         let collection = collection.to_string();
         self.audited(ev, move |tx, ev| {
-            let head = tx
-                .get_record_head(&collection, &id)?
-                .ok_or(VaultError::NotFound(Missing::Record.as_str()))?;
-            ev.subject = Some(head.subject.clone());
-            let d = decide_subject(tx, &pid, &cand, &schema, &head.subject, now)?;
-            ev.reason = Some(d.rule.clone());
+            let (head, d) = decide_record(tx, ev, &pid, &cand, &schema, &collection, &id, now)?;
             let rows = tx.list_record_versions(&collection, &id)?;
             let views = rows
                 .iter()

@@ -5,10 +5,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::RecordView;
-use super::path::{check_writable, decide_subject};
+use super::path::{check_writable, decide_record, decide_subject};
 use crate::action::AuditAction;
 use crate::error::VaultError;
-use crate::error_code::Missing;
 use crate::ids::{CollectionName, RecordId, SubjectId};
 use crate::policy::{DataAction, Principal};
 use crate::seal::{RecordWriter, SubjectKeys};
@@ -107,13 +106,8 @@ impl Vault {
         let pid = principal.id.clone();
         let collection = collection.to_string();
         self.audited(ev, move |tx, ev| {
-            let mut head = tx
-                .get_record_head(&collection, &id)?
-                .ok_or(VaultError::NotFound(Missing::Record.as_str()))?;
-            ev.subject = Some(head.subject.clone());
-            let d = decide_subject(tx, &pid, &cand, &schema, &head.subject, now)?;
+            let (mut head, d) = decide_record(tx, ev, &pid, &cand, &schema, &collection, &id, now)?;
             check_writable(&d, &record)?;
-            ev.reason = Some(d.rule.clone());
             if head.deleted {
                 return Err(VaultError::Gone);
             }
@@ -161,12 +155,7 @@ impl Vault {
         let pid = principal.id.clone();
         let collection = collection.to_string();
         self.audited(ev, move |tx, ev| {
-            let mut head = tx
-                .get_record_head(&collection, &id)?
-                .ok_or(VaultError::NotFound(Missing::Record.as_str()))?;
-            ev.subject = Some(head.subject.clone());
-            let d = decide_subject(tx, &pid, &cand, &schema, &head.subject, now)?;
-            ev.reason = Some(d.rule.clone());
+            let (mut head, _) = decide_record(tx, ev, &pid, &cand, &schema, &collection, &id, now)?;
             if head.deleted {
                 return Err(VaultError::Gone);
             }
