@@ -7,8 +7,8 @@ use axum::extract::State;
 use axum::http::{Uri, header};
 use axum::response::{IntoResponse, Response};
 use phivault_api as api;
+use phivault_api::ErrorCode;
 use phivault_core::AuditAction;
-use phivault_core::VaultError;
 use phivault_core::audit::Outcome;
 use phivault_core::audit_log::{AuditQuery, ExportFormat};
 use serde::Deserialize;
@@ -21,7 +21,7 @@ use crate::call::{Call, Ctx};
 use crate::convert::audit::{
     consistency_to_api, inclusion_to_api, page_to_api, tree_head_to_api, verify_to_api,
 };
-use crate::error::{ApiError, codes};
+use crate::error::{ApiError, bad_request};
 use crate::state::AppState;
 
 /// Walks the audit hash chain and reports the first broken entry.
@@ -182,15 +182,11 @@ async fn to_query(call: &Call, q: &EventsQuery) -> Result<AuditQuery, ApiError> 
         Some("invalid") => Some(Outcome::Invalid),
         Some("error") => Some(Outcome::Error),
         Some(_) => {
-            return call
-                .reject(VaultError::BadRequest(codes::INVALID_QUERY))
-                .await;
+            return call.reject(bad_request(ErrorCode::InvalidQuery)).await;
         }
     };
     let (Ok(since), Ok(until)) = (time(&q.since), time(&q.until)) else {
-        return call
-            .reject(VaultError::BadRequest(codes::INVALID_QUERY))
-            .await;
+        return call.reject(bad_request(ErrorCode::InvalidQuery)).await;
     };
     Ok(AuditQuery {
         actor: q.actor.clone(),
@@ -251,9 +247,7 @@ pub(crate) async fn export(
         None | Some("jsonl") => (ExportFormat::Jsonl, "application/jsonl"),
         Some("csv") => (ExportFormat::Csv, "text/csv; charset=utf-8"),
         Some(_) => {
-            return call
-                .reject(VaultError::BadRequest(codes::INVALID_QUERY))
-                .await;
+            return call.reject(bad_request(ErrorCode::InvalidQuery)).await;
         }
     };
     let body = call.done(
