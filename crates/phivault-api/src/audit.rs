@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 /// The result of walking the audit hash chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -183,8 +183,10 @@ pub struct AuditEventPage {
 }
 
 /// Filters of `GET /v1/audit/events` and `GET /v1/audit/export`; every set filter must
-/// match. Sent as query parameters of the same names.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// match. Sent as query parameters of the same names; the server parses its query string
+/// into this type, so a value that does not parse is refused as `invalid_query`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditEventFilter {
     /// The actor id (token or user id).
     pub actor: Option<String>,
@@ -192,15 +194,18 @@ pub struct AuditEventFilter {
     pub subject: Option<String>,
     /// The action (`record.read`), or a prefix ending in `.` (`record.`).
     pub action: Option<String>,
-    /// How the request ended.
+    /// `success`, `denied`, `invalid` or `error`.
+    #[param(value_type = Option<String>)]
     pub outcome: Option<AuditOutcome>,
     /// The declared purpose of use.
     pub purpose: Option<String>,
-    /// Events at or after this time.
+    /// RFC 3339: events at or after this time.
     #[serde(default, with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<String>)]
     pub since: Option<OffsetDateTime>,
-    /// Events before this time.
+    /// RFC 3339: events before this time.
     #[serde(default, with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<String>)]
     pub until: Option<OffsetDateTime>,
 }
 

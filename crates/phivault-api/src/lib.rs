@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod error_code;
 mod identity;
 mod privacy;
 mod problem;
@@ -19,6 +20,7 @@ pub use audit::{
     AuditOutcome, AuditVerifyResponse, ChainBreak, ConsistencyProof, InclusionProof,
     SignedTreeHead, TreeHead,
 };
+pub use error_code::ErrorCode;
 pub use identity::{
     BreakGlassEpisode, BreakGlassList, BreakGlassRequest, CareRelationship, CareRelationshipKey,
     ComplianceGap, ComplianceGapList, CreateServiceAccountRequest, CreateUserRequest, CreatedUser,

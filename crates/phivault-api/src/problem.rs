@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::ErrorCode;
+
 /// An RFC 9457 problem document (`application/problem+json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Problem {
@@ -17,13 +19,23 @@ pub struct Problem {
     pub status: u16,
     /// A fixed explanation; never contains submitted data.
     pub detail: String,
-    /// The stable machine-readable error code.
+    /// The stable machine-readable error code, one of `ErrorCode`. Kept as text so that a
+    /// client built before a new code was added still reads the problem; `Problem::error_code`
+    /// gives the typed value.
+    #[schema(value_type = ErrorCode)]
     pub code: String,
     /// The request id, also sent in `X-Request-Id`.
     pub request_id: String,
     /// Schema violations of a submitted record, when the code is `validation_failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub violations: Option<Vec<ProblemViolation>>,
+}
+
+impl Problem {
+    /// The typed error code, or `None` for a code this build does not know.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        ErrorCode::parse(&self.code)
+    }
 }
 
 /// One schema violation: where (a JSON pointer made of declared field names) and what.

@@ -6,6 +6,7 @@
 
 mod audit;
 mod privacy;
+mod problem;
 pub mod webhook;
 
 pub use audit::AuditExportFormat;

@@ -5,7 +5,7 @@
 use phivault_api::{
     AccessRequestBody, Accounting, AmendmentRequestBody, DenyAmendmentBody, DisagreementBody,
     DisclosureBody, Erasure, PrivacyItem, PrivacyItemList, ReasonBody, RestrictionBody,
-    RetentionBody, RetentionList, RetentionRun,
+    RetentionBody, RetentionList, RetentionRun, SubjectExport,
 };
 use reqwest::Method;
 use serde::Serialize;
@@ -177,12 +177,12 @@ impl Client {
         self.json(req).await
     }
 
-    /// The right-of-access export as JSON; `request` is the access request it answers.
+    /// The right-of-access export (164.524); `request` is the access request it answers.
     pub async fn export_subject(
         &self,
         subject: &str,
         request: Option<&str>,
-    ) -> Result<Value, ClientError> {
+    ) -> Result<SubjectExport, ClientError> {
         let req = self.export_request(subject, "json", request)?;
         self.json(req).await
     }

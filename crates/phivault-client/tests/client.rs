@@ -462,3 +462,43 @@ async fn audit_endpoints_through_the_client() {
     let (status, code) = api_error(tv.client().tree_head(false).await.unwrap_err());
     assert_eq!((status, code.as_str()), (403, "forbidden"));
 }
+
+/// The right-of-access export arrives as the typed `SubjectExport` (every version of the
+/// subject's records), and a refusal carries its typed code.
+#[tokio::test]
+async fn the_subject_export_is_typed_and_refusals_carry_a_typed_code() {
+    let tv = TestVault::start_fast(1024 * 1024).await;
+    let c: api::Collection =
+        serde_json::from_value(phivault_testkit::synthetic::patient_schema("patients")).unwrap();
+    tv.admin_client().create_collection(&c).await.unwrap();
+    let id = tv
+        .client()
+        .create_record(
+            "patients",
+            "pat-7",
+            json!({"full_name": "Ada Lovelace", "ssn": "900-11-2222", "diagnosis": "asthma"}),
+        )
+        .await
+        .unwrap()
+        .id;
+    let officer = tv.client_with(Some(
+        &tv.token(&["privacy_officer"], time::Duration::days(1))
+            .await,
+    ));
+
+    let export = officer.export_subject("pat-7", None).await.unwrap();
+    assert_eq!(export.format, api::SUBJECT_EXPORT_FORMAT);
+    assert_eq!(export.subject, "pat-7");
+    assert_eq!(export.records.len(), 1);
+    let rec = &export.records[0];
+    assert_eq!(
+        (rec.collection.as_str(), rec.id.as_str()),
+        ("patients", id.to_string().as_str())
+    );
+    assert_eq!(rec.versions.len(), 1);
+    assert_eq!(rec.versions[0].data["diagnosis"], "asthma");
+
+    // A records token without the privacy scope is refused, and the code is typed.
+    let err = tv.client().export_subject("pat-7", None).await.unwrap_err();
+    assert_eq!(err.code(), Some(api::ErrorCode::Forbidden), "{err:?}");
+}

@@ -11,6 +11,7 @@ use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use http_body_util::LengthLimitError;
+use phivault_api::ErrorCode;
 use phivault_api::PURPOSE_HEADER;
 use phivault_core::audit::{Actor, ActorKind};
 use phivault_core::{AuditAction, Principal, PurposeOfUse, RequestMeta, Vault, VaultError};
@@ -18,7 +19,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::edge::RequestId;
-use crate::error::{ApiError, codes};
+use crate::error::{ApiError, bad_request};
 use crate::state::AppState;
 
 /// What a request says about itself before anything is checked.
@@ -161,7 +162,7 @@ impl Ctx {
                 Some(p) => call.principal.purpose = Some(p),
                 None => {
                     return call
-                        .reject(VaultError::BadRequest(codes::INVALID_PURPOSE))
+                        .reject(bad_request(ErrorCode::InvalidPurposeOfUse))
                         .await;
                 }
             }
@@ -264,10 +265,7 @@ impl Call {
     pub(crate) async fn params<const N: usize>(&self, p: Params) -> Result<[String; N], ApiError> {
         match p.0.and_then(|v| <[String; N]>::try_from(v).ok()) {
             Some(a) => Ok(a),
-            None => {
-                self.reject(VaultError::BadRequest(codes::INVALID_PATH))
-                    .await
-            }
+            None => self.reject(bad_request(ErrorCode::InvalidPath)).await,
         }
     }
 
@@ -278,7 +276,7 @@ impl Call {
         let (parts, body) = req.into_parts();
         if !is_json(&parts.headers) {
             return self
-                .reject(VaultError::BadRequest(codes::UNSUPPORTED_MEDIA_TYPE))
+                .reject(bad_request(ErrorCode::UnsupportedMediaType))
                 .await;
         }
         let limit = self.state.body_limit;
@@ -289,15 +287,11 @@ impl Call {
             Ok(b) => b,
             Err(e) if is_length_limit(&e) => return self.reject(VaultError::PayloadTooLarge).await,
             Err(_) => {
-                return self
-                    .reject(VaultError::BadRequest(codes::BODY_UNREADABLE))
-                    .await;
+                return self.reject(bad_request(ErrorCode::BodyUnreadable)).await;
             }
         };
         let Ok(text) = std::str::from_utf8(&bytes) else {
-            return self
-                .reject(VaultError::BadRequest(codes::INVALID_UTF8))
-                .await;
+            return self.reject(bad_request(ErrorCode::InvalidUtf8)).await;
         };
         let value: serde_json::Value = match serde_json::from_str(text) {
             Ok(v) => v,
@@ -308,14 +302,14 @@ impl Call {
                     e.column()
                 );
                 return self
-                    .reject_with(VaultError::BadRequest(codes::MALFORMED_JSON), Some(detail))
+                    .reject_with(bad_request(ErrorCode::MalformedJson), Some(detail))
                     .await;
             }
         };
         match serde_json::from_value(value) {
             Ok(v) => Ok(v),
             Err(_) => {
-                self.reject(VaultError::BadRequest(codes::INVALID_REQUEST_SHAPE))
+                self.reject(bad_request(ErrorCode::InvalidRequestShape))
                     .await
             }
         }

@@ -5,7 +5,9 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use phivault_api::{PROBLEM_MEDIA_TYPE, Problem, ProblemViolation};
+use phivault_api::{ErrorCode, PROBLEM_MEDIA_TYPE, Problem, ProblemViolation};
+
+use crate::convert::error::wire_code;
 use phivault_core::{DenyRule, VaultError};
 
 /// Failures of TLS set-up and of the listener.
@@ -25,43 +27,10 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
 }
 
-/// Codes the edge itself produces (carried as `VaultError::BadRequest` so that
-/// `Vault::record_rejected` can audit them like any other refusal).
-pub(crate) mod codes {
-    /// The body is not JSON, or nests deeper than the parser allows.
-    pub(crate) const MALFORMED_JSON: &str = "malformed_json";
-    /// The body is not UTF-8.
-    pub(crate) const INVALID_UTF8: &str = "invalid_utf8";
-    /// The body is JSON but not the shape the endpoint expects.
-    pub(crate) const INVALID_REQUEST_SHAPE: &str = "invalid_request_shape";
-    /// The body could not be read from the connection.
-    pub(crate) const BODY_UNREADABLE: &str = "body_unreadable";
-    /// `Content-Type` is missing or not `application/json`.
-    pub(crate) const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
-    /// The route exists but not with this method.
-    pub(crate) const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
-    /// A path parameter is not valid percent-encoded UTF-8.
-    pub(crate) const INVALID_PATH: &str = "invalid_path";
-    /// The query string has the wrong shape.
-    pub(crate) const INVALID_QUERY: &str = "invalid_query";
-    /// The pagination cursor is not one this server issued.
-    pub(crate) const INVALID_CURSOR: &str = "invalid_cursor";
-    /// A version path segment is not a positive integer.
-    pub(crate) const INVALID_VERSION: &str = "invalid_version";
-    /// `X-Purpose-Of-Use` is not a known HL7 code.
-    pub(crate) const INVALID_PURPOSE: &str = "invalid_purpose_of_use";
-    /// `If-Match` is not a single strong entity tag naming a version.
-    pub(crate) const INVALID_IF_MATCH: &str = "invalid_if_match";
-    /// The server is not (yet, or any more) ready to serve.
-    pub(crate) const NOT_READY: &str = "not_ready";
-    /// A record operation without `X-Purpose-Of-Use` (the code comes from the vault).
-    pub(crate) const PURPOSE_REQUIRED: &str = "purpose_required";
-    /// The role name in the path differs from the one in the body.
-    pub(crate) const ROLE_NAME_MISMATCH: &str = "role_name_mismatch";
-    /// Logout was called with a credential that is not a session token.
-    pub(crate) const NOT_A_SESSION: &str = "not_a_session";
-    /// A break-glass duration too large to represent.
-    pub(crate) const DURATION_OUT_OF_RANGE: &str = "breakglass_duration_out_of_range";
+/// A refusal the edge itself produces, carried as `VaultError::BadRequest` so that
+/// `Vault::record_rejected` can audit it like any other refusal.
+pub(crate) fn bad_request(code: ErrorCode) -> VaultError {
+    VaultError::BadRequest(code.as_str())
 }
 
 /// The single fixed detail of every 401, whatever the reason (the audit log keeps it).
@@ -87,7 +56,6 @@ const fn row(status: StatusCode, title: &'static str, detail: &'static str) -> R
 
 /// The error table: status, title and fixed detail for every error the API reports.
 fn classify(err: &VaultError) -> Row {
-    use codes::*;
     match err {
         VaultError::Unauthenticated => row(
             StatusCode::UNAUTHORIZED,
@@ -156,38 +124,38 @@ fn classify(err: &VaultError) -> Row {
             "Unprocessable Content",
             "A name or label looks like an identifier; see code.",
         ),
-        VaultError::BadRequest(code) => match *code {
-            UNSUPPORTED_MEDIA_TYPE => row(
+        VaultError::BadRequest(code) => match ErrorCode::parse(code) {
+            Some(ErrorCode::UnsupportedMediaType) => row(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "Unsupported Media Type",
                 "The request body must be sent as application/json.",
             ),
-            METHOD_NOT_ALLOWED => row(
+            Some(ErrorCode::MethodNotAllowed) => row(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "Method Not Allowed",
                 "The resource does not support this method; see Allow.",
             ),
-            MALFORMED_JSON => row(
+            Some(ErrorCode::MalformedJson) => row(
                 StatusCode::BAD_REQUEST,
                 "Bad Request",
                 "The request body is not valid JSON.",
             ),
-            INVALID_UTF8 => row(
+            Some(ErrorCode::InvalidUtf8) => row(
                 StatusCode::BAD_REQUEST,
                 "Bad Request",
                 "The request body is not valid UTF-8.",
             ),
-            INVALID_REQUEST_SHAPE => row(
+            Some(ErrorCode::InvalidRequestShape) => row(
                 StatusCode::BAD_REQUEST,
                 "Bad Request",
                 "The request body does not have the shape this endpoint expects.",
             ),
-            PURPOSE_REQUIRED => row(
+            Some(ErrorCode::PurposeRequired) => row(
                 StatusCode::BAD_REQUEST,
                 "Bad Request",
                 "Record operations must state an HL7 purpose of use in X-Purpose-Of-Use.",
             ),
-            INVALID_PURPOSE => row(
+            Some(ErrorCode::InvalidPurposeOfUse) => row(
                 StatusCode::BAD_REQUEST,
                 "Bad Request",
                 "X-Purpose-Of-Use is not a known HL7 PurposeOfUse code.",
@@ -217,7 +185,7 @@ fn classify(err: &VaultError) -> Row {
 }
 
 /// The problem `type` URI of a code.
-fn problem_type(code: &str) -> String {
+fn problem_type(code: ErrorCode) -> String {
     format!("urn:phivault:problem:{code}")
 }
 
@@ -261,7 +229,7 @@ pub(crate) fn problem_response(
     status: StatusCode,
     title: &str,
     detail: String,
-    code: &str,
+    code: ErrorCode,
     request_id: &str,
     violations: Option<Vec<ProblemViolation>>,
 ) -> Response {
@@ -270,7 +238,7 @@ pub(crate) fn problem_response(
         title: title.to_owned(),
         status: status.as_u16(),
         detail,
-        code: code.to_owned(),
+        code: code.as_str().to_owned(),
         request_id: request_id.to_owned(),
         violations,
     };
@@ -294,11 +262,11 @@ pub(crate) fn problem_response(
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let row = classify(&self.err);
-        let code = self.err.code();
+        let code = wire_code(&self.err);
         // Server-side failures are logged by code only; the error's Display may name a
         // store path or driver message, which has no place in a response.
         if row.status.is_server_error() {
-            tracing::warn!(code, request_id = %self.request_id, "request failed");
+            tracing::warn!(code = code.as_str(), request_id = %self.request_id, "request failed");
         }
         let violations = match &self.err {
             VaultError::Invalid(v) => Some(
@@ -357,8 +325,14 @@ mod tests {
             (VaultError::PreconditionRequired, 428),
             (VaultError::PreconditionFailed, 412),
             (VaultError::BadRequest("invalid_record_id"), 400),
-            (VaultError::BadRequest(codes::UNSUPPORTED_MEDIA_TYPE), 415),
-            (VaultError::BadRequest(codes::METHOD_NOT_ALLOWED), 405),
+            (
+                VaultError::BadRequest(ErrorCode::UnsupportedMediaType.as_str()),
+                415,
+            ),
+            (
+                VaultError::BadRequest(ErrorCode::MethodNotAllowed.as_str()),
+                405,
+            ),
             (VaultError::PayloadTooLarge, 413),
             (
                 VaultError::Invalid(ValidationError {
@@ -384,7 +358,10 @@ mod tests {
                 503,
             ),
             (VaultError::Internal("x"), 500),
-            (VaultError::BadRequest(codes::PURPOSE_REQUIRED), 400),
+            (
+                VaultError::BadRequest(ErrorCode::PurposeRequired.as_str()),
+                400,
+            ),
             (
                 VaultError::Forbidden {
                     rule: DenyRule::StepUpRequired.to_string(),

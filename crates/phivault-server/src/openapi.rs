@@ -89,7 +89,11 @@ use crate::handlers;
         handlers::retention::list_retention,
         handlers::retention::run_retention,
     ),
-    components(schemas(phivault_api::Problem, phivault_api::ProblemViolation)),
+    components(schemas(
+        phivault_api::Problem,
+        phivault_api::ProblemViolation,
+        phivault_api::ErrorCode
+    )),
     modifiers(&BearerAuth, &DefaultProblem),
     security(("bearer" = [])),
     tags(

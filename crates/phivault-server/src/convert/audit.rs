@@ -4,7 +4,7 @@
 use phivault_api as api;
 use phivault_core::AuditVerifyReport;
 use phivault_core::audit::{Actor, ActorKind, AuditEvent, Hash, Outcome, SignedTreeHead};
-use phivault_core::audit_log::{AuditPage, ConsistencyProof, InclusionProof};
+use phivault_core::audit_log::{AuditPage, AuditQuery, ConsistencyProof, InclusionProof};
 
 fn hex(h: &[u8]) -> String {
     h.iter().map(|b| format!("{b:02x}")).collect()
@@ -88,6 +88,28 @@ fn outcome_to_api(o: Outcome) -> api::AuditOutcome {
         Outcome::Denied => api::AuditOutcome::Denied,
         Outcome::Invalid => api::AuditOutcome::Invalid,
         Outcome::Error => api::AuditOutcome::Error,
+    }
+}
+
+fn outcome_from_api(o: api::AuditOutcome) -> Outcome {
+    match o {
+        api::AuditOutcome::Success => Outcome::Success,
+        api::AuditOutcome::Denied => Outcome::Denied,
+        api::AuditOutcome::Invalid => Outcome::Invalid,
+        api::AuditOutcome::Error => Outcome::Error,
+    }
+}
+
+/// The domain query of a wire audit filter.
+pub(crate) fn filter_from_api(f: &api::AuditEventFilter) -> AuditQuery {
+    AuditQuery {
+        actor: f.actor.clone(),
+        subject: f.subject.clone(),
+        action: f.action.clone(),
+        outcome: f.outcome.map(outcome_from_api),
+        purpose: f.purpose.clone(),
+        since: f.since,
+        until: f.until,
     }
 }
 

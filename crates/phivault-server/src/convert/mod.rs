@@ -3,6 +3,7 @@
 //! failures are domain errors with static codes, so they carry no submitted text.
 
 pub(crate) mod audit;
+pub(crate) mod error;
 pub(crate) mod identity;
 pub mod privacy;
 pub(crate) mod records;

@@ -7,21 +7,19 @@ use axum::extract::State;
 use axum::http::{Uri, header};
 use axum::response::{IntoResponse, Response};
 use phivault_api as api;
+use phivault_api::ErrorCode;
 use phivault_core::AuditAction;
-use phivault_core::VaultError;
-use phivault_core::audit::Outcome;
-use phivault_core::audit_log::{AuditQuery, ExportFormat};
+use phivault_core::audit_log::ExportFormat;
 use serde::Deserialize;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use utoipa::IntoParams;
 
 use super::query;
-use crate::call::{Call, Ctx};
+use crate::call::Ctx;
 use crate::convert::audit::{
-    consistency_to_api, inclusion_to_api, page_to_api, tree_head_to_api, verify_to_api,
+    consistency_to_api, filter_from_api, inclusion_to_api, page_to_api, tree_head_to_api,
+    verify_to_api,
 };
-use crate::error::{ApiError, codes};
+use crate::error::{ApiError, bad_request};
 use crate::state::AppState;
 
 /// Walks the audit hash chain and reports the first broken entry.
@@ -142,25 +140,16 @@ pub(crate) async fn consistency(
     Ok(Json(consistency_to_api(p)))
 }
 
-/// Filters of an auditor query or export.
+/// The query of an auditor query or export: the wire filter plus paging and format.
+/// The filter is flattened in, so its parameters are described by
+/// `api::AuditEventFilter` and only the fields below by this type.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct EventsQuery {
-    /// The actor id (token or user id).
-    actor: Option<String>,
-    /// The subject id.
-    subject: Option<String>,
-    /// The action (`record.read`), or a prefix ending in `.` (`record.`).
-    action: Option<String>,
-    /// `success`, `denied`, `invalid` or `error`.
-    outcome: Option<String>,
-    /// The declared purpose of use.
-    purpose: Option<String>,
-    /// RFC 3339: events at or after this time.
-    since: Option<String>,
-    /// RFC 3339: events before this time.
-    until: Option<String>,
+    #[serde(flatten)]
+    #[param(ignore)]
+    filter: api::AuditEventFilter,
     /// The `next_cursor` of the previous page.
     cursor: Option<u64>,
     /// The most events to return (default 100).
@@ -169,43 +158,9 @@ pub(crate) struct EventsQuery {
     format: Option<String>,
 }
 
-async fn to_query(call: &Call, q: &EventsQuery) -> Result<AuditQuery, ApiError> {
-    let time = |s: &Option<String>| -> Result<Option<OffsetDateTime>, ()> {
-        s.as_deref()
-            .map(|t| OffsetDateTime::parse(t, &Rfc3339).map_err(|_| ()))
-            .transpose()
-    };
-    let outcome = match q.outcome.as_deref() {
-        None => None,
-        Some("success") => Some(Outcome::Success),
-        Some("denied") => Some(Outcome::Denied),
-        Some("invalid") => Some(Outcome::Invalid),
-        Some("error") => Some(Outcome::Error),
-        Some(_) => {
-            return call
-                .reject(VaultError::BadRequest(codes::INVALID_QUERY))
-                .await;
-        }
-    };
-    let (Ok(since), Ok(until)) = (time(&q.since), time(&q.until)) else {
-        return call
-            .reject(VaultError::BadRequest(codes::INVALID_QUERY))
-            .await;
-    };
-    Ok(AuditQuery {
-        actor: q.actor.clone(),
-        subject: q.subject.clone(),
-        action: q.action.clone(),
-        outcome,
-        purpose: q.purpose.clone(),
-        since,
-        until,
-    })
-}
-
 /// Audit events matching the filters, in log order, with a cursor to the next page.
 #[utoipa::path(
-    get, path = "/v1/audit/events", tag = "audit", params(EventsQuery),
+    get, path = "/v1/audit/events", tag = "audit", params(api::AuditEventFilter, EventsQuery),
     responses(
         (status = 200, description = "A page of events and the next cursor", body = api::AuditEventPage),
     )
@@ -217,7 +172,7 @@ pub(crate) async fn events(
 ) -> Result<Json<api::AuditEventPage>, ApiError> {
     let call = ctx.begin(&state, AuditAction::AuditQuery).await?;
     let q: EventsQuery = query(&call, &uri).await?;
-    let filter = to_query(&call, &q).await?;
+    let filter = filter_from_api(&q.filter);
     let page = call.done(
         call.vault()
             .query_audit(
@@ -234,7 +189,7 @@ pub(crate) async fn events(
 
 /// Every matching event as CSV or JSONL; the export is itself audited.
 #[utoipa::path(
-    get, path = "/v1/audit/export", tag = "audit", params(EventsQuery),
+    get, path = "/v1/audit/export", tag = "audit", params(api::AuditEventFilter, EventsQuery),
     responses(
         (status = 200, description = "text/csv or application/jsonl", content_type = "text/csv"),
     )
@@ -246,14 +201,12 @@ pub(crate) async fn export(
 ) -> Result<Response, ApiError> {
     let call = ctx.begin(&state, AuditAction::AuditExport).await?;
     let q: EventsQuery = query(&call, &uri).await?;
-    let filter = to_query(&call, &q).await?;
+    let filter = filter_from_api(&q.filter);
     let (format, mime) = match q.format.as_deref() {
         None | Some("jsonl") => (ExportFormat::Jsonl, "application/jsonl"),
         Some("csv") => (ExportFormat::Csv, "text/csv; charset=utf-8"),
         Some(_) => {
-            return call
-                .reject(VaultError::BadRequest(codes::INVALID_QUERY))
-                .await;
+            return call.reject(bad_request(ErrorCode::InvalidQuery)).await;
         }
     };
     let body = call.done(
@@ -262,4 +215,52 @@ pub(crate) async fn export(
             .await,
     )?;
     Ok(([(header::CONTENT_TYPE, mime)], body).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::extract::Query;
+
+    fn parse(q: &str) -> Option<EventsQuery> {
+        let uri: Uri = format!("/v1/audit/events?{q}").parse().ok()?;
+        Query::<EventsQuery>::try_from_uri(&uri)
+            .ok()
+            .map(|Query(q)| q)
+    }
+
+    #[test]
+    fn the_wire_filter_and_paging_parse_from_one_query_string() {
+        let q = parse(
+            "actor=tok&subject=s1&action=record.&outcome=denied&purpose=TREAT\
+             &since=2026-01-01T00:00:00Z&until=2026-02-01T00:00:00Z&cursor=7&limit=5&format=csv",
+        )
+        .unwrap();
+        assert_eq!(q.filter.actor.as_deref(), Some("tok"));
+        assert_eq!(q.filter.subject.as_deref(), Some("s1"));
+        assert_eq!(q.filter.action.as_deref(), Some("record."));
+        assert_eq!(q.filter.outcome, Some(api::AuditOutcome::Denied));
+        assert_eq!(q.filter.purpose.as_deref(), Some("TREAT"));
+        assert!(q.filter.since.is_some() && q.filter.until.is_some());
+        assert_eq!(
+            (q.cursor, q.limit, q.format.as_deref()),
+            (Some(7), Some(5), Some("csv"))
+        );
+        let empty = parse("").unwrap();
+        assert_eq!(empty.filter, api::AuditEventFilter::default());
+    }
+
+    #[test]
+    fn unknown_parameters_and_bad_values_are_refused() {
+        for bad in [
+            "bogus=1",
+            "outcome=maybe",
+            "since=yesterday",
+            "until=2026-13-01T00:00:00Z",
+            "cursor=abc",
+            "limit=-1",
+        ] {
+            assert!(parse(bad).is_none(), "{bad}");
+        }
+    }
 }

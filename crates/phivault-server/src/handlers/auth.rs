@@ -5,13 +5,14 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use phivault_api as api;
+use phivault_api::ErrorCode;
 use phivault_api::Problem;
 use phivault_core::AuditAction;
-use phivault_core::{SESSION_TOKEN_PREFIX, VaultError};
+use phivault_core::SESSION_TOKEN_PREFIX;
 use zeroize::Zeroizing;
 
 use crate::call::Ctx;
-use crate::error::{ApiError, codes};
+use crate::error::{ApiError, bad_request};
 use crate::state::AppState;
 
 /// Logs a human user in with password and second factor; the answer carries a session
@@ -69,9 +70,7 @@ pub(crate) async fn logout(
     let bearer = Zeroizing::new(ctx.bearer_token().unwrap_or_default().to_owned());
     let call = ctx.begin(&state, AuditAction::AuthLogout).await?;
     if !bearer.starts_with(&format!("{SESSION_TOKEN_PREFIX}_")) {
-        return call
-            .reject(VaultError::BadRequest(codes::NOT_A_SESSION))
-            .await;
+        return call.reject(bad_request(ErrorCode::NotASession)).await;
     }
     call.done(call.vault().logout(&call.meta, &bearer).await)?;
     Ok(StatusCode::NO_CONTENT)

@@ -5,16 +5,17 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use phivault_api as api;
+use phivault_api::ErrorCode;
 use phivault_api::Problem;
 use phivault_core::AuditAction;
-use phivault_core::{SubjectId, VaultError};
+use phivault_core::SubjectId;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::query;
 use crate::call::{Ctx, Params};
 use crate::convert::identity::break_glass_to_api;
-use crate::error::{ApiError, codes};
+use crate::error::{ApiError, bad_request};
 use crate::state::AppState;
 
 /// Opens time-limited emergency access to one subject, with a reason; reads then state
@@ -40,7 +41,7 @@ pub(crate) async fn open_break_glass(
         .map(time::Duration::seconds)
     else {
         return call
-            .reject(VaultError::BadRequest(codes::DURATION_OUT_OF_RANGE))
+            .reject(bad_request(ErrorCode::BreakglassDurationOutOfRange))
             .await;
     };
     let episode = call.done(

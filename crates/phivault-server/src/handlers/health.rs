@@ -7,12 +7,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use phivault_api::ErrorCode;
 use phivault_api::{HealthStatus, Problem};
 use phivault_core::{AuditAction, VaultError};
 use utoipa::OpenApi;
 
 use crate::call::Ctx;
-use crate::error::{ApiError, codes, problem_response};
+use crate::error::{ApiError, bad_request, problem_response};
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
 
@@ -53,7 +54,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     )
 )]
 pub(crate) async fn readyz(State(state): State<AppState>, ctx: Ctx) -> Response {
-    let not_ready = |code: &str| {
+    let not_ready = |code: ErrorCode| {
         problem_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "Service Unavailable",
@@ -64,7 +65,7 @@ pub(crate) async fn readyz(State(state): State<AppState>, ctx: Ctx) -> Response 
         )
     };
     if !state.ready.is_ready() {
-        return not_ready(codes::NOT_READY);
+        return not_ready(ErrorCode::NotReady);
     }
     let probe = state
         .vault
@@ -90,7 +91,7 @@ pub(crate) async fn readyz(State(state): State<AppState>, ctx: Ctx) -> Response 
         }
         Err(e) => {
             tracing::warn!(backend = state.vault.store().backend(), error = %e, "readiness probe failed");
-            not_ready("storage_unavailable")
+            not_ready(ErrorCode::StorageUnavailable)
         }
     }
 }
@@ -120,7 +121,7 @@ pub(crate) async fn method_not_allowed(State(state): State<AppState>, ctx: Ctx) 
     ctx.refuse(
         &state,
         UNMATCHED_ACTION,
-        VaultError::BadRequest(codes::METHOD_NOT_ALLOWED),
+        bad_request(ErrorCode::MethodNotAllowed),
     )
     .await
 }

@@ -21,22 +21,20 @@ use axum::Json;
 use axum::extract::Query;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use phivault_core::SubjectId;
 use phivault_core::privacy::PrivacyItem;
-use phivault_core::{SubjectId, VaultError};
 use serde::de::DeserializeOwned;
 
 use crate::call::{Call, Params};
 use crate::convert::privacy::item_to_api;
-use crate::error::{ApiError, codes};
+use crate::error::{ApiError, bad_request};
+use phivault_api::ErrorCode;
 
 /// The query string parsed as `T`, or an audited `invalid_query` refusal.
 pub(crate) async fn query<T: DeserializeOwned>(call: &Call, uri: &Uri) -> Result<T, ApiError> {
     match Query::<T>::try_from_uri(uri) {
         Ok(Query(q)) => Ok(q),
-        Err(_) => {
-            call.reject(VaultError::BadRequest(codes::INVALID_QUERY))
-                .await
-        }
+        Err(_) => call.reject(bad_request(ErrorCode::InvalidQuery)).await,
     }
 }
 

@@ -7,16 +7,17 @@ use axum::extract::{Request, State};
 use axum::http::Uri;
 use axum::response::Response;
 use phivault_api as api;
+use phivault_api::ErrorCode;
 use phivault_core::AuditAction;
 use phivault_core::privacy::{ItemKind, NewRequest};
-use phivault_core::{CollectionName, RecordId, SubjectId, VaultError};
+use phivault_core::{CollectionName, RecordId, SubjectId};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::{created_item, query, subject};
 use crate::call::{Call, Ctx, Params};
 use crate::convert::privacy::item_to_api;
-use crate::error::ApiError;
+use crate::error::{ApiError, bad_request};
 use crate::state::AppState;
 
 /// The item id of a `/v1/privacy/items/{id}/…` route (a UUID).
@@ -24,7 +25,7 @@ async fn item_id(call: &Call, params: Params) -> Result<String, ApiError> {
     let [id] = call.params(params).await?;
     match uuid::Uuid::try_parse(&id) {
         Ok(u) => Ok(u.to_string()),
-        Err(_) => call.reject(VaultError::BadRequest("invalid_item_id")).await,
+        Err(_) => call.reject(bad_request(ErrorCode::InvalidItemId)).await,
     }
 }
 
@@ -130,9 +131,7 @@ pub(crate) async fn list_items(
     let call = ctx.begin(&state, AuditAction::PrivacyItemList).await?;
     let q: ItemsQuery = query(&call, &uri).await?;
     let Some(kind) = ItemKind::parse(&q.kind) else {
-        return call
-            .reject(VaultError::BadRequest("invalid_item_kind"))
-            .await;
+        return call.reject(bad_request(ErrorCode::InvalidItemKind)).await;
     };
     let subject = match &q.subject {
         Some(s) => Some(call.check(SubjectId::parse(s)).await?),

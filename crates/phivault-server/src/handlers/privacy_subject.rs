@@ -7,9 +7,9 @@ use axum::extract::{Request, State};
 use axum::http::{Uri, header};
 use axum::response::{IntoResponse, Response};
 use phivault_api as api;
+use phivault_api::ErrorCode;
 use phivault_api::Problem;
 use phivault_core::AuditAction;
-use phivault_core::VaultError;
 use phivault_core::privacy::{NewDisclosure, NewRestriction};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -18,7 +18,7 @@ use super::{created_item, query, subject};
 use crate::call::{Ctx, Params};
 use crate::convert::privacy::{accounting_to_api, erasure_to_api, subject_export_to_api};
 use crate::convert::roles::purpose_from_api;
-use crate::error::ApiError;
+use crate::error::{ApiError, bad_request};
 use crate::state::AppState;
 
 /// Agrees to a restriction the policy engine then enforces (164.522(a)).
@@ -225,7 +225,7 @@ pub(crate) async fn export(
         Some("html") => true,
         Some(_) => {
             return call
-                .reject(VaultError::BadRequest("invalid_export_format"))
+                .reject(bad_request(ErrorCode::InvalidExportFormat))
                 .await;
         }
     };

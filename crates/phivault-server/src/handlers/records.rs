@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use phivault_api as api;
+use phivault_api::ErrorCode;
 use phivault_api::Problem;
 use phivault_core::AuditAction;
 use phivault_core::{CollectionName, RecordId, RecordView, SubjectId, VaultError};
@@ -17,7 +18,7 @@ use utoipa::IntoParams;
 
 use crate::call::{Call, Ctx, Params};
 use crate::convert::records::record_to_api;
-use crate::error::{ApiError, codes};
+use crate::error::{ApiError, bad_request};
 use crate::state::AppState;
 
 /// The default page size of a subject listing.
@@ -59,9 +60,7 @@ async fn if_match(call: &Call, headers: &HeaderMap) -> Result<Option<u64>, ApiEr
     };
     let text = v.to_str().map(str::trim).unwrap_or("");
     if text == "*" {
-        return call
-            .reject(VaultError::BadRequest(codes::INVALID_IF_MATCH))
-            .await;
+        return call.reject(bad_request(ErrorCode::InvalidIfMatch)).await;
     }
     match text
         .strip_prefix('"')
@@ -90,16 +89,15 @@ fn encode_cursor(collection: &str, id: &RecordId) -> String {
 }
 
 fn decode_cursor(cursor: &str) -> Result<(CollectionName, RecordId), VaultError> {
-    let bad = VaultError::BadRequest(codes::INVALID_CURSOR);
+    let bad = bad_request(ErrorCode::InvalidCursor);
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad)?;
-    let text =
-        String::from_utf8(bytes).map_err(|_| VaultError::BadRequest(codes::INVALID_CURSOR))?;
+    let text = String::from_utf8(bytes).map_err(|_| bad_request(ErrorCode::InvalidCursor))?;
     let (c, id) = text
         .split_once('/')
-        .ok_or(VaultError::BadRequest(codes::INVALID_CURSOR))?;
+        .ok_or(bad_request(ErrorCode::InvalidCursor))?;
     match (CollectionName::parse(c), RecordId::parse(id)) {
         (Ok(c), Ok(id)) => Ok((c, id)),
-        _ => Err(VaultError::BadRequest(codes::INVALID_CURSOR)),
+        _ => Err(bad_request(ErrorCode::InvalidCursor)),
     }
 }
 
@@ -280,9 +278,7 @@ pub(crate) async fn get_record_version(
     let version = match version.parse::<u64>() {
         Ok(v) if v > 0 => v,
         _ => {
-            return call
-                .reject(VaultError::BadRequest(codes::INVALID_VERSION))
-                .await;
+            return call.reject(bad_request(ErrorCode::InvalidVersion)).await;
         }
     };
     let view = call.done(
@@ -349,9 +345,7 @@ pub(crate) async fn list_subject_records(
     let [subject] = call.params(params).await?;
     let subject = call.check(SubjectId::parse(&subject)).await?;
     let Ok(Query(query)) = Query::<ListQuery>::try_from_uri(&uri) else {
-        return call
-            .reject(VaultError::BadRequest(codes::INVALID_QUERY))
-            .await;
+        return call.reject(bad_request(ErrorCode::InvalidQuery)).await;
     };
     let after = match query.cursor.as_deref() {
         None | Some("") => None,

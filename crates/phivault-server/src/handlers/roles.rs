@@ -3,13 +3,13 @@
 use axum::Json;
 use axum::extract::{Request, State};
 use phivault_api as api;
+use phivault_api::ErrorCode;
 use phivault_api::Problem;
 use phivault_core::AuditAction;
-use phivault_core::VaultError;
 
 use crate::call::{Ctx, Params};
 use crate::convert::roles::{role_from_api, role_to_api};
-use crate::error::{ApiError, codes};
+use crate::error::{ApiError, bad_request};
 use crate::state::AppState;
 
 /// Every role: built-in ones first, then custom ones.
@@ -53,9 +53,7 @@ pub(crate) async fn put_role(
     let [name] = call.params(params).await?;
     let body: api::Role = call.json(req).await?;
     if body.name != name {
-        return call
-            .reject(VaultError::BadRequest(codes::ROLE_NAME_MISMATCH))
-            .await;
+        return call.reject(bad_request(ErrorCode::RoleNameMismatch)).await;
     }
     let role = call.done(
         call.vault()

@@ -109,3 +109,42 @@ async fn unknown_routes_and_methods_are_audited_problems() {
         assert!(!e.event_json.contains("CANARY"));
     }
 }
+
+#[tokio::test]
+async fn the_served_openapi_document_lists_every_error_code_on_the_problem() {
+    let h = harness().await;
+    let r = h
+        .raw(
+            Request::builder()
+                .uri("/v1/openapi.json")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let doc = r.json();
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["Problem"]["properties"]["code"]["$ref"], "#/components/schemas/ErrorCode",
+        "the problem's code names the ErrorCode schema"
+    );
+    let listed: std::collections::BTreeSet<&str> = schemas["ErrorCode"]["enum"]
+        .as_array()
+        .expect("ErrorCode is a string enum")
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let expected: std::collections::BTreeSet<&str> = phivault_api::ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    assert_eq!(listed, expected);
+    for code in [
+        "not_ready",
+        "malformed_json",
+        "subject_erased",
+        "password_common",
+    ] {
+        assert!(listed.contains(code), "{code}");
+    }
+}

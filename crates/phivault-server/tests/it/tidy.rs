@@ -62,6 +62,34 @@ fn handlers_answer_with_wire_types_only() {
     }
 }
 
+/// The edge's own refusals name a wire `ErrorCode` (through `bad_request`), never a
+/// literal: a literal code could be missing from the enum the OpenAPI document lists.
+#[test]
+fn handlers_refuse_with_wire_error_codes_only() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut sources = handler_sources();
+    sources.push((
+        "../call.rs".to_owned(),
+        std::fs::read_to_string(dir.join("call.rs")).unwrap(),
+    ));
+    for (name, text) in sources {
+        for (n, line) in text.lines().enumerate() {
+            for b in [
+                "BadRequest(\"",
+                "Conflict(\"",
+                "InvalidSchema(\"",
+                "codes::",
+            ] {
+                assert!(
+                    !line.contains(b),
+                    "src/handlers/{name}:{} builds an error code from text (`{b}`)",
+                    n + 1
+                );
+            }
+        }
+    }
+}
+
 /// The default problem response is added once, by the document's modifier.
 #[test]
 fn no_handler_declares_the_default_response_itself() {
