@@ -1,11 +1,16 @@
 //! The journal against a real store: replay to latest and to a time, torn tails,
 //! corruption, erasures after the target time, and writes by another connection.
 
+use std::fs;
+
+use super::read::{le_u32, parse_segment};
 use super::*;
 use crate::backup::read_shred_ledger;
 use crate::{SqliteOptions, SqliteStore};
 use phivault_core::ManualClock;
+use phivault_core::backup::ShredEntry;
 use phivault_core::store::{Store, SubjectKeyRow, WriteTx};
+use time::OffsetDateTime;
 
 const T0: i64 = 1_800_000_000;
 
