@@ -727,7 +727,7 @@ proptest! {
 /// test fails, a change broke files and rows already written: add a new version instead.
 #[test]
 fn golden_fixture_v1_still_opens() {
-    let g: Value = serde_json::from_str(include_str!("fixtures/golden-v1.json")).unwrap();
+    let g: Value = serde_json::from_str(include_str!("../fixtures/golden-v1.json")).unwrap();
     let s = |k: &str| g[k].as_str().unwrap().to_owned();
     let ring = Keyring::open(s("keyring").as_bytes(), s("passphrase").as_bytes()).unwrap();
     assert_eq!(ring.kek_versions(), vec![1, 2]);
