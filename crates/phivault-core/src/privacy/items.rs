@@ -2,19 +2,16 @@
 //! legal holds and hand-recorded disclosures; ending one, reading and listing items.
 
 use time::Duration;
-use uuid::Uuid;
 
 use super::{
     ACCOUNTING_YEARS, ItemDetail, ItemKind, ItemMeta, ItemStatus, NewDisclosure, NewRestriction,
-    PrivacyItem, encode_meta, exclusion, required_text, seal_detail, text, to_item,
+    PrivacyItem, exclusion, insert_item, required_text, text, to_item,
 };
 use crate::action::AuditAction;
 use crate::error::VaultError;
 use crate::error_code::{ErrorCode, Missing};
 use crate::ids::{CollectionName, SubjectId};
 use crate::policy::{Action, Principal};
-use crate::privacy_store::PrivacyItemRow;
-use crate::seal::SubjectKeys;
 use crate::vault::{RequestMeta, Vault};
 
 impl Vault {
@@ -57,24 +54,19 @@ impl Vault {
             ItemStatus::Active
         };
         self.audited(ev, move |tx, ev| {
-            let dek = SubjectKeys::new(&keyring).get_or_create(tx, &subject, now)?;
             let mut item_meta = item_meta;
             item_meta.by = Some(pid);
-            let mut row = PrivacyItemRow {
-                id: Uuid::new_v4().to_string(),
-                kind: kind.as_str().to_owned(),
-                subject,
-                status: initial.as_str().to_owned(),
-                created_at: now,
-                due_at: None,
-                updated_at: now,
-                meta_json: encode_meta(&item_meta)?,
-                sealed: Vec::new(),
-            };
-            seal_detail(&dek, &mut row, &detail)?;
-            tx.put_privacy_item(&row)?;
-            ev.reason = Some(format!("item:{}", row.id));
-            to_item(&keyring, tx, &row, now)
+            insert_item(
+                tx,
+                &keyring,
+                ev,
+                kind,
+                &subject,
+                initial,
+                (now, None, now),
+                &item_meta,
+                &detail,
+            )
         })
         .await
     }

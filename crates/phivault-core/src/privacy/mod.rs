@@ -258,6 +258,38 @@ fn encode_meta(meta: &ItemMeta) -> Result<String, VaultError> {
     serde_json::to_string(meta).map_err(|_| VaultError::Internal(InternalFault::Encode.as_str()))
 }
 
+/// Stores a new item, its detail sealed under the subject's data key (created on first
+/// use), and names it in the audit event: the one way an item comes into being.
+#[allow(clippy::too_many_arguments)]
+fn insert_item(
+    tx: &mut dyn WriteTx,
+    keyring: &Keyring,
+    ev: &mut AuditEvent,
+    kind: ItemKind,
+    subject: &str,
+    status: ItemStatus,
+    (received, due_at, now): (OffsetDateTime, Option<OffsetDateTime>, OffsetDateTime),
+    item_meta: &ItemMeta,
+    detail: &ItemDetail,
+) -> Result<PrivacyItem, VaultError> {
+    let dek = SubjectKeys::new(keyring).get_or_create(tx, subject, now)?;
+    let mut row = PrivacyItemRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        kind: kind.as_str().to_owned(),
+        subject: subject.to_owned(),
+        status: status.as_str().to_owned(),
+        created_at: received,
+        due_at,
+        updated_at: now,
+        meta_json: encode_meta(item_meta)?,
+        sealed: Vec::new(),
+    };
+    seal_detail(&dek, &mut row, detail)?;
+    tx.put_privacy_item(&row)?;
+    ev.reason = Some(format!("item:{}", row.id));
+    to_item(keyring, tx, &row, now)
+}
+
 /// Opens a stored item; the detail is `None` when the subject was erased.
 fn to_item(
     keyring: &Keyring,

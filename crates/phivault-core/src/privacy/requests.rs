@@ -2,12 +2,10 @@
 //! (164.524(b)(2), 164.526(b)(2)), the one extension, and completing an access request.
 
 use time::{Duration, OffsetDateTime};
-use uuid::Uuid;
 
 use super::{
     ACCESS_DUE_DAYS, AMENDMENT_DUE_DAYS, EXTENSION_DAYS, ItemDetail, ItemKind, ItemMeta,
-    ItemStatus, NewRequest, PrivacyItem, encode_meta, parse_meta, required_text, seal_detail, text,
-    to_item,
+    ItemStatus, NewRequest, PrivacyItem, encode_meta, insert_item, parse_meta, required_text, text,
 };
 use crate::action::AuditAction;
 use crate::error::VaultError;
@@ -15,7 +13,6 @@ use crate::error_code::{ErrorCode, Missing};
 use crate::ids::SubjectId;
 use crate::policy::{Action, Principal};
 use crate::privacy_store::PrivacyItemRow;
-use crate::seal::SubjectKeys;
 use crate::vault::{RequestMeta, Vault};
 
 impl Vault {
@@ -101,23 +98,18 @@ impl Vault {
                     return Err(VaultError::Gone);
                 }
             }
-            let dek = SubjectKeys::new(&keyring).get_or_create(tx, &subject, now)?;
             item_meta.by = Some(pid);
-            let mut row = PrivacyItemRow {
-                id: Uuid::new_v4().to_string(),
-                kind: kind.as_str().to_owned(),
-                subject: subject.clone(),
-                status: ItemStatus::Open.as_str().to_owned(),
-                created_at: received,
-                due_at: Some(received + Duration::days(due_days)),
-                updated_at: now,
-                meta_json: encode_meta(&item_meta)?,
-                sealed: Vec::new(),
-            };
-            seal_detail(&dek, &mut row, &detail)?;
-            tx.put_privacy_item(&row)?;
-            ev.reason = Some(format!("item:{}", row.id));
-            to_item(&keyring, tx, &row, now)
+            insert_item(
+                tx,
+                &keyring,
+                ev,
+                kind,
+                &subject,
+                ItemStatus::Open,
+                (received, Some(received + Duration::days(due_days)), now),
+                &item_meta,
+                &detail,
+            )
         })
         .await
     }
