@@ -259,7 +259,8 @@ async fn amendments_become_versions_or_denials_with_statements_that_exports_carr
     assert!(export.privacy.iter().any(|i| {
         i.detail
             .as_ref()
-            .is_some_and(|d| d["disagreement"] == "I have never had asthma.")
+            .and_then(|d| d.get("disagreement"))
+            .is_some_and(|v| v == "I have never had asthma.")
     }));
     assert!(
         !serde_json::to_string(&export)
