@@ -93,7 +93,11 @@ impl Vault {
             ..RetentionReport::default()
         };
         for (collection, days) in policies {
-            let before = now - Duration::days(i64::from(days));
+            // A period reaching past the earliest representable time expires nothing; plain
+            // subtraction would panic there and stop retention for every collection.
+            let Some(before) = now.checked_sub(Duration::days(i64::from(days))) else {
+                continue;
+            };
             let mut cursor: Option<RecordId> = None;
             loop {
                 let (c, after) = (collection.clone(), cursor);

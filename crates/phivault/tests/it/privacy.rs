@@ -759,3 +759,27 @@ async fn a_tampered_or_swapped_privacy_item_fails_closed() {
         other => panic!("expected a problem, got {other:?}"),
     }
 }
+
+/// Regression: a retention period too long to subtract from now (the largest `days` the
+/// API accepts) made the retention run panic, which killed the request and the hourly
+/// scheduler. It must expire nothing and keep the other collections' retention working.
+#[tokio::test]
+async fn a_retention_period_beyond_the_calendar_expires_nothing_and_does_not_panic() {
+    let (tv, officer) = setup().await;
+    officer
+        .set_retention("patients", Some(u32::MAX))
+        .await
+        .unwrap();
+    officer.set_retention("labs", Some(30)).await.unwrap();
+    let kept = record(&tv, "patients", "pat-k", "Kim Kept").await;
+    let lab = record(&tv, "labs", "pat-k", "Kim Kept").await;
+    tv.clock.advance(Duration::days(31));
+    let run = officer.run_retention().await.unwrap();
+    assert_eq!(run.disposed, 1, "{run:?}");
+    // The test-app token lives 30 days; this one outlives the test's clock.
+    let c = tv
+        .client_with(Some(&tv.token(&[RECORDS_ALL], Duration::days(90)).await))
+        .with_purpose("TREAT");
+    c.get_record("patients", kept).await.unwrap();
+    assert_eq!(status(c.get_record("labs", lab).await).0, 404);
+}
