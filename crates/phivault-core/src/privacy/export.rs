@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use phivault_crypto::Keyring;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::{ItemKind, ItemStatus, PAGE, PrivacyItem, close, rfc3339, to_item};
@@ -202,44 +202,7 @@ fn export_record(
     })
 }
 
-/// An item as JSON (shared by the export and the API).
-pub fn item_json(item: &PrivacyItem) -> Value {
-    json!({
-        "id": item.id,
-        "kind": item.kind.as_str(),
-        "subject": item.subject,
-        "status": item.status,
-        "created_at": rfc3339(item.created_at),
-        "due_at": item.due_at.map(rfc3339),
-        "updated_at": rfc3339(item.updated_at),
-        "overdue": item.overdue,
-        "meta": serde_json::to_value(&item.meta).unwrap_or(Value::Null),
-        "detail": item.detail.as_ref().map(|d| serde_json::to_value(d).unwrap_or(Value::Null)),
-    })
-}
-
 impl SubjectExport {
-    /// The machine-readable export.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "format": "phivault-subject-export/1",
-            "subject": self.subject,
-            "generated_at": rfc3339(self.generated_at),
-            "records": self.records.iter().map(|r| json!({
-                "collection": r.collection,
-                "id": r.id.to_string(),
-                "deleted": r.deleted,
-                "versions": r.versions.iter().map(|v| json!({
-                    "version": v.version,
-                    "created_at": rfc3339(v.created_at),
-                    "deleted": v.deleted,
-                    "data": v.data,
-                })).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-            "privacy": self.items.iter().map(item_json).collect::<Vec<_>>(),
-        })
-    }
-
     /// A readable, self-contained HTML document (no scripts, no external resources).
     pub fn to_html(&self) -> String {
         let mut h = String::with_capacity(4096);
