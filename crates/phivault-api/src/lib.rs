@@ -36,7 +36,8 @@ pub use privacy::{
 };
 pub use problem::{Problem, ProblemViolation};
 pub use records::{
-    CreateRecordRequest, DeletedRecord, Record, RecordList, SearchRequest, UpdateRecordRequest,
+    CreateRecordRequest, DeletedRecord, Record, RecordList, RecordPatch, SearchRequest,
+    UpdateRecordRequest,
 };
 pub use research::{
     AggregateCell, AggregateRequest, AggregateResponse, ExportFormat, K_ANONYMITY_HEADER,

@@ -28,6 +28,20 @@ pub struct UpdateRecordRequest {
     pub data: Value,
 }
 
+/// The body of `PATCH /v1/collections/{name}/records/{id}` (sent with `If-Match`): a JSON
+/// Merge Patch (RFC 7396) of the record's data. Members set fields, `null` members remove
+/// them, absent fields keep their stored values.
+#[derive(Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = Object)]
+pub struct RecordPatch(pub Value);
+
+impl std::fmt::Debug for RecordPatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecordPatch(<redacted>)")
+    }
+}
+
 /// The body of `POST /v1/collections/{name}/search`: equality on one searchable field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

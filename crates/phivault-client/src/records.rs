@@ -1,12 +1,13 @@
 //! Client calls for collections and records: declaring and reading collections, and
-//! creating, reading, versioning, updating, deleting and searching records.
+//! creating, reading, versioning, updating (replace or merge patch), deleting and searching
+//! records.
 
 use phivault_api::{
     Collection, CollectionList, CreateRecordRequest, DeletedRecord, Record, RecordList,
     SearchRequest, UpdateRecordRequest,
 };
 use reqwest::Method;
-use reqwest::header::IF_MATCH;
+use reqwest::header::{CONTENT_TYPE, IF_MATCH};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -109,6 +110,27 @@ impl Client {
             )?
             .header(IF_MATCH, format!("\"{expected_version}\""))
             .json(&UpdateRecordRequest { data });
+        self.json(req).await
+    }
+
+    /// Changes some fields of a record with a JSON Merge Patch (RFC 7396): members set
+    /// fields, `null` members remove them; `expected_version` must be its current version.
+    pub async fn patch_record(
+        &self,
+        collection: &str,
+        id: Uuid,
+        expected_version: u64,
+        patch: Value,
+    ) -> Result<Record, ClientError> {
+        let id = id.to_string();
+        let req = self
+            .request(
+                Method::PATCH,
+                self.url(&["v1", "collections", collection, "records", &id])?,
+            )?
+            .header(IF_MATCH, format!("\"{expected_version}\""))
+            .header(CONTENT_TYPE, "application/merge-patch+json")
+            .body(patch.to_string());
         self.json(req).await
     }
 

@@ -53,6 +53,14 @@ pub enum VaultError {
         /// The rule that denied.
         rule: String,
     },
+    /// The caller may not see this record. It is audited as the denial by `rule`, and
+    /// answered exactly as a record that does not exist, so that an answer never confirms
+    /// to someone without access that a record exists.
+    #[error("record concealed by policy rule {rule}")]
+    Concealed {
+        /// The rule that denied.
+        rule: String,
+    },
     /// The named kind of thing does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -107,7 +115,7 @@ impl VaultError {
         match self {
             Self::Unauthenticated => ErrorCode::Unauthenticated.as_str(),
             Self::Forbidden { .. } => ErrorCode::Forbidden.as_str(),
-            Self::NotFound(_) => ErrorCode::NotFound.as_str(),
+            Self::NotFound(_) | Self::Concealed { .. } => ErrorCode::NotFound.as_str(),
             Self::Gone => ErrorCode::RecordDeleted.as_str(),
             Self::Erased => ErrorCode::SubjectErased.as_str(),
             Self::Conflict(c) => c,
@@ -129,7 +137,9 @@ impl VaultError {
     pub fn outcome(&self) -> phivault_audit::Outcome {
         use phivault_audit::Outcome;
         match self {
-            Self::Unauthenticated | Self::Forbidden { .. } => Outcome::Denied,
+            Self::Unauthenticated | Self::Forbidden { .. } | Self::Concealed { .. } => {
+                Outcome::Denied
+            }
             Self::NotFound(_)
             | Self::Gone
             | Self::Erased

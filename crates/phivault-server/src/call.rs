@@ -185,12 +185,17 @@ pub(crate) struct Call {
 }
 
 /// Whether `Content-Type` is `application/json` (parameters such as charset allowed).
-fn is_json(headers: &HeaderMap) -> bool {
+/// `application/json`, the media type of every request body.
+const JSON: &str = "application/json";
+/// A JSON Merge Patch (RFC 7396), also accepted by `PATCH` on a record.
+pub(crate) const MERGE_PATCH: &str = "application/merge-patch+json";
+
+fn has_media_type(headers: &HeaderMap, accepted: &[&str]) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+        .is_some_and(|t| accepted.iter().any(|a| t.trim().eq_ignore_ascii_case(a)))
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
@@ -273,8 +278,17 @@ impl Call {
     /// syntax (and nesting depth), then shape, each refusal with its own code. Serde's
     /// messages are never used: they quote the submitted values.
     pub(crate) async fn json<T: DeserializeOwned>(&self, req: Request) -> Result<T, ApiError> {
+        self.json_as(req, &[JSON]).await
+    }
+
+    /// [`Call::json`] for a body whose content type is one of `accepted` (e.g. a merge patch).
+    pub(crate) async fn json_as<T: DeserializeOwned>(
+        &self,
+        req: Request,
+        accepted: &[&str],
+    ) -> Result<T, ApiError> {
         let (parts, body) = req.into_parts();
-        if !is_json(&parts.headers) {
+        if !has_media_type(&parts.headers, accepted) {
             return self
                 .reject(bad_request(ErrorCode::UnsupportedMediaType))
                 .await;
@@ -335,18 +349,24 @@ mod tests {
     #[test]
     fn json_content_type_is_recognised() {
         let mut h = HeaderMap::new();
-        assert!(!is_json(&h));
+        assert!(!has_media_type(&h, &[JSON]));
         h.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        assert!(is_json(&h));
+        assert!(has_media_type(&h, &[JSON]));
         h.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("Application/JSON; charset=utf-8"),
         );
-        assert!(is_json(&h));
+        assert!(has_media_type(&h, &[JSON]));
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-        assert!(!is_json(&h));
+        assert!(!has_media_type(&h, &[JSON]));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/merge-patch+json"),
+        );
+        assert!(!has_media_type(&h, &[JSON]));
+        assert!(has_media_type(&h, &[MERGE_PATCH, JSON]));
     }
 }

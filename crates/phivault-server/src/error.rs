@@ -77,7 +77,9 @@ fn classify(err: &VaultError) -> Row {
             "Forbidden",
             "The credential does not permit this operation.",
         ),
-        VaultError::NotFound(_) => row(
+        // A concealed record answers exactly as a missing one (same status, title, detail
+        // and code), so the answer never confirms that it exists.
+        VaultError::NotFound(_) | VaultError::Concealed { .. } => row(
             StatusCode::NOT_FOUND,
             "Not Found",
             "The requested resource does not exist.",
@@ -319,6 +321,12 @@ mod tests {
                 403,
             ),
             (VaultError::NotFound("record"), 404),
+            (
+                VaultError::Concealed {
+                    rule: "deny:x".into(),
+                },
+                404,
+            ),
             (VaultError::Gone, 410),
             (VaultError::Erased, 410),
             (VaultError::Conflict("collection_exists"), 409),

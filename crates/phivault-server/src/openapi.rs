@@ -33,6 +33,7 @@ use crate::handlers;
         handlers::records::create_record,
         handlers::records::get_record,
         handlers::records::update_record,
+        handlers::records::patch_record,
         handlers::records::delete_record,
         handlers::records::record_history,
         handlers::records::get_record_version,

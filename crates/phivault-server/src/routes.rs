@@ -59,6 +59,7 @@ fn table() -> Vec<(&'static str, MethodRouter<AppState>)> {
             "/v1/collections/{name}/records/{id}",
             get(records::get_record)
                 .put(records::update_record)
+                .patch(records::patch_record)
                 .delete(records::delete_record),
         ),
         (

@@ -48,7 +48,8 @@ mod read;
 mod segment;
 
 pub use read::{
-    JournalEntry, JournalError, ReplayReport, Segmented, read_segment, replay, shred_entries,
+    JournalEntry, JournalError, ReplayReport, Segmented, parse_segment, read_segment, replay,
+    shred_entries,
 };
 pub(crate) use segment::Segment;
 

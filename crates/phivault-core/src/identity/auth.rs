@@ -106,13 +106,25 @@ impl Vault {
             if row.expires_at <= now {
                 return Ok(Err("token_expired"));
             }
-            match tx.get_user(&row.owner)? {
+            let owner = match tx.get_user(&row.owner)? {
                 None => return Ok(Err("token_owner_unknown")),
                 Some(o) if o.disabled => return Ok(Err("token_owner_disabled")),
-                Some(_) => {}
+                Some(o) => o,
+            };
+            // A token never holds more than its account holds now: demoting the account
+            // demotes every token it issued at once, on every node, because this is read
+            // from the store on each request (45 CFR 164.308(a)(4)(ii)(C)).
+            let effective: Vec<String> = row
+                .roles
+                .iter()
+                .filter(|r| owner.roles.contains(r))
+                .cloned()
+                .collect();
+            if effective.is_empty() {
+                return Ok(Err("token_roles_withdrawn"));
             }
             // A role deleted since the token was issued leaves it unusable, not half-working.
-            match resolve_roles(tx, &row.roles) {
+            match resolve_roles(tx, &effective) {
                 Ok(roles) => Ok(Ok((row, roles))),
                 Err(VaultError::BadRequest(_)) => Ok(Err("token_role_unknown")),
                 Err(e) => Err(e),

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use crate::ids::RecordId;
 
+mod change;
 mod collections;
 pub(crate) mod path;
 mod read;

@@ -86,7 +86,8 @@ pub(crate) fn decide_subject(
 
 /// The prologue of every single-record read and write: loads the head of `collection`/`id`,
 /// names its subject in the audit event and decides for that subject (the decision's rule
-/// goes into the event too).
+/// goes into the event too). A record the caller may not see is `Concealed`: audited as
+/// the denial it is, answered as one that does not exist.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn decide_record(
     tx: &mut dyn ReadTx,
@@ -102,7 +103,13 @@ pub(crate) fn decide_record(
         .get_record_head(collection, id)?
         .ok_or(VaultError::NotFound(Missing::Record.as_str()))?;
     ev.subject = Some(head.subject.clone());
-    let d = decide_subject(tx, principal_id, cand, schema, &head.subject, now)?;
+    let d = match decide_subject(tx, principal_id, cand, schema, &head.subject, now) {
+        Ok(d) => d,
+        // The caller may act on this collection but not on this subject: answering 403
+        // here and 404 for a missing id would confirm that the record exists.
+        Err(VaultError::Forbidden { rule }) => return Err(VaultError::Concealed { rule }),
+        Err(e) => return Err(e),
+    };
     ev.reason = Some(d.rule.clone());
     Ok((head, d))
 }

@@ -206,7 +206,7 @@ impl Vault {
     async fn record_failure(&self, mut ev: AuditEvent, err: &VaultError) -> Result<(), VaultError> {
         ev.outcome = err.outcome();
         ev.reason = Some(match err {
-            VaultError::Forbidden { rule } => rule.clone(),
+            VaultError::Forbidden { rule } | VaultError::Concealed { rule } => rule.clone(),
             other => other.code().to_owned(),
         });
         write_tx(&*self.store, move |tx| append_audit(tx, &ev))

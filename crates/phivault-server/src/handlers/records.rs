@@ -16,7 +16,7 @@ use phivault_core::{CollectionName, RecordId, RecordView, SubjectId, VaultError}
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::call::{Call, Ctx, Params};
+use crate::call::{Call, Ctx, MERGE_PATCH, Params};
 use crate::convert::records::record_to_api;
 use crate::error::{ApiError, bad_request};
 use crate::state::AppState;
@@ -159,7 +159,8 @@ pub(crate) async fn get_record(
     Ok(record_response(StatusCode::OK, view, false))
 }
 
-/// Replaces a record's data; `If-Match` must name its current version.
+/// Replaces a record's data; `If-Match` must name its current version. Fields the caller
+/// may not see, or sees masked, keep their stored values.
 #[utoipa::path(
     put, path = "/v1/collections/{name}/records/{id}", tag = "records",
     params(
@@ -187,6 +188,52 @@ pub(crate) async fn update_record(
     let view = call.done(
         call.vault()
             .update_record(&call.meta, &call.principal, &name, id, expected, body.data)
+            .await,
+    )?;
+    Ok(record_response(StatusCode::OK, view, false))
+}
+
+/// Changes some fields of a record with a JSON Merge Patch (RFC 7396): members set
+/// fields, `null` removes them, absent fields keep their stored values. `If-Match` must
+/// name its current version.
+#[utoipa::path(
+    patch, path = "/v1/collections/{name}/records/{id}", tag = "records",
+    params(
+        ("name" = String, Path, description = "The collection name"),
+        ("id" = String, Path, description = "The record id"),
+        ("If-Match" = String, Header, description = "The current ETag, e.g. \"3\""),
+    ),
+    request_body(
+        description = "A JSON Merge Patch of the record's data",
+        content(
+            (api::RecordPatch = "application/merge-patch+json"),
+            (api::RecordPatch = "application/json"),
+        ),
+    ),
+    responses(
+        (status = 200, description = "The new version", body = api::Record),
+        (status = 404, description = "No such record", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The record was deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The record has changed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The patched data does not match the schema", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn patch_record(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    params: Params,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let call = ctx.begin(&state, AuditAction::RecordUpdate).await?;
+    let (name, id) = collection_and_id(&call, params).await?;
+    let expected = if_match(&call, req.headers()).await?;
+    let patch: api::RecordPatch = call
+        .json_as(req, &[MERGE_PATCH, "application/json"])
+        .await?;
+    let view = call.done(
+        call.vault()
+            .patch_record(&call.meta, &call.principal, &name, id, expected, patch.0)
             .await,
     )?;
     Ok(record_response(StatusCode::OK, view, false))

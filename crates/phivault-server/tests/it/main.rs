@@ -1,6 +1,7 @@
 //! The server's one integration-test binary: router-level tests driven through
 //! `tower::ServiceExt::oneshot` against a `phivault-testkit` vault, TLS tests over loopback
-//! and in memory, the route × role matrix, and the tidy checks on the crate's layout.
+//! and in memory, the route × role matrix, property tests of the parsers that face the
+//! network, and the tidy checks on the crate's layout.
 
 // clippy's allow-*-in-tests settings cover `#[test]` functions only, not the helpers here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -10,6 +11,7 @@ mod common;
 mod edge;
 mod identity;
 mod matrix;
+mod parsers;
 mod problems;
 mod records;
 mod tidy;

@@ -96,7 +96,8 @@ pub fn read_segment(path: &Path) -> Result<Segmented, JournalError> {
     parse_segment(&bytes)
 }
 
-pub(super) fn parse_segment(bytes: &[u8]) -> Result<Segmented, JournalError> {
+/// Parses the bytes of a segment file, as [`read_segment`] does after reading it.
+pub fn parse_segment(bytes: &[u8]) -> Result<Segmented, JournalError> {
     let header_err = |m: &str| JournalError::Header(m.to_owned());
     if bytes.len() < 12 || &bytes[..8] != MAGIC {
         return Err(header_err("not a phivault journal segment"));

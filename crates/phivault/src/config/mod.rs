@@ -121,11 +121,16 @@ impl Config {
         let path = data_dir.join(CONFIG_FILE);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
-        let mut cfg: Config =
-            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let mut cfg =
+            Config::parse(&text).with_context(|| format!("parsing {}", path.display()))?;
         cfg.apply_env(env::get)?;
         cfg.check()?;
         Ok(cfg)
+    }
+
+    /// Parses the text of a config file (no overrides, not yet checked).
+    pub(crate) fn parse(text: &str) -> Result<Config> {
+        Ok(toml::from_str(text)?)
     }
 
     /// Applies `PHIVAULT_<KEY>` overrides read through `get`; a value that does not parse

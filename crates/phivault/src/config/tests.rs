@@ -123,3 +123,46 @@ interval_secs = 0
     );
     assert!(!toml::to_string(&Config::default()).unwrap().contains('['));
 }
+
+mod properties {
+    //! The config file is read from disk an operator may have mistyped: arbitrary text, and
+    //! the default file with any value replaced, never panics the reader or the checks.
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_text_never_panics_the_reader(text in any::<String>()) {
+            if let Ok(c) = Config::parse(&text) {
+                let _ = c.check();
+            }
+        }
+
+        #[test]
+        fn any_value_in_the_default_file_is_read_or_refused(
+            line in 0usize..64,
+            value in prop_oneof![
+                any::<i64>().prop_map(|n| n.to_string()),
+                any::<u64>().prop_map(|n| n.to_string()),
+                any::<f64>().prop_map(|n| n.to_string()),
+                any::<String>().prop_map(|s| format!("{s:?}")),
+                Just("true".to_owned()),
+                Just("[]".to_owned()),
+            ],
+        ) {
+            let text = toml::to_string(&Config::default()).unwrap_or_default();
+            let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+            let n = lines.len();
+            if let Some(l) = lines.get_mut(line % n.max(1))
+                && let Some((key, _)) = l.split_once(" = ")
+            {
+                *l = format!("{key} = {value}");
+            }
+            if let Ok(c) = Config::parse(&lines.join("\n")) {
+                let _ = c.check();
+            }
+        }
+    }
+}

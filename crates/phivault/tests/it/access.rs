@@ -284,7 +284,10 @@ async fn the_access_matrix_holds_row_by_row() {
                     .await
                     .map(|r| vec![r.data]);
                 let (g, i) = outcome(r, false);
-                (g, i, data.as_object().unwrap().clone())
+                // Fields the writer may not write keep their stored values.
+                let mut merged = fresh.data.clone();
+                merged.extend(data.as_object().unwrap().clone());
+                (g, i, merged)
             }
             "delete" => {
                 let fresh = fx

@@ -551,3 +551,56 @@ async fn login_over_https_does_not_reveal_which_accounts_exist() {
     me.logout().await.unwrap();
     assert!(me.list_collections().await.is_err());
 }
+
+/// A token holds at most what its account holds now: demoting the account demotes the
+/// tokens it already has, on the next request.
+#[tokio::test]
+async fn demoting_an_account_demotes_the_tokens_it_already_holds() {
+    let tv = TestVault::start().await;
+    let (rec_a, _) = patients(&tv).await;
+    let op = Principal::local_operator();
+    let both = tv
+        .named_token(
+            "svc.demoted",
+            &[phivault_testkit::server::RECORDS_ALL, "clinician"],
+            Duration::hours(1),
+        )
+        .await;
+    let only = tv
+        .named_token(
+            "svc.withdrawn",
+            &[phivault_testkit::server::RECORDS_ALL],
+            Duration::hours(1),
+        )
+        .await;
+    for token in [&both, &only] {
+        let p = tv.vault.authenticate(&meta(), Some(token)).await.unwrap();
+        read(&tv, &p, PurposeOfUse::Treat, rec_a).await.unwrap();
+    }
+
+    for (account, roles) in [("svc.demoted", &["clinician"][..]), ("svc.withdrawn", &[])] {
+        let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
+        tv.vault
+            .set_user_roles(&meta(), &op, account, &roles, false)
+            .await
+            .unwrap();
+    }
+    // The clinician role alone reaches only assigned subjects: the record is now out of reach.
+    let p = tv.vault.authenticate(&meta(), Some(&both)).await.unwrap();
+    let names: Vec<&str> = p.roles.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["clinician"]);
+    let err = read(&tv, &p, PurposeOfUse::Treat, rec_a).await.unwrap_err();
+    assert!(matches!(err, VaultError::Concealed { .. }), "{err:?}");
+    // A token left with no role of its account is not a credential any more.
+    let err = tv
+        .vault
+        .authenticate(&meta(), Some(&only))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, VaultError::Unauthenticated), "{err:?}");
+    assert!(
+        reasons(&tv, "auth.authenticate")
+            .await
+            .contains(&"token_roles_withdrawn".to_owned())
+    );
+}

@@ -12,6 +12,7 @@ mod cli;
 mod identity;
 mod metadata;
 mod multinode;
+mod narrow;
 mod pitr;
 mod privacy;
 mod research;
