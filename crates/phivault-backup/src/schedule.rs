@@ -110,7 +110,8 @@ pub trait ScheduleObserver: Send + Sync {
     fn round(&self, schedule: &Schedule, round: &Round);
 }
 
-/// Scheduled backups of one vault.
+/// Scheduled backups of one vault (cloned to restart it under a supervisor).
+#[derive(Clone)]
 pub struct Scheduler {
     /// The vault backed up.
     pub vault: Arc<Vault>,

@@ -5,10 +5,9 @@
 //! every value sent as a bind parameter.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Result, anyhow};
 use tokio_postgres::{Client, NoTls, Statement};
 use uuid::Uuid;
 
@@ -21,105 +20,29 @@ const PGP_KEY: &str = "bench-only-symmetric-key-7f3a9c";
 /// The HMAC key of the baseline's blind index.
 const HMAC_KEY: &str = "bench-only-hmac-key-0c1d2e";
 
-/// A running throwaway cluster; dropping it stops the server and removes the directory.
-pub(crate) struct Cluster {
-    bin: PathBuf,
-    data: PathBuf,
-    port: u16,
-    as_postgres: bool,
-    _dir: tempfile::TempDir,
-}
+/// The baseline's settings on top of the throwaway cluster's (port, loopback, socket).
+const BASELINE_CONF: &str = "# phivault-bench baseline\nshared_preload_libraries = 'pgaudit'\n\
+     pgaudit.log = 'read, write'\nfsync = on\nsynchronous_commit = on\n\
+     full_page_writes = on\nmax_connections = 100\n";
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
+/// A running throwaway cluster (`phivault_testenv::postgres`, which tests share) configured
+/// for the baseline; dropping it stops the server and removes the directory.
+pub(crate) struct Cluster(phivault_testenv::postgres::Cluster);
 
 impl Cluster {
-    fn cmd(&self, tool: &str) -> Command {
-        cmd(&self.bin, tool, self.as_postgres)
-    }
-
     /// `initdb`, configure, `pg_ctl start`.
     pub(crate) fn start(bin: &Path) -> Result<Cluster> {
-        let as_postgres = is_root();
-        let dir = tempfile::Builder::new()
-            .prefix("phivault-bench-pg")
-            .tempdir()?;
-        if as_postgres {
-            let ok = Command::new("chown")
-                .args(["postgres:postgres"])
-                .arg(dir.path())
-                .status()?
-                .success();
-            if !ok {
-                bail!("chown postgres {}", dir.path().display());
-            }
-        }
-        let data = dir.path().join("data");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let mut c = cmd(bin, "initdb", as_postgres);
-        c.args([
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--no-instructions",
-            "-D",
-        ])
-        .arg(&data);
-        run_ok(c, "initdb")?;
-        let conf = format!(
-            "\n# phivault-bench baseline\nport = {port}\nlisten_addresses = '127.0.0.1'\n\
-             unix_socket_directories = '{}'\nshared_preload_libraries = 'pgaudit'\n\
-             pgaudit.log = 'read, write'\nfsync = on\nsynchronous_commit = on\n\
-             full_page_writes = on\nmax_connections = 100\n",
-            dir.path().display()
-        );
-        let conf_path = data.join("postgresql.conf");
-        let mut text = std::fs::read_to_string(&conf_path).context("read postgresql.conf")?;
-        text.push_str(&conf);
-        std::fs::write(&conf_path, text).context("write postgresql.conf")?;
-        let cluster = Cluster {
-            bin: bin.to_owned(),
-            data: data.clone(),
-            port,
-            as_postgres,
-            _dir: dir,
-        };
-        let mut c = cluster.cmd("pg_ctl");
-        c.args(["-w", "-t", "60", "-D"])
-            .arg(&data)
-            .arg("-l")
-            .arg(data.join("server.log"))
-            .arg("start");
-        run_ok(c, "pg_ctl start")?;
-        // postmaster.pid: the first line is the postmaster's process id
-        if let Some(pid) = std::fs::read_to_string(data.join("postmaster.pid"))
-            .ok()
-            .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
-        {
+        let cluster = phivault_testenv::postgres::Cluster::start(bin, BASELINE_CONF)
+            .map_err(|e| anyhow!("throwaway PostgreSQL cluster: {e}"))?;
+        if let Some(pid) = cluster.postmaster_pid() {
             crate::load::set_postmaster(pid);
         }
-        Ok(cluster)
+        Ok(Cluster(cluster))
     }
 
     /// A new connection.
     pub(crate) async fn connect(&self) -> Result<Client> {
-        let (client, conn) = tokio_postgres::connect(
-            &format!(
-                "host=127.0.0.1 port={} user=postgres dbname=postgres",
-                self.port
-            ),
-            NoTls,
-        )
-        .await?;
+        let (client, conn) = tokio_postgres::connect(&self.url("postgres"), NoTls).await?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -137,46 +60,13 @@ impl Cluster {
 
     /// A connection URL for `database`.
     pub(crate) fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+        self.0.url(database)
     }
 
     /// The server log (pgaudit's lines go there).
     pub(crate) fn log_path(&self) -> PathBuf {
-        self.data.join("server.log")
+        self.0.log_path()
     }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let mut c = self.cmd("pg_ctl");
-        c.args(["-w", "-D"])
-            .arg(&self.data)
-            .args(["-m", "fast", "stop"]);
-        let _ = c.output();
-    }
-}
-
-fn cmd(bin: &Path, tool: &str, as_postgres: bool) -> Command {
-    let exe = bin.join(tool);
-    if as_postgres {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(exe);
-        c
-    } else {
-        Command::new(exe)
-    }
-}
-
-fn run_ok(mut c: Command, what: &str) -> Result<()> {
-    let out = c.output().with_context(|| what.to_owned())?;
-    if !out.status.success() {
-        bail!(
-            "{what} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(())
 }
 
 const SCHEMA: &str = "

@@ -167,21 +167,12 @@ fn free_port() -> u16 {
 }
 
 /// Starts rsyslogd with a TLS (ossl) imtcp input writing each message's MSG to a file, or
-/// returns `None` (skip) when rsyslog is not installed and `CI` is not set.
+/// returns `None` (skip, or a failure under `PHIVAULT_REQUIRE_RSYSLOG=1`) when rsyslog is
+/// not installed.
 fn rsyslog(dir: &Path) -> Option<(Rsyslog, u16, Vec<u8>)> {
-    let bin = ["/usr/sbin/rsyslogd", "/sbin/rsyslogd"]
-        .into_iter()
-        .find(|p| Path::new(p).exists());
-    let ossl = Path::new("/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so").exists()
-        || Path::new("/usr/lib/rsyslog/lmnsd_ossl.so").exists()
-        || Path::new("/usr/lib/aarch64-linux-gnu/rsyslog/lmnsd_ossl.so").exists();
-    let (Some(bin), true) = (bin, ossl) else {
-        if std::env::var_os("CI").is_some() {
-            panic!("CI: rsyslog and rsyslog-openssl must be installed (.ci/run installs them)");
-        }
-        eprintln!(
-            "SKIPPED: rsyslogd with the ossl driver is not installed (apt-get install rsyslog rsyslog-openssl)"
-        );
+    use phivault_testenv::{Requirement, rsyslog, skip_or_fail};
+    let Some(bin) = rsyslog::rsyslogd() else {
+        skip_or_fail(Requirement::Rsyslog, rsyslog::MISSING);
         return None;
     };
     let key = rcgen::KeyPair::generate().unwrap();

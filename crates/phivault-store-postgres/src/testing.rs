@@ -1,25 +1,20 @@
 //! Test support: a throwaway schema on the test server, shared by this crate's tests and
 //! the binary's multi-node tests.
 //!
-//! The server is named by `PHIVAULT_TEST_POSTGRES_URL` (default [`DEFAULT_TEST_URL`]).
-//! When it cannot be reached, [`TestSchema::create`] prints a `SKIP` line and returns
-//! `None`, unless `PHIVAULT_REQUIRE_POSTGRES=1` (as in CI), when it panics instead.
-#![allow(
-    clippy::panic,
-    reason = "test support shipped in the library: a required server that is absent must fail the test"
-)]
+//! The test server is the one `PHIVAULT_TEST_POSTGRES_URL` names when it answers;
+//! otherwise (unset, or nothing answering there) a throwaway cluster this process starts
+//! from the system's PostgreSQL binaries (`phivault_testenv::postgres::shared`). Only when
+//! PostgreSQL is not installed at all does [`TestSchema::create`] skip (see
+//! `phivault_testenv::skip_or_fail`: a failure under `PHIVAULT_REQUIRE_POSTGRES=1`).
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use phivault_testenv::Requirement;
 use tokio_postgres::NoTls;
 
-/// The test server used when `PHIVAULT_TEST_POSTGRES_URL` is unset.
-pub const DEFAULT_TEST_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-/// The test server's URL.
-pub fn test_url() -> String {
-    std::env::var("PHIVAULT_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_TEST_URL.to_owned())
-}
+/// The variable naming an existing test server.
+pub const URL_VARIABLE: &str = "PHIVAULT_TEST_POSTGRES_URL";
 
 /// The URL with any password replaced, for messages.
 fn redacted(url: &str) -> String {
@@ -32,9 +27,48 @@ fn redacted(url: &str) -> String {
     }
 }
 
-/// Whether tests must fail rather than skip without PostgreSQL.
-pub fn required() -> bool {
-    std::env::var("PHIVAULT_REQUIRE_POSTGRES").as_deref() == Ok("1")
+/// Runs `f` to completion on a private runtime on a private thread (callers may be inside
+/// a runtime of their own, where blocking on another is not allowed).
+fn on_private_runtime<T: Send + 'static>(
+    f: impl std::future::Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        Some(rt.block_on(f))
+    })
+    .join()
+    .ok()
+    .flatten()
+}
+
+/// The base URL of this process's test server (decided once per process), or why there is
+/// none.
+pub fn server_url() -> Result<String, String> {
+    static SERVER: OnceLock<Result<String, String>> = OnceLock::new();
+    SERVER
+        .get_or_init(|| {
+            if let Ok(url) = std::env::var(URL_VARIABLE) {
+                let probe = url.clone();
+                match on_private_runtime(async move { connect(&probe).await.map(drop) }) {
+                    Some(Ok(())) => return Ok(url),
+                    Some(Err(e)) => phivault_testenv::announce(&format!(
+                        "note: PostgreSQL at {} does not answer ({e}); using a throwaway cluster",
+                        redacted(&url)
+                    )),
+                    None => {}
+                }
+            }
+            let url = phivault_testenv::postgres::shared()?.url("test");
+            // Creates the test database once, before tests race to create it.
+            let probe = url.clone();
+            on_private_runtime(async move { connect(&probe).await.map(drop) })
+                .ok_or("the throwaway cluster's probe failed")??;
+            Ok(url)
+        })
+        .clone()
 }
 
 /// A fresh schema `test_<what>_<random>`, dropped (with everything in it) on drop.
@@ -78,9 +112,9 @@ async fn connect(url: &str) -> Result<tokio_postgres::Client, String> {
 }
 
 impl TestSchema {
-    /// Creates the schema, or says why not (see the module documentation).
+    /// Creates the schema on the test server (see the module documentation), or skips:
+    /// `None` after a `SKIP` line, or a failure when PostgreSQL is required.
     pub async fn create(what: &str) -> Option<TestSchema> {
-        let base = test_url();
         let name = format!(
             "test_{}_{}",
             what.chars()
@@ -91,28 +125,29 @@ impl TestSchema {
             uuid::Uuid::new_v4().simple()
         );
         let made = async {
-            let client = connect(&base).await?;
+            let base = server_url()?;
+            let client = connect(&base)
+                .await
+                .map_err(|e| format!("PostgreSQL at {}: {e}", redacted(&base)))?;
             client
                 .batch_execute(&format!("CREATE SCHEMA {name}"))
                 .await
-                .map_err(|e| format!("{e}"))
+                .map_err(|e| format!("creating a schema: {e}"))?;
+            Ok::<_, String>(base)
         }
         .await;
         match made {
-            Ok(()) => Some(TestSchema { base, name }),
-            Err(e) if required() => {
-                let base = redacted(&base);
-                panic!("PostgreSQL at {base} is required (PHIVAULT_REQUIRE_POSTGRES=1): {e}")
-            }
+            Ok(base) => Some(TestSchema { base, name }),
             Err(e) => {
-                let base = redacted(&base);
-                eprintln!(
-                    "SKIP {what}: PostgreSQL at {base} is unavailable ({e}); set \
-                     PHIVAULT_TEST_POSTGRES_URL, or PHIVAULT_REQUIRE_POSTGRES=1 to fail instead"
-                );
+                phivault_testenv::skip_or_fail(Requirement::Postgres, &e);
                 None
             }
         }
+    }
+
+    /// The URL of the server the schema is on (without the schema).
+    pub fn server_url(&self) -> &str {
+        &self.base
     }
 
     /// The schema's name.
@@ -130,20 +165,12 @@ impl TestSchema {
 impl Drop for TestSchema {
     fn drop(&mut self) {
         let (base, name) = (self.base.clone(), self.name.clone());
-        // A private runtime on a private thread: drop may run inside the caller's runtime.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                let client = connect(&base).await.ok()?;
-                client
-                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
-                    .await
-                    .ok()
-            })
-        })
-        .join();
+        let _ = on_private_runtime(async move {
+            let client = connect(&base).await.ok()?;
+            client
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                .await
+                .ok()
+        });
     }
 }

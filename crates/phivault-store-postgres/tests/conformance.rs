@@ -2,11 +2,11 @@
 //! runs), plus what only a shared server can show: two stores (two nodes) on one schema
 //! appending to one audit chain, migrations run once, a newer schema refused.
 //!
-//! PostgreSQL is found through `PHIVAULT_TEST_POSTGRES_URL` (default
-//! `postgres://postgres@127.0.0.1:5432/test`). Each test works in its own fresh schema
-//! (dropped afterwards), so tests run in parallel. If the server is unreachable, each test
-//! prints a `SKIP` line and passes, unless `PHIVAULT_REQUIRE_POSTGRES=1` (as in CI), which
-//! makes it fail.
+//! PostgreSQL is the server `PHIVAULT_TEST_POSTGRES_URL` names when it answers, otherwise
+//! a throwaway cluster this test process starts (see `phivault_store_postgres::testing`).
+//! Each test works in its own fresh schema (dropped afterwards), so tests run in parallel.
+//! Only without any PostgreSQL installed does a test skip (a failure under
+//! `PHIVAULT_REQUIRE_POSTGRES=1` or `PHIVAULT_REQUIRE_ALL=1`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -161,11 +161,7 @@ async fn migrations_once_and_newer_schema_refused() {
     let version = i64::from(SCHEMA_VERSION) + 1;
     let url = schema.url();
     let name = schema.name().to_owned();
-    let base = phivault_store_postgres::testing::test_url();
-    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let client = admin(schema.server_url()).await;
     client
         .execute(
             &format!("UPDATE {name}.phivault_schema_version SET version = $1"),
@@ -317,29 +313,29 @@ async fn tls_is_required_when_asked_for() {
 
 /// A verified TLS connection end to end, when the test server speaks TLS with a
 /// certificate this process can read (`SHOW ssl_cert_file`, e.g. Debian's self-signed
-/// `localhost` certificate): the vault connects to `localhost` trusting exactly that
+/// `localhost` certificate; on this process's throwaway cluster the test turns TLS on with
+/// a certificate of its own): the vault connects to `localhost` trusting exactly that
 /// certificate, and writes and reads (TLS is required, so the session cannot be plaintext;
 /// `tls_is_required_when_asked_for` shows a wrong trust anchor fails). Skipped (with a line
-/// saying so) when the server has no TLS or its certificate is not readable here.
+/// saying so, a failure under `PHIVAULT_REQUIRE_POSTGRES=1`) when a configured server has
+/// no TLS or its certificate is not readable here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verified_tls_round_trip() {
     let Some(schema) = TestSchema::create("tls_round_trip").await else {
         return;
     };
-    let base = phivault_store_postgres::testing::test_url();
-    let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let ssl: String = client.query_one("SHOW ssl", &[]).await.unwrap().get(0);
-    let cert: String = client
-        .query_one("SHOW ssl_cert_file", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let base = schema.server_url().to_owned();
+    let client = admin(&base).await;
+    let (mut ssl, mut cert) = server_tls(&client).await;
+    if ssl != "on"
+        && let Some(ours) = tls_on_throwaway_cluster(&client, &base).await
+    {
+        (ssl, cert) = ("on".to_owned(), ours);
+    }
     if ssl != "on" || std::fs::read(&cert).is_err() || !base.contains("127.0.0.1") {
-        eprintln!(
-            "SKIP verified_tls_round_trip: the test server offers no readable TLS certificate"
+        phivault_testenv::skip_or_fail(
+            phivault_testenv::Requirement::Postgres,
+            "the test server offers no readable TLS certificate",
         );
         return;
     }
@@ -353,6 +349,68 @@ async fn verified_tls_round_trip() {
         .unwrap();
     let v = read_tx(&store, |tx| Ok(tx.get_meta("k")?)).await.unwrap();
     assert_eq!(v.as_deref(), Some("over tls"));
+}
+
+/// A plain connection to the test server, for administration.
+async fn admin(base: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+/// `SHOW ssl` and `SHOW ssl_cert_file`.
+async fn server_tls(client: &tokio_postgres::Client) -> (String, String) {
+    let ssl: String = client.query_one("SHOW ssl", &[]).await.unwrap().get(0);
+    let cert: String = client
+        .query_one("SHOW ssl_cert_file", &[])
+        .await
+        .unwrap()
+        .get(0);
+    (ssl, cert)
+}
+
+/// When the test server is this process's throwaway cluster: gives it a fresh self-signed
+/// certificate for `localhost`, turns TLS on (a reload; plaintext connections of other
+/// tests go on working) and returns the certificate's path once new sessions see it.
+async fn tls_on_throwaway_cluster(client: &tokio_postgres::Client, base: &str) -> Option<String> {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let cluster = phivault_testenv::postgres::shared().ok()?;
+    if cluster.url("test") != base {
+        return None;
+    }
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let cert_path = cluster.dir().join("server.crt");
+    let key_path = cluster.dir().join("server.key");
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    // PostgreSQL reads a key only its own user can read.
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let owner = std::fs::metadata(cluster.dir()).unwrap();
+    for p in [&cert_path, &key_path] {
+        std::os::unix::fs::chown(p, Some(owner.uid()), Some(owner.gid())).unwrap();
+    }
+    // ALTER SYSTEM may not run in a transaction block: one statement per call.
+    for statement in [
+        format!("ALTER SYSTEM SET ssl_cert_file = '{}'", cert_path.display()),
+        format!("ALTER SYSTEM SET ssl_key_file = '{}'", key_path.display()),
+        "ALTER SYSTEM SET ssl = on".to_owned(),
+        "SELECT pg_reload_conf()".to_owned(),
+    ] {
+        client.batch_execute(&statement).await.unwrap();
+    }
+    for _ in 0..100 {
+        if server_tls(&admin(base).await).await.0 == "on" {
+            return Some(cert_path.display().to_string());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the throwaway cluster did not turn TLS on")
 }
 
 /// The shared state the vault enforces per request (sessions and their revocation,

@@ -201,7 +201,9 @@ pub(crate) async fn run(
         webhook_secret: config::env::secret(config::env::AUDIT_SINK_WEBHOOK_SECRET),
         data_dir: dir.clone(),
     };
-    sinks.start(&opened.vault, &state.ready);
+    // Every background job runs under one supervisor that reports failing jobs in /readyz.
+    let supervisor = jobs::Supervisor::new(ready.clone());
+    sinks.start(&supervisor, &opened.vault, &state.ready);
     let router = phivault_server::router(state);
     let listener = tokio::net::TcpListener::bind(&opened.config.listen)
         .await
@@ -212,8 +214,17 @@ pub(crate) async fn run(
         eprintln!("phivault listening on https://{addr}");
     }
 
-    jobs::audit::tree_head_signer(opened.vault.clone(), &opened.config.audit, sinks);
-    jobs::audit::retention(opened.vault.clone(), opened.config.audit.retention_days);
+    jobs::audit::tree_head_signer(
+        &supervisor,
+        opened.vault.clone(),
+        &opened.config.audit,
+        sinks,
+    );
+    jobs::audit::retention(
+        &supervisor,
+        opened.vault.clone(),
+        opened.config.audit.retention_days,
+    );
     if let Some(schedule) = schedule {
         if opened.config.is_postgres() {
             bail!(
@@ -231,10 +242,15 @@ pub(crate) async fn run(
             schedule,
             journal,
         };
-        jobs::backups::scheduler(scheduler, ready);
+        jobs::backups::scheduler(&supervisor, scheduler, ready);
     }
-    jobs::retention::retention(opened.vault.clone(), opened.config.retention.interval());
+    jobs::retention::retention(
+        &supervisor,
+        opened.vault.clone(),
+        opened.config.retention.interval(),
+    );
     jobs::keyring::keyring_watch(
+        &supervisor,
         dir.join(&opened.config.keyring),
         pass.clone(),
         opened.vault.clone(),

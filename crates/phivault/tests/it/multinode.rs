@@ -5,10 +5,10 @@
 //! - `phivault migrate` copies a populated SQLite vault into PostgreSQL and verifies it,
 //!   and the vault then serves every record and version from PostgreSQL.
 //!
-//! PostgreSQL is found through `PHIVAULT_TEST_POSTGRES_URL` (default
-//! `postgres://postgres@127.0.0.1:5432/test`); each test uses a fresh schema, dropped
-//! afterwards. Without a server the tests print `SKIP` and pass, unless
-//! `PHIVAULT_REQUIRE_POSTGRES=1` (as in CI).
+//! PostgreSQL is the server `PHIVAULT_TEST_POSTGRES_URL` names when it answers, otherwise
+//! a throwaway cluster this test process starts (`phivault_store_postgres::testing`); each
+//! test uses a fresh schema, dropped afterwards. Only without any PostgreSQL installed do
+//! the tests skip (a failure under `PHIVAULT_REQUIRE_POSTGRES=1`).
 
 use std::collections::BTreeMap;
 use std::fs;

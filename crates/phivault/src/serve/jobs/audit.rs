@@ -13,6 +13,7 @@ use phivault_core::audit::SignedTreeHead;
 use phivault_siem::TlsSettings;
 use zeroize::Zeroizing;
 
+use super::Supervisor;
 use crate::audit_cmd::{head_json, hex};
 use crate::config::{AuditSettings, AuditSinkSettings, env};
 
@@ -30,18 +31,22 @@ fn publish_to_file(path: &Path, head: &SignedTreeHead, key: &[u8; 32]) -> Result
 
 /// Prunes audit entries older than `days` below the newest signed head older than that,
 /// at start and then hourly (HIPAA keeps documentation six years, 45 CFR 164.316(b)(2)).
-pub(crate) fn retention(vault: Arc<Vault>, days: u64) {
+/// A failed prune fails the run, so the supervisor reports it and retries after back-off.
+pub(crate) fn retention(jobs: &Supervisor, vault: Arc<Vault>, days: u64) {
     let retention = time::Duration::days(i64::try_from(days).unwrap_or(i64::MAX));
-    super::spawn("audit-retention", async move {
-        let mut tick = tokio::time::interval(StdDuration::from_secs(3600));
-        loop {
-            tick.tick().await;
-            match vault.prune_audit(retention).await {
-                Ok(Some(through)) => {
-                    tracing::info!(through, "audit log pruned below a signed checkpoint")
+    jobs.spawn("audit-retention", move || {
+        let vault = vault.clone();
+        async move {
+            let mut tick = tokio::time::interval(StdDuration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                match vault.prune_audit(retention).await {
+                    Ok(Some(through)) => {
+                        tracing::info!(through, "audit log pruned below a signed checkpoint")
+                    }
+                    Ok(None) => {}
+                    Err(e) => anyhow::bail!("audit retention prune failed: {}", e.code()),
                 }
-                Ok(None) => {}
-                Err(e) => tracing::error!(error = %e, "audit retention prune failed"),
             }
         }
     });
@@ -49,58 +54,70 @@ pub(crate) fn retention(vault: Arc<Vault>, days: u64) {
 
 /// Signs a tree head every `head_every` events or when the oldest unsigned event is
 /// `head_seconds` old, and publishes each new head to the witness file and to the syslog
-/// and webhook receivers of `sinks`. Failures are logged and retried; they never block
-/// requests.
-pub(crate) fn tree_head_signer(vault: Arc<Vault>, settings: &AuditSettings, sinks: Sinks) {
+/// and webhook receivers of `sinks`. Failing to read the log, to sign or to write the
+/// witness file fails the run (the supervisor reports it and restarts it after back-off);
+/// a remote witness that fails is logged. Nothing here ever blocks requests.
+pub(crate) fn tree_head_signer(
+    jobs: &Supervisor,
+    vault: Arc<Vault>,
+    settings: &AuditSettings,
+    sinks: Sinks,
+) {
     let every = settings.head_every.max(1);
     let seconds = settings.head_seconds.max(1);
     let witness = sinks.data_dir.join(&settings.witness_file);
-    super::spawn("audit-tree-head-signer", async move {
-        let mut tick = tokio::time::interval(StdDuration::from_secs(1));
-        loop {
-            tick.tick().await;
-            let (unsigned, last_ms) = match vault.unsigned_tail().await {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::warn!(error = %e, "audit tree head: reading the log failed");
-                    continue;
-                }
-            };
-            let now_ms =
-                u64::try_from(vault.clock().now().unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
-            let due = unsigned >= every
-                || (unsigned > 0
-                    && last_ms.is_none_or(|t| now_ms.saturating_sub(t) >= seconds * 1000));
-            if !due {
-                continue;
-            }
-            match vault.sign_tree_head().await {
-                Ok(Some((head, true))) => {
-                    let key = vault.audit_public_key();
-                    let path = witness.clone();
-                    let h = head.clone();
-                    let r =
-                        tokio::task::spawn_blocking(move || publish_to_file(&path, &h, &key)).await;
-                    match r {
-                        Ok(Ok(())) => {
-                            sinks.publish_to_witnesses(&head, &key).await;
-                            tracing::info!(
-                                tree_size = head.tree_size,
-                                root = %hex(&head.root_hash),
-                                "audit tree head signed and published"
-                            )
-                        }
-                        Ok(Err(e)) => {
-                            tracing::error!(error = %e, "audit witness file: publish failed")
-                        }
-                        Err(e) => tracing::error!(error = %e, "audit witness task failed"),
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "audit tree head: signing failed"),
-            }
-        }
+    let sinks = Arc::new(sinks);
+    jobs.spawn("audit-tree-head-signer", move || {
+        sign_heads(
+            vault.clone(),
+            every,
+            seconds,
+            witness.clone(),
+            sinks.clone(),
+        )
     });
+}
+
+/// One run of the tree-head signer (see [`tree_head_signer`]).
+async fn sign_heads(
+    vault: Arc<Vault>,
+    every: u64,
+    seconds: u64,
+    witness: PathBuf,
+    sinks: Arc<Sinks>,
+) -> Result<()> {
+    let mut tick = tokio::time::interval(StdDuration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let (unsigned, last_ms) = vault.unsigned_tail().await.map_err(|e| {
+            anyhow::anyhow!("audit tree head: reading the log failed: {}", e.code())
+        })?;
+        let now_ms =
+            u64::try_from(vault.clock().now().unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        let due = unsigned >= every
+            || (unsigned > 0 && last_ms.is_none_or(|t| now_ms.saturating_sub(t) >= seconds * 1000));
+        if !due {
+            continue;
+        }
+        let signed = vault
+            .sign_tree_head()
+            .await
+            .map_err(|e| anyhow::anyhow!("audit tree head: signing failed: {}", e.code()))?;
+        if let Some((head, true)) = signed {
+            let key = vault.audit_public_key();
+            let (path, h) = (witness.clone(), head.clone());
+            tokio::task::spawn_blocking(move || publish_to_file(&path, &h, &key))
+                .await
+                .context("audit witness task")?
+                .context("audit witness file: publish failed")?;
+            sinks.publish_to_witnesses(&head, &key).await;
+            tracing::info!(
+                tree_size = head.tree_size,
+                root = %hex(&head.root_hash),
+                "audit tree head signed and published"
+            );
+        }
+    }
 }
 
 /// The SIEM receivers configured in `[audit_sink]`, with the webhook's HMAC key.
@@ -161,7 +178,12 @@ impl Sinks {
 
     /// Starts the configured sinks, and a monitor that logs and reports (in `/readyz`) any
     /// sink that fails or lags by more than `max_lag` events.
-    pub(crate) fn start(&self, vault: &Arc<Vault>, ready: &phivault_server::Readiness) {
+    pub(crate) fn start(
+        &self,
+        jobs: &Supervisor,
+        vault: &Arc<Vault>,
+        ready: &phivault_server::Readiness,
+    ) {
         use phivault_siem::{SinkConfig, SinkKind, SinkStatus, run_sink};
         let s = &self.settings;
         let mut sinks: Vec<(String, SinkKind)> = Vec::new();
@@ -212,7 +234,7 @@ impl Sinks {
             return;
         }
         let max_lag = s.max_lag;
-        let mut statuses = Vec::new();
+        let mut statuses: Statuses = Vec::new();
         for (name, kind) in sinks {
             let status = Arc::new(std::sync::Mutex::new(SinkStatus::default()));
             let config = SinkConfig {
@@ -221,42 +243,29 @@ impl Sinks {
                 batch: 500,
                 idle: StdDuration::from_millis(250),
             };
-            super::spawn(
-                "audit-sink",
-                run_sink(
-                    vault.store().clone(),
-                    vault.clock().clone(),
-                    config,
-                    status.clone(),
-                ),
-            );
+            let (store, clock, run_status) =
+                (vault.store().clone(), vault.clock().clone(), status.clone());
+            // A sink keeps its cursor in the store, so a restarted run resumes where the
+            // last one stopped (at-least-once).
+            jobs.spawn(format!("audit-sink:{name}"), move || {
+                let run = run_sink(
+                    store.clone(),
+                    clock.clone(),
+                    config.clone(),
+                    run_status.clone(),
+                );
+                async move {
+                    run.await;
+                    Ok(())
+                }
+            });
             tracing::info!(sink = %name, "audit sink started");
             statuses.push((name, status));
         }
         let ready = ready.clone();
-        super::spawn("audit-sink-monitor", async move {
-            let mut tick = tokio::time::interval(StdDuration::from_secs(5));
-            loop {
-                tick.tick().await;
-                let mut degraded = Vec::new();
-                for (name, status) in &statuses {
-                    let s = status.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                    metrics::gauge!("phivault_audit_sink_lag_events", "sink" => name.clone())
-                        .set(s.lag() as f64);
-                    metrics::gauge!("phivault_audit_sink_failures", "sink" => name.clone())
-                        .set(f64::from(s.failures));
-                    if s.failures > 0 || s.lag() > max_lag {
-                        tracing::warn!(sink = %name, lag = s.lag(), failures = s.failures,
-                            error = s.last_error.as_deref().unwrap_or(""), "audit sink lagging");
-                        degraded.push(format!(
-                            "audit_sink:{name} lag={} failures={}",
-                            s.lag(),
-                            s.failures
-                        ));
-                    }
-                }
-                ready.set_degraded("audit_sinks", degraded);
-            }
+        let statuses = Arc::new(statuses);
+        jobs.spawn("audit-sink-monitor", move || {
+            monitor_sinks(statuses.clone(), ready.clone(), max_lag)
         });
     }
 
@@ -289,5 +298,39 @@ impl Sinks {
                 Err(e) => tracing::warn!(error = %e, "audit tree head: webhook misconfigured"),
             }
         }
+    }
+}
+
+/// The sinks' statuses by sink name, shared between each sink and the monitor.
+type Statuses = Vec<(String, Arc<std::sync::Mutex<phivault_siem::SinkStatus>>)>;
+
+/// One run of the sink monitor: every five seconds, exports each sink's lag and failures
+/// and reports (in `/readyz`) any sink that fails or lags by more than `max_lag` events.
+async fn monitor_sinks(
+    statuses: Arc<Statuses>,
+    ready: phivault_server::Readiness,
+    max_lag: u64,
+) -> Result<()> {
+    let mut tick = tokio::time::interval(StdDuration::from_secs(5));
+    loop {
+        tick.tick().await;
+        let mut degraded = Vec::new();
+        for (name, status) in statuses.iter() {
+            let s = status.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            metrics::gauge!("phivault_audit_sink_lag_events", "sink" => name.clone())
+                .set(s.lag() as f64);
+            metrics::gauge!("phivault_audit_sink_failures", "sink" => name.clone())
+                .set(f64::from(s.failures));
+            if s.failures > 0 || s.lag() > max_lag {
+                tracing::warn!(sink = %name, lag = s.lag(), failures = s.failures,
+                    error = s.last_error.as_deref().unwrap_or(""), "audit sink lagging");
+                degraded.push(format!(
+                    "audit_sink:{name} lag={} failures={}",
+                    s.lag(),
+                    s.failures
+                ));
+            }
+        }
+        ready.set_degraded("audit_sinks", degraded);
     }
 }

@@ -43,9 +43,18 @@ impl phivault_backup::ScheduleObserver for ScheduleLog {
     }
 }
 
-/// Starts the backup scheduler of `serve` (see [`phivault_backup::Scheduler`]).
-pub(crate) fn scheduler(scheduler: phivault_backup::Scheduler, ready: phivault_server::Readiness) {
-    super::spawn("backups", async move {
-        scheduler.run(&ScheduleLog(ready)).await
+/// Starts the backup scheduler of `serve` (see [`phivault_backup::Scheduler`]); a restart
+/// after a panic begins a fresh schedule (a round at once, then one per interval).
+pub(crate) fn scheduler(
+    jobs: &super::Supervisor,
+    scheduler: phivault_backup::Scheduler,
+    ready: phivault_server::Readiness,
+) {
+    jobs.spawn("backups", move || {
+        let (scheduler, ready) = (scheduler.clone(), ready.clone());
+        async move {
+            scheduler.run(&ScheduleLog(ready)).await;
+            Ok(())
+        }
     });
 }

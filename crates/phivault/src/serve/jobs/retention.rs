@@ -5,8 +5,14 @@
 use std::time::Duration as StdDuration;
 
 /// Disposes of records past their collection's retention period on a schedule, acting
-/// as the privacy officer; each disposal is audited by the vault.
-pub(crate) fn retention(vault: std::sync::Arc<phivault_core::Vault>, every: Option<StdDuration>) {
+/// as the privacy officer; each disposal is audited by the vault. A failed run fails the
+/// job, so the supervisor reports it in `/readyz` and retries after back-off instead of
+/// waiting a whole interval.
+pub(crate) fn retention(
+    jobs: &super::Supervisor,
+    vault: std::sync::Arc<phivault_core::Vault>,
+    every: Option<StdDuration>,
+) {
     let Some(every) = every else {
         tracing::info!("retention scheduler off");
         return;
@@ -17,20 +23,23 @@ pub(crate) fn retention(vault: std::sync::Arc<phivault_core::Vault>, every: Opti
     op.roles = phivault_core::policy::builtin_role("privacy_officer")
         .into_iter()
         .collect();
-    super::spawn("retention", async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match vault
-                .apply_retention(&crate::local_meta("retention"), &op)
-                .await
-            {
-                Ok(r) if r.disposed > 0 || r.held > 0 => {
-                    tracing::info!(disposed = r.disposed, held = r.held, "retention run")
+    jobs.spawn("retention", move || {
+        let (vault, op) = (vault.clone(), op.clone());
+        async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match vault
+                    .apply_retention(&crate::local_meta("retention"), &op)
+                    .await
+                {
+                    Ok(r) if r.disposed > 0 || r.held > 0 => {
+                        tracing::info!(disposed = r.disposed, held = r.held, "retention run")
+                    }
+                    Ok(_) => {}
+                    Err(e) => anyhow::bail!("retention run failed: {}", e.code()),
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = e.code(), "retention run failed"),
             }
         }
     });
@@ -71,10 +80,11 @@ mod tests {
         tv.clock.advance(time::Duration::days(11));
         let before = tv.clock.now();
 
+        let jobs = crate::serve::jobs::Supervisor::new(phivault_server::Readiness::new());
         // Off: nothing runs.
-        retention(tv.vault.clone(), None);
+        retention(&jobs, tv.vault.clone(), None);
         // On: the first run comes at once, then one per interval.
-        retention(tv.vault.clone(), Some(StdDuration::from_secs(3600)));
+        retention(&jobs, tv.vault.clone(), Some(StdDuration::from_secs(3600)));
         let mut disposed = None;
         for _ in 0..100 {
             let entries = tv.audit_entries().await;

@@ -323,21 +323,11 @@ impl Drop for Killed {
 }
 
 /// rsyslogd with a TLS (ossl) imtcp input writing each message's MSG to `received.log`;
-/// `None` (skip) when it is not installed and `CI` is not set.
+/// `None` (skip, or a failure under `PHIVAULT_REQUIRE_RSYSLOG=1`) when it is not installed.
 fn rsyslog_tls(dir: &std::path::Path) -> Option<(Killed, u16, std::path::PathBuf)> {
-    use std::path::Path;
-    let bin = ["/usr/sbin/rsyslogd", "/sbin/rsyslogd"]
-        .into_iter()
-        .find(|p| Path::new(p).exists());
-    let ossl = ["x86_64-linux-gnu/", "aarch64-linux-gnu/", ""]
-        .iter()
-        .any(|a| Path::new(&format!("/usr/lib/{a}rsyslog/lmnsd_ossl.so")).exists());
-    let (Some(bin), true) = (bin, ossl) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI: rsyslog and rsyslog-openssl must be installed (.ci/run installs them)"
-        );
-        eprintln!("SKIPPED: rsyslogd with the ossl driver is not installed");
+    use phivault_testkit::testenv::{Requirement, rsyslog, skip_or_fail};
+    let Some(bin) = rsyslog::rsyslogd() else {
+        skip_or_fail(Requirement::Rsyslog, rsyslog::MISSING);
         return None;
     };
     let key = rcgen::KeyPair::generate().unwrap();
