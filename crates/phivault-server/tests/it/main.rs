@@ -5,11 +5,14 @@
 // clippy's allow-*-in-tests settings cover `#[test]` functions only, not the helpers here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod abuse;
 mod auth;
 mod common;
 mod edge;
 mod identity;
+mod limits;
 mod matrix;
+mod net;
 mod problems;
 mod records;
 mod tidy;

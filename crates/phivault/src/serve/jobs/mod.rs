@@ -1,11 +1,12 @@
 //! Every background job `serve` runs beside the HTTPS listener: the SIEM sinks and their
 //! lag monitor, the audit tree-head signer and audit retention, scheduled backups, the
-//! record retention scheduler and the keyring watch. Each starts through [`spawn`].
+//! record retention scheduler, the keyring watch and the TLS certificate watch. Each starts through [`spawn`].
 
 pub(crate) mod audit;
 pub(crate) mod backups;
 pub(crate) mod keyring;
 pub(crate) mod retention;
+pub(crate) mod tls;
 
 use std::future::Future;
 
