@@ -156,20 +156,20 @@ impl Limiters {
             self.sweep();
         }
         let now = self.clock.now();
-        if let (Some(l), Some(ip)) = (&self.per_address, address) {
-            if let Err(n) = l.check_key(&ip) {
-                return Some((Limited::Address(ip), n.wait_time_from(now)));
-            }
+        if let (Some(l), Some(ip)) = (&self.per_address, address)
+            && let Err(n) = l.check_key(&ip)
+        {
+            return Some((Limited::Address(ip), n.wait_time_from(now)));
         }
-        if let (Some(l), Some(ip), true) = (&self.login, address, login) {
-            if let Err(n) = l.check_key(&ip) {
-                return Some((Limited::Login(ip), n.wait_time_from(now)));
-            }
+        if let (Some(l), Some(ip), true) = (&self.login, address, login)
+            && let Err(n) = l.check_key(&ip)
+        {
+            return Some((Limited::Login(ip), n.wait_time_from(now)));
         }
-        if let (Some(l), Some(t)) = (&self.per_token, token) {
-            if let Err(n) = l.check_key(&t) {
-                return Some((Limited::Token(t), n.wait_time_from(now)));
-            }
+        if let (Some(l), Some(t)) = (&self.per_token, token)
+            && let Err(n) = l.check_key(&t)
+        {
+            return Some((Limited::Token(t), n.wait_time_from(now)));
         }
         None
     }
