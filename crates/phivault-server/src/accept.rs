@@ -39,8 +39,9 @@ pub struct ServeOptions {
     pub max_connections_per_address: usize,
     /// Time to complete the TLS handshake.
     pub handshake_timeout: Duration,
-    /// Time to send the request headers (HTTP/1.1, every request of a connection) and to
-    /// send a first request at all (HTTP/2 as well).
+    /// Time to send a request's headers once they have begun (HTTP/1.1), and to send a
+    /// first request at all on a new connection (both protocols). A connection idle after
+    /// its first request is bounded by the connection caps, not by this.
     pub header_read_timeout: Duration,
     /// Time, from the request headers, to send the whole request body.
     pub body_read_timeout: Duration,

@@ -16,6 +16,29 @@ use crate::net::*;
 
 const ATTACKER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
 
+/// A test vault served over loopback with `options` (no client certificates); keep the
+/// harness alive as long as the server is used.
+async fn served(options: ServeOptions) -> (Harness, Served) {
+    let h = harness().await;
+    let s = serve(h.router.clone(), options, ClientAuth::Off).await;
+    (h, s)
+}
+
+/// A connection of the misbehaving client (from its own address), offering `alpn`.
+async fn attacker(
+    s: &Served,
+    alpn: &[u8],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    tls(
+        s.addr,
+        Some(ATTACKER),
+        client_config(&s.ca_pem, &[alpn], None),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap()
+}
+
 /// Reads until the server closes the connection or `within` passes; returns what was read
 /// and whether the server closed it.
 async fn read_until_closed<S: tokio::io::AsyncRead + Unpin>(
@@ -37,15 +60,10 @@ async fn read_until_closed<S: tokio::io::AsyncRead + Unpin>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_per_address_are_capped_and_other_addresses_are_answered() {
-    let h = harness().await;
-    let s = serve(
-        h.router.clone(),
-        ServeOptions {
-            max_connections_per_address: 2,
-            ..ServeOptions::default()
-        },
-        ClientAuth::Off,
-    )
+    let (_h, s) = served(ServeOptions {
+        max_connections_per_address: 2,
+        ..ServeOptions::default()
+    })
     .await;
     let cfg = client_config(&s.ca_pem, &[b"http/1.1"], None);
     let a = tls(s.addr, Some(ATTACKER), cfg.clone(), Duration::from_secs(5))
@@ -74,15 +92,10 @@ async fn connections_per_address_are_capped_and_other_addresses_are_answered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_connections_are_capped_and_accepted_again_when_one_closes() {
-    let h = harness().await;
-    let s = serve(
-        h.router.clone(),
-        ServeOptions {
-            max_connections: 2,
-            ..ServeOptions::default()
-        },
-        ClientAuth::Off,
-    )
+    let (_h, s) = served(ServeOptions {
+        max_connections: 2,
+        ..ServeOptions::default()
+    })
     .await;
     let cfg = client_config(&s.ca_pem, &[b"http/1.1"], None);
     let a = tls(s.addr, None, cfg.clone(), Duration::from_secs(5))
@@ -178,25 +191,13 @@ async fn slowloris_headers_are_cut_off_and_a_normal_client_is_answered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_that_does_not_arrive_in_time_gets_408_and_others_are_answered() {
-    let h = harness().await;
-    let s = serve(
-        h.router.clone(),
-        ServeOptions {
-            body_read_timeout: Duration::from_secs(1),
-            ..ServeOptions::default()
-        },
-        ClientAuth::Off,
-    )
+    let (h, s) = served(ServeOptions {
+        body_read_timeout: Duration::from_secs(1),
+        ..ServeOptions::default()
+    })
     .await;
     let before = h.audit_count().await;
-    let mut t = tls(
-        s.addr,
-        Some(ATTACKER),
-        client_config(&s.ca_pem, &[b"http/1.1"], None),
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
+    let mut t = attacker(&s, b"http/1.1").await;
     let started = Instant::now();
     let head = format!(
         "POST /v1/collections HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\
@@ -221,26 +222,14 @@ async fn a_body_that_does_not_arrive_in_time_gets_408_and_others_are_answered() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_sends_no_request_is_closed() {
-    let h = harness().await;
-    let s = serve(
-        h.router.clone(),
-        ServeOptions {
-            header_read_timeout: Duration::from_secs(1),
-            ..ServeOptions::default()
-        },
-        ClientAuth::Off,
-    )
+    let (_h, s) = served(ServeOptions {
+        header_read_timeout: Duration::from_secs(1),
+        ..ServeOptions::default()
+    })
     .await;
     // HTTP/2 (no preface at all) and HTTP/1.1 (no request line)
     for alpn in [&b"h2"[..], &b"http/1.1"[..]] {
-        let mut t = tls(
-            s.addr,
-            Some(ATTACKER),
-            client_config(&s.ca_pem, &[alpn], None),
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
+        let mut t = attacker(&s, alpn).await;
         let (_, closed) = read_until_closed(&mut t, Duration::from_secs(4)).await;
         assert!(
             closed,
@@ -261,15 +250,10 @@ fn h2_request(method: &str, path: &str) -> hyper::Request<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_streams_per_connection_are_capped_and_other_connections_are_answered() {
-    let h = harness().await;
-    let s = serve(
-        h.router.clone(),
-        ServeOptions {
-            max_streams_per_connection: 4,
-            ..ServeOptions::default()
-        },
-        ClientAuth::Off,
-    )
+    let (_h, s) = served(ServeOptions {
+        max_streams_per_connection: 4,
+        ..ServeOptions::default()
+    })
     .await;
     let (mut send, _conn) = h2_client(s.addr, &s.ca_pem, Some(ATTACKER)).await;
     // one round trip, so the server's SETTINGS are in force
@@ -313,15 +297,10 @@ async fn http2_streams_per_connection_are_capped_and_other_connections_are_answe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn header_lists_over_the_limit_are_refused_and_the_server_keeps_answering() {
-    let h = harness().await;
-    let s = serve(
-        h.router.clone(),
-        ServeOptions {
-            max_header_bytes: 8 * 1024,
-            ..ServeOptions::default()
-        },
-        ClientAuth::Off,
-    )
+    let (_h, s) = served(ServeOptions {
+        max_header_bytes: 8 * 1024,
+        ..ServeOptions::default()
+    })
     .await;
     let big = "a".repeat(16 * 1024);
     // HTTP/2: 431 (or the stream refused), and the connection still serves
@@ -345,14 +324,7 @@ async fn header_lists_over_the_limit_are_refused_and_the_server_keeps_answering(
         .unwrap();
     assert_eq!(r.await.unwrap().status(), 200);
     // HTTP/1.1: 431
-    let mut t = tls(
-        s.addr,
-        Some(ATTACKER),
-        client_config(&s.ca_pem, &[b"http/1.1"], None),
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
+    let mut t = attacker(&s, b"http/1.1").await;
     t.write_all(
         format!("GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: {big}\r\n\r\n").as_bytes(),
     )
@@ -405,18 +377,10 @@ fn goaway_code(bytes: &[u8]) -> Option<u32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http2_reset_flood_ends_that_connection_and_a_normal_client_is_answered() {
-    let h = harness().await;
-    let s = serve(h.router.clone(), ServeOptions::default(), ClientAuth::Off).await;
+    let (_h, s) = served(ServeOptions::default()).await;
     let (base_median, base_max) = probes_during(s.addr, &s.ca_pem, 10, Duration::ZERO).await;
     let limit = 200_000u32;
-    let mut t = tls(
-        s.addr,
-        Some(ATTACKER),
-        client_config(&s.ca_pem, &[b"h2"], None),
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
+    let mut t = attacker(&s, b"h2").await;
     let flood = tokio::spawn(async move {
         let started = Instant::now();
         let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();

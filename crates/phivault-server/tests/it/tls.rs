@@ -238,41 +238,49 @@ async fn collections_over(
         .map_err(|e| e.to_string())
 }
 
-#[tokio::test]
-async fn required_client_certificates_refuse_clients_without_one_and_the_subject_is_audited() {
+/// A test vault served with client certificates required (or optional), and a client
+/// certificate and key from the configured CA.
+async fn served_with_client_ca(required: bool) -> (Harness, crate::net::Served, (String, String)) {
     use phivault_server::{ClientAuth, ServeOptions};
     let h = harness().await;
     let (ca, cert, key) = crate::net::client_pki();
-    let s = crate::net::serve(
-        h.router.clone(),
-        ServeOptions::default(),
-        ClientAuth::Required {
-            ca_pem: ca.into_bytes(),
-        },
-    )
-    .await;
-    let alpn: &[&[u8]] = &[b"http/1.1"];
-    // without a certificate: no answer
-    let r = collections_over(&s, &h, crate::net::client_config(&s.ca_pem, alpn, None)).await;
+    let ca_pem = ca.into_bytes();
+    let auth = if required {
+        ClientAuth::Required { ca_pem }
+    } else {
+        ClientAuth::Optional { ca_pem }
+    };
+    let s = crate::net::serve(h.router.clone(), ServeOptions::default(), auth).await;
+    (h, s, (cert, key))
+}
+
+/// [`collections_over`] on HTTP/1.1, presenting `identity` (certificate, key) if given.
+async fn collections_as(
+    s: &crate::net::Served,
+    h: &Harness,
+    identity: Option<&(String, String)>,
+) -> Result<u16, String> {
+    let identity = identity.map(|(c, k)| (c.as_str(), k.as_str()));
+    let cfg = crate::net::client_config(&s.ca_pem, &[b"http/1.1"], identity);
+    collections_over(s, h, cfg).await
+}
+
+/// A client certificate and key from a CA the server does not trust.
+fn stranger() -> (String, String) {
+    let (_, cert, key) = crate::net::client_pki();
+    (cert, key)
+}
+
+#[tokio::test]
+async fn required_client_certificates_refuse_clients_without_one_and_the_subject_is_audited() {
+    let (h, s, identity) = served_with_client_ca(true).await;
+    let r = collections_as(&s, &h, None).await;
     assert!(r.is_err(), "served without a client certificate: {r:?}");
-    // with one from another CA: no answer
-    let (_, other_cert, other_key) = crate::net::client_pki();
-    let r = collections_over(
-        &s,
-        &h,
-        crate::net::client_config(&s.ca_pem, alpn, Some((&other_cert, &other_key))),
-    )
-    .await;
+    let r = collections_as(&s, &h, Some(&stranger())).await;
     assert!(r.is_err(), "served with a certificate of another CA: {r:?}");
     // with one from the configured CA: served, and the subject is in the audit event
     let before = h.audit_count().await;
-    let r = collections_over(
-        &s,
-        &h,
-        crate::net::client_config(&s.ca_pem, alpn, Some((&cert, &key))),
-    )
-    .await;
-    assert_eq!(r, Ok(200));
+    assert_eq!(collections_as(&s, &h, Some(&identity)).await, Ok(200));
     let events = h.audit().await.split_off(before);
     assert_eq!(events.len(), 1);
     let ev = events[0].event().unwrap();
@@ -285,46 +293,18 @@ async fn required_client_certificates_refuse_clients_without_one_and_the_subject
 
 #[tokio::test]
 async fn optional_client_certificates_admit_clients_without_one() {
-    use phivault_server::{ClientAuth, ServeOptions};
-    let h = harness().await;
-    let (ca, cert, key) = crate::net::client_pki();
-    let s = crate::net::serve(
-        h.router.clone(),
-        ServeOptions::default(),
-        ClientAuth::Optional {
-            ca_pem: ca.into_bytes(),
-        },
-    )
-    .await;
-    let alpn: &[&[u8]] = &[b"http/1.1"];
-    let r = collections_over(&s, &h, crate::net::client_config(&s.ca_pem, alpn, None)).await;
-    assert_eq!(r, Ok(200));
+    let (h, s, identity) = served_with_client_ca(false).await;
+    assert_eq!(collections_as(&s, &h, None).await, Ok(200));
     let ev = h.audit().await.last().unwrap().event().unwrap();
     assert_eq!(ev.source.as_deref(), Some("127.0.0.1"));
-    let r = collections_over(
-        &s,
-        &h,
-        crate::net::client_config(&s.ca_pem, alpn, Some((&cert, &key))),
-    )
-    .await;
-    assert_eq!(r, Ok(200));
+    assert_eq!(collections_as(&s, &h, Some(&identity)).await, Ok(200));
     let ev = h.audit().await.last().unwrap().event().unwrap();
-    assert!(
-        ev.source
-            .as_deref()
-            .unwrap()
-            .ends_with("client_cert=CN=clinic-app,O=Example Clinic"),
-        "{:?}",
-        ev.source
+    assert_eq!(
+        ev.source.as_deref(),
+        Some("127.0.0.1 client_cert=CN=clinic-app,O=Example Clinic")
     );
     // a certificate from another CA is refused even when certificates are optional
-    let (_, other_cert, other_key) = crate::net::client_pki();
-    let r = collections_over(
-        &s,
-        &h,
-        crate::net::client_config(&s.ca_pem, alpn, Some((&other_cert, &other_key))),
-    )
-    .await;
+    let r = collections_as(&s, &h, Some(&stranger())).await;
     assert!(r.is_err(), "{r:?}");
 }
 
