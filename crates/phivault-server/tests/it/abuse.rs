@@ -66,26 +66,23 @@ async fn connections_per_address_are_capped_and_other_addresses_are_answered() {
     })
     .await;
     let cfg = client_config(&s.ca_pem, &[b"http/1.1"], None);
-    let a = tls(s.addr, Some(ATTACKER), cfg.clone(), Duration::from_secs(5))
-        .await
-        .unwrap();
-    let b = tls(s.addr, Some(ATTACKER), cfg.clone(), Duration::from_secs(5))
-        .await
-        .unwrap();
+    let connect = |within| tls(s.addr, Some(ATTACKER), cfg.clone(), within);
+    let a = connect(Duration::from_secs(5)).await.unwrap();
+    let b = connect(Duration::from_secs(5)).await.unwrap();
     // the third from the same address is closed before its handshake
-    let third = tls(s.addr, Some(ATTACKER), cfg.clone(), Duration::from_secs(5)).await;
+    let third = connect(Duration::from_secs(5)).await;
     assert!(
         third.is_err(),
         "a third connection from one address was served"
     );
     // the open ones and other addresses are served
     let mut send = h1(a).await;
-    assert_eq!(get(&mut send, "/healthz", None).await.unwrap().0, 200);
+    assert_eq!(healthz(&mut send).await, 200);
     probe(s.addr, &s.ca_pem).await;
     // a closed connection frees its slot
     drop(b);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    tls(s.addr, Some(ATTACKER), cfg, Duration::from_secs(5))
+    connect(Duration::from_secs(5))
         .await
         .expect("a slot was freed");
 }
@@ -98,20 +95,17 @@ async fn open_connections_are_capped_and_accepted_again_when_one_closes() {
     })
     .await;
     let cfg = client_config(&s.ca_pem, &[b"http/1.1"], None);
-    let a = tls(s.addr, None, cfg.clone(), Duration::from_secs(5))
-        .await
-        .unwrap();
-    let b = tls(s.addr, None, cfg.clone(), Duration::from_secs(5))
-        .await
-        .unwrap();
+    let connect = |within| tls(s.addr, None, cfg.clone(), within);
+    let a = connect(Duration::from_secs(5)).await.unwrap();
+    let b = connect(Duration::from_secs(5)).await.unwrap();
     // at the cap the server stops accepting: the handshake of a third is not answered
-    let third = tls(s.addr, None, cfg.clone(), Duration::from_millis(800)).await;
+    let third = connect(Duration::from_millis(800)).await;
     assert!(third.is_err(), "a connection over the cap was served");
     // the open connections keep being answered
     let mut send = h1(a).await;
-    assert_eq!(get(&mut send, "/healthz", None).await.unwrap().0, 200);
+    assert_eq!(healthz(&mut send).await, 200);
     drop(b);
-    tls(s.addr, None, cfg, Duration::from_secs(5))
+    connect(Duration::from_secs(5))
         .await
         .expect("accepted again once a connection closed");
 }

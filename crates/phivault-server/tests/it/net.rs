@@ -186,6 +186,13 @@ pub(crate) async fn get(
     ))
 }
 
+/// `GET /healthz` on an HTTP/1.1 client: the status.
+pub(crate) async fn healthz(
+    send: &mut hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+) -> StatusCode {
+    get(send, "/healthz", None).await.unwrap().0
+}
+
 /// An HTTP/2 client (the `h2` crate) on a new connection, its connection task running;
 /// the task's result says how the server ended the connection.
 pub(crate) async fn h2_client(
