@@ -184,11 +184,16 @@ pub enum ErrorCode {
     InvalidItemId,
     /// The privacy item kind in the query is not a known kind.
     InvalidItemKind,
+    /// A rate limit (per token, per source address, or of logins per address) refused the
+    /// request; `Retry-After` says when to try again.
+    RateLimited,
+    /// The request body did not arrive within the body read timeout.
+    BodyTimeout,
 }
 
 impl ErrorCode {
     /// Every value.
-    pub const ALL: [ErrorCode; 83] = [
+    pub const ALL: [ErrorCode; 85] = [
         Self::Unauthenticated,
         Self::Forbidden,
         Self::NotFound,
@@ -272,6 +277,8 @@ impl ErrorCode {
         Self::InvalidExportFormat,
         Self::InvalidItemId,
         Self::InvalidItemKind,
+        Self::RateLimited,
+        Self::BodyTimeout,
     ];
 
     /// The code as it appears on the wire (also the suffix of the problem `type`).
@@ -360,6 +367,8 @@ impl ErrorCode {
             Self::InvalidExportFormat => "invalid_export_format",
             Self::InvalidItemId => "invalid_item_id",
             Self::InvalidItemKind => "invalid_item_kind",
+            Self::RateLimited => "rate_limited",
+            Self::BodyTimeout => "body_timeout",
         }
     }
 

@@ -59,6 +59,8 @@ pub enum AuditAction {
     ComplianceGaps,
     /// `http.unmatched`: a request that reached no route.
     HttpUnmatched,
+    /// `http.rate_limited`: requests refused by a rate limit (one event per key and window).
+    HttpRateLimited,
     /// `keys.export`
     KeysExport,
     /// `keys.rewrap`
@@ -157,7 +159,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 71] = [
+    pub const ALL: [AuditAction; 72] = [
         Self::AuditExport,
         Self::AuditProofConsistency,
         Self::AuditProofInclusion,
@@ -169,6 +171,7 @@ impl AuditAction {
         Self::AuthLogin,
         Self::AuthLogout,
         Self::HttpUnmatched,
+        Self::HttpRateLimited,
         Self::BackupCreate,
         Self::BackupPrune,
         Self::BackupRestore,
@@ -245,6 +248,7 @@ impl AuditAction {
             Self::AuthLogin => "auth.login",
             Self::AuthLogout => "auth.logout",
             Self::HttpUnmatched => "http.unmatched",
+            Self::HttpRateLimited => "http.rate_limited",
             Self::BackupCreate => "backup.create",
             Self::BackupPrune => "backup.prune",
             Self::BackupRestore => "backup.restore",

@@ -1,15 +1,19 @@
 //! The middleware every response passes through: it settles the request id (the client's
 //! if well-formed, else a fresh UUIDv4), opens a tracing span that records method, route
 //! template, status, latency and request id (never bodies, query strings or header
-//! values), and adds the security headers.
+//! values), and adds the security headers (the browser-facing ones too, for the subject
+//! export's HTML form).
 
+use std::sync::LazyLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
+use base64::Engine as _;
 use phivault_api::REQUEST_ID_HEADER;
+use sha2::{Digest, Sha256};
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -38,6 +42,42 @@ const SECURITY_HEADERS: [(HeaderName, &str); 3] = [
     (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
 ];
 
+/// `Content-Security-Policy` of every response. Nothing may load, run, frame the page or
+/// be framed; the one thing allowed is the subject export's own inline stylesheet, named
+/// by its SHA-256 hash (CSP level 2), so the HTML form renders as designed and no other
+/// style, script or resource can. JSON answers are not rendered, so the policy costs them
+/// nothing and covers any future HTML answer by default.
+pub(crate) static CONTENT_SECURITY_POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
+    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(
+        phivault_core::privacy::EXPORT_STYLE.as_bytes(),
+    ));
+    HeaderValue::from_str(&format!(
+        "default-src 'none'; style-src 'sha256-{hash}'; frame-ancestors 'none'; \
+         base-uri 'none'; form-action 'none'"
+    ))
+    .unwrap_or_else(|_| {
+        HeaderValue::from_static("default-src 'none'; style-src 'none'; frame-ancestors 'none'")
+    })
+});
+
+/// Browser features every response denies: a PHI document has no use for any of them.
+const PERMISSIONS_POLICY: &str = "accelerometer=(), ambient-light-sensor=(), autoplay=(), \
+    battery=(), bluetooth=(), camera=(), display-capture=(), document-domain=(), \
+    encrypted-media=(), fullscreen=(), geolocation=(), gyroscope=(), hid=(), \
+    idle-detection=(), magnetometer=(), microphone=(), midi=(), payment=(), \
+    picture-in-picture=(), publickey-credentials-get=(), screen-wake-lock=(), serial=(), \
+    sync-xhr=(), usb=(), web-share=(), xr-spatial-tracking=()";
+
+/// Headers for browsers, on every response so that every HTML answer has them: no
+/// `Referer` leaves a page that may show PHI, and no device or browser feature is granted.
+const BROWSER_HEADERS: [(HeaderName, &str); 2] = [
+    (header::REFERRER_POLICY, "no-referrer"),
+    (
+        HeaderName::from_static("permissions-policy"),
+        PERMISSIONS_POLICY,
+    ),
+];
+
 /// The edge middleware (see the module docs).
 pub(crate) async fn edge(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -63,9 +103,13 @@ pub(crate) async fn edge(mut req: Request, next: Next) -> Response {
     );
     let mut res = next.run(req).instrument(span.clone()).await;
     let headers = res.headers_mut();
-    for (name, value) in SECURITY_HEADERS {
+    for (name, value) in SECURITY_HEADERS.into_iter().chain(BROWSER_HEADERS) {
         headers.insert(name, HeaderValue::from_static(value));
     }
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        CONTENT_SECURITY_POLICY.clone(),
+    );
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         headers.insert(REQUEST_ID_HEADER, v);
     }

@@ -19,6 +19,9 @@ pub enum ServerError {
     /// The private key PEM held no key or could not be parsed.
     #[error("invalid private key PEM")]
     InvalidKey,
+    /// The client-certificate CA bundle held no certificate or could not be used.
+    #[error("invalid client CA bundle PEM")]
+    InvalidClientCa,
     /// rustls refused the configuration (e.g. the key does not match the certificate).
     #[error("TLS configuration rejected: {0}")]
     Tls(#[from] rustls::Error),
@@ -161,6 +164,16 @@ fn classify(err: &VaultError) -> Row {
                 StatusCode::BAD_REQUEST,
                 "Bad Request",
                 "X-Purpose-Of-Use is not a known HL7 PurposeOfUse code.",
+            ),
+            Some(ErrorCode::RateLimited) => row(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too Many Requests",
+                "A rate limit refused the request; retry after the time in Retry-After.",
+            ),
+            Some(ErrorCode::BodyTimeout) => row(
+                StatusCode::REQUEST_TIMEOUT,
+                "Request Timeout",
+                "The request body did not arrive in time.",
             ),
             _ => row(
                 StatusCode::BAD_REQUEST,
@@ -370,6 +383,8 @@ mod tests {
                 VaultError::BadRequest(ErrorCode::PurposeRequired.as_str()),
                 400,
             ),
+            (VaultError::BadRequest(ErrorCode::RateLimited.as_str()), 429),
+            (VaultError::BadRequest(ErrorCode::BodyTimeout.as_str()), 408),
             (
                 VaultError::Forbidden {
                     rule: DenyRule::StepUpRequired.to_string(),

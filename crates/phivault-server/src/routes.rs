@@ -13,6 +13,7 @@ use crate::handlers::{
     audit, auth, break_glass, collections, compliance, health, privacy_requests, privacy_subject,
     records, research, retention, roles, tokens, users,
 };
+use crate::limits;
 use crate::state::AppState;
 
 /// The application router: every route of the API, the audited 404/405 fallbacks, and
@@ -25,7 +26,12 @@ pub fn router(state: AppState) -> Router {
     r.fallback(health::unmatched)
         // must follow the routes: it is installed on each route registered so far
         .method_not_allowed_fallback(health::method_not_allowed)
-        .with_state(state)
+        .with_state(state.clone())
+        // inside the edge, so a 429 carries the request id and the security headers
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            limits::rate_limit,
+        ))
         .layer(axum::middleware::from_fn(edge::edge))
         // outermost, so every later layer and log sees the header marked sensitive
         .layer(SetSensitiveRequestHeadersLayer::new([

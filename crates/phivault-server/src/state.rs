@@ -1,11 +1,13 @@
-//! The state every handler shares: the vault, the request body limit, the largest page a
-//! listing returns, and the readiness flag that `/readyz` reports.
+//! The state every handler shares: the vault, the request body limit, the rate-limit
+//! buckets, and the readiness flag that `/readyz` reports.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use phivault_core::Vault;
+
+use crate::limits::{Limiters, RateLimits};
 
 /// The default request body limit: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -75,6 +77,8 @@ pub struct AppState {
     pub ready: Readiness,
     /// Renders the Prometheus exposition served at `/metrics`, when metrics are on.
     pub metrics: MetricsRenderer,
+    /// The rate-limit buckets (see [`AppState::with_rate_limits`]).
+    pub(crate) limiters: Arc<Limiters>,
 }
 
 /// Renders Prometheus text for `/metrics`; the binary installs the recorder behind it.
@@ -104,14 +108,22 @@ impl std::fmt::Debug for MetricsRenderer {
 }
 
 impl AppState {
-    /// State with the default limits, ready.
+    /// State with the default body limit and no rate limits, ready.
     pub fn new(vault: Arc<Vault>) -> Self {
         Self {
             vault,
             body_limit: DEFAULT_BODY_LIMIT,
             ready: Readiness::new(),
             metrics: MetricsRenderer::default(),
+            limiters: Arc::new(Limiters::new(&RateLimits::off())),
         }
+    }
+
+    /// Enforces `limits` (state starts with none, so that tests and tools driving the
+    /// router are not limited; `serve` configures them).
+    pub fn with_rate_limits(mut self, limits: &RateLimits) -> Self {
+        self.limiters = Arc::new(Limiters::new(limits));
+        self
     }
 
     /// Serves `renderer`'s text at `/metrics`.

@@ -202,6 +202,12 @@ fn export_record(
     })
 }
 
+/// The one inline stylesheet of [`SubjectExport::to_html`]. It is a constant so that the
+/// HTTP edge can allow exactly it (by hash) in its `Content-Security-Policy` header.
+pub const EXPORT_STYLE: &str = "body{font-family:sans-serif;max-width:60em;margin:2em auto}\
+    table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #999;padding:.2em .5em;text-align:left;vertical-align:top}\
+    .deleted{color:#777}";
+
 impl SubjectExport {
     /// A readable, self-contained HTML document (no scripts, no external resources).
     pub fn to_html(&self) -> String {
@@ -209,10 +215,10 @@ impl SubjectExport {
         h.push_str(
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
              <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\
-             <title>Health record export</title><style>body{font-family:sans-serif;max-width:60em;margin:2em auto}\
-             table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #999;padding:.2em .5em;text-align:left;vertical-align:top}\
-             .deleted{color:#777}</style></head><body>\n",
+             <title>Health record export</title><style>",
         );
+        h.push_str(EXPORT_STYLE);
+        h.push_str("</style></head><body>\n");
         h.push_str(&format!(
             "<h1>Health record export</h1>\n<p>Subject <code>{}</code>, produced {}. \
              This document holds every record kept about you, with every earlier version, \

@@ -37,7 +37,7 @@ mod retention;
 
 pub use accounting::{Accounting, Disclosure, Exclusion, exclusion};
 pub use erasure::ErasureReport;
-pub use export::{ExportedRecord, ExportedVersion, SubjectExport};
+pub use export::{EXPORT_STYLE, ExportedRecord, ExportedVersion, SubjectExport};
 pub use kinds::{ItemKind, ItemStatus, status};
 pub use retention::RetentionReport;
 

@@ -148,3 +148,62 @@ async fn the_served_openapi_document_lists_every_error_code_on_the_problem() {
         assert!(listed.contains(code), "{code}");
     }
 }
+
+#[tokio::test]
+async fn html_answers_carry_a_content_security_policy_that_allows_only_their_own_style() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let h = harness().await;
+    let officer =
+        h.tv.token(&["privacy_officer"], time::Duration::days(1))
+            .await;
+    let r = h
+        .raw(
+            h.request_as(
+                &officer,
+                Method::GET,
+                "/v1/subjects/subj-1/export?format=html",
+            )
+            .header("x-purpose-of-use", "TREAT")
+            .body(Body::empty())
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(
+        r.headers[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let style = phivault_core::privacy::EXPORT_STYLE;
+    assert!(
+        r.text().contains(&format!("<style>{style}</style>")),
+        "the page's one stylesheet is the hashed one"
+    );
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(style));
+    let csp = r.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert_eq!(
+        csp,
+        format!(
+            "default-src 'none'; style-src 'sha256-{hash}'; frame-ancestors 'none'; \
+             base-uri 'none'; form-action 'none'"
+        )
+    );
+    assert_eq!(r.headers[header::REFERRER_POLICY], "no-referrer");
+    let permissions = r.headers["permissions-policy"].to_str().unwrap();
+    for feature in [
+        "camera=()",
+        "microphone=()",
+        "geolocation=()",
+        "payment=()",
+        "usb=()",
+    ] {
+        assert!(permissions.contains(feature), "{feature}: {permissions}");
+    }
+    assert!(!permissions.contains("*") && !permissions.contains("self"));
+    assert_security_headers(&r);
+    // JSON answers and problem documents carry the same policy
+    let r = h.call(Method::GET, "/v1/collections/nope", None).await;
+    assert_eq!(r.headers[header::CONTENT_SECURITY_POLICY], csp);
+}

@@ -6,12 +6,15 @@
 // clippy's allow-*-in-tests settings cover `#[test]` functions only, not the helpers here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod abuse;
 mod auth;
 mod common;
 mod edge;
 mod identity;
+mod limits;
 mod matrix;
 mod parsers;
+mod net;
 mod problems;
 mod records;
 mod tidy;

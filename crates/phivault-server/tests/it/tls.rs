@@ -216,3 +216,162 @@ async fn serve_survives_a_failed_handshake_and_records_the_peer() {
     tx.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
+
+/// `GET /v1/collections` with the admin token on a new connection made with `cfg`; the
+/// status, or the error if the connection or request failed.
+async fn collections_over(
+    s: &crate::net::Served,
+    h: &Harness,
+    cfg: Arc<ClientConfig>,
+) -> Result<u16, String> {
+    let stream = crate::net::tls(s.addr, None, cfg, std::time::Duration::from_secs(5))
+        .await
+        .map_err(|e| e.to_string())?;
+    let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let mut send = send;
+    crate::net::get(&mut send, "/v1/collections", Some(&h.admin))
+        .await
+        .map(|(status, _, _)| status.as_u16())
+        .map_err(|e| e.to_string())
+}
+
+/// A test vault served with client certificates required (or optional), and a client
+/// certificate and key from the configured CA.
+async fn served_with_client_ca(required: bool) -> (Harness, crate::net::Served, (String, String)) {
+    use phivault_server::{ClientAuth, ServeOptions};
+    let h = harness().await;
+    let (ca, cert, key) = crate::net::client_pki();
+    let ca_pem = ca.into_bytes();
+    let auth = if required {
+        ClientAuth::Required { ca_pem }
+    } else {
+        ClientAuth::Optional { ca_pem }
+    };
+    let s = crate::net::serve(h.router.clone(), ServeOptions::default(), auth).await;
+    (h, s, (cert, key))
+}
+
+/// [`collections_over`] on HTTP/1.1, presenting `identity` (certificate, key) if given.
+async fn collections_as(
+    s: &crate::net::Served,
+    h: &Harness,
+    identity: Option<&(String, String)>,
+) -> Result<u16, String> {
+    let identity = identity.map(|(c, k)| (c.as_str(), k.as_str()));
+    let cfg = crate::net::client_config(&s.ca_pem, &[b"http/1.1"], identity);
+    collections_over(s, h, cfg).await
+}
+
+/// A client certificate and key from a CA the server does not trust.
+fn stranger() -> (String, String) {
+    let (_, cert, key) = crate::net::client_pki();
+    (cert, key)
+}
+
+#[tokio::test]
+async fn required_client_certificates_refuse_clients_without_one_and_the_subject_is_audited() {
+    let (h, s, identity) = served_with_client_ca(true).await;
+    let r = collections_as(&s, &h, None).await;
+    assert!(r.is_err(), "served without a client certificate: {r:?}");
+    let r = collections_as(&s, &h, Some(&stranger())).await;
+    assert!(r.is_err(), "served with a certificate of another CA: {r:?}");
+    // with one from the configured CA: served, and the subject is in the audit event
+    let before = h.audit_count().await;
+    assert_eq!(collections_as(&s, &h, Some(&identity)).await, Ok(200));
+    let events = h.audit().await.split_off(before);
+    assert_eq!(events.len(), 1);
+    let ev = events[0].event().unwrap();
+    assert_eq!(ev.action, "collection.list");
+    assert_eq!(
+        ev.source.as_deref(),
+        Some("127.0.0.1 client_cert=CN=clinic-app,O=Example Clinic")
+    );
+}
+
+#[tokio::test]
+async fn optional_client_certificates_admit_clients_without_one() {
+    let (h, s, identity) = served_with_client_ca(false).await;
+    assert_eq!(collections_as(&s, &h, None).await, Ok(200));
+    let ev = h.audit().await.last().unwrap().event().unwrap();
+    assert_eq!(ev.source.as_deref(), Some("127.0.0.1"));
+    assert_eq!(collections_as(&s, &h, Some(&identity)).await, Ok(200));
+    let ev = h.audit().await.last().unwrap().event().unwrap();
+    assert_eq!(
+        ev.source.as_deref(),
+        Some("127.0.0.1 client_cert=CN=clinic-app,O=Example Clinic")
+    );
+    // a certificate from another CA is refused even when certificates are optional
+    let r = collections_as(&s, &h, Some(&stranger())).await;
+    assert!(r.is_err(), "{r:?}");
+}
+
+#[test]
+fn a_client_ca_bundle_without_certificates_is_refused() {
+    let (c, k) = cert();
+    for ca in [&b""[..], b"not pem"] {
+        let r = phivault_server::tls_server(
+            &c,
+            &k,
+            &phivault_server::ClientAuth::Required {
+                ca_pem: ca.to_vec(),
+            },
+        );
+        assert!(matches!(
+            r,
+            Err(phivault_server::ServerError::InvalidClientCa)
+        ));
+    }
+}
+
+#[tokio::test]
+async fn a_replaced_certificate_is_served_to_new_connections_and_open_ones_keep_working() {
+    use phivault_server::{ClientAuth, ServeOptions};
+    let h = harness().await;
+    let s = crate::net::serve(h.router.clone(), ServeOptions::default(), ClientAuth::Off).await;
+    let alpn: &[&[u8]] = &[b"http/1.1"];
+    let old = crate::net::client_config(&s.ca_pem, alpn, None);
+    let stream = crate::net::tls(s.addr, None, old.clone(), std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    let mut open = crate::net::h1(stream).await;
+    assert_eq!(crate::net::healthz(&mut open).await, 200);
+    // a bad pair is refused and the current one stays
+    let (new_cert, new_key) = crate::net::server_cert();
+    let (_, unrelated_key) = crate::net::server_cert();
+    assert!(
+        s.swap
+            .replace(new_cert.as_bytes(), unrelated_key.as_bytes())
+            .is_err()
+    );
+    assert_eq!(collections_over(&s, &h, old.clone()).await, Ok(200));
+    // the renewed pair is served to new handshakes ...
+    s.swap
+        .replace(new_cert.as_bytes(), new_key.as_bytes())
+        .unwrap();
+    // (a fresh client: one that connected before may resume its TLS session, which is fine)
+    let old_only = crate::net::client_config(&s.ca_pem, alpn, None);
+    assert!(
+        collections_over(&s, &h, old_only).await.is_err(),
+        "old certificate still served"
+    );
+    drop(old);
+    let renewed = crate::net::client_config(new_cert.as_bytes(), alpn, None);
+    let stream = crate::net::tls(
+        s.addr,
+        None,
+        renewed.clone(),
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let served = stream.get_ref().1.peer_certificates().unwrap()[0].clone();
+    let expected = CertificateDer::from_pem_slice(new_cert.as_bytes()).unwrap();
+    assert_eq!(served, expected);
+    // ... while the connection opened before keeps working
+    for _ in 0..3 {
+        assert_eq!(crate::net::healthz(&mut open).await, 200);
+    }
+}

@@ -8,7 +8,9 @@
 pub(crate) mod env;
 mod sections;
 
-pub(crate) use sections::{AuditSettings, AuditSinkSettings, BackupSettings, RetentionSettings};
+pub(crate) use sections::{
+    AuditSettings, AuditSinkSettings, BackupSettings, LimitSettings, RetentionSettings, TlsSettings,
+};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -72,6 +74,12 @@ pub(crate) struct Config {
     /// `[retention]`: the record retention scheduler.
     #[serde(default, skip_serializing_if = "is_default")]
     pub(crate) retention: RetentionSettings,
+    /// `[limits]`: rate limits, connection caps and timeouts of the listener.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub(crate) limits: LimitSettings,
+    /// `[tls]`: client certificates (mTLS).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub(crate) tls: TlsSettings,
 }
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
@@ -111,6 +119,8 @@ impl Default for Config {
             audit_sink: AuditSinkSettings::default(),
             backup: BackupSettings::default(),
             retention: RetentionSettings::default(),
+            limits: LimitSettings::default(),
+            tls: TlsSettings::default(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The sections of `phivault.toml` for `serve`'s background jobs — `[audit]`,
-//! `[audit_sink]`, `[backup]`, `[retention]` — each key overridable by
+//! `[audit_sink]`, `[backup]`, `[retention]` — and for its edge — `[limits]` (rate limits,
+//! connection caps, timeouts) and `[tls]` (client certificates) — each key overridable by
 //! `PHIVAULT_<SECTION>_<KEY>` (e.g. `[audit_sink] max_lag` by `PHIVAULT_AUDIT_SINK_MAX_LAG`).
 
 use anyhow::{Context, Result, bail};
@@ -232,15 +233,287 @@ impl RetentionSettings {
     }
 }
 
+/// `[limits]`: what one client may take from the server. The defaults suit a vault facing
+/// many clients directly; behind a TCP (layer 4) proxy every client shares the proxy's
+/// address, so raise or turn off (`0`) the per-address limits there.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct LimitSettings {
+    /// Requests per second per bearer token, on average (0: off).
+    pub(crate) per_token_per_second: u32,
+    /// Requests per bearer token at once.
+    pub(crate) per_token_burst: u32,
+    /// Requests per second per source address, on average (0: off).
+    pub(crate) per_address_per_second: u32,
+    /// Requests per source address at once.
+    pub(crate) per_address_burst: u32,
+    /// Login attempts per minute per source address (0: off).
+    pub(crate) login_per_address_per_minute: u32,
+    /// Login attempts per source address at once.
+    pub(crate) login_per_address_burst: u32,
+    /// At most one audit event per limited token or address in this many seconds.
+    pub(crate) rate_limit_audit_secs: u64,
+    /// Connections open at once.
+    pub(crate) max_connections: usize,
+    /// Connections open at once from one source address (0: no cap).
+    pub(crate) max_connections_per_address: usize,
+    /// Concurrent requests (HTTP/2 streams) per connection.
+    pub(crate) max_streams_per_connection: u32,
+    /// Largest request header section or HTTP/2 header list, in bytes.
+    pub(crate) max_header_bytes: u32,
+    /// Seconds to send the request headers (and a first request at all).
+    pub(crate) header_read_timeout_secs: u64,
+    /// Seconds, from the headers, to send the whole request body.
+    pub(crate) body_read_timeout_secs: u64,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        let serve = phivault_server::ServeOptions::default();
+        Self {
+            per_token_per_second: 50,
+            per_token_burst: 100,
+            per_address_per_second: 100,
+            per_address_burst: 200,
+            login_per_address_per_minute: 10,
+            login_per_address_burst: 10,
+            rate_limit_audit_secs: 60,
+            max_connections: serve.max_connections,
+            max_connections_per_address: serve.max_connections_per_address,
+            max_streams_per_connection: serve.max_streams_per_connection,
+            max_header_bytes: serve.max_header_bytes,
+            header_read_timeout_secs: serve.header_read_timeout.as_secs(),
+            body_read_timeout_secs: serve.body_read_timeout.as_secs(),
+        }
+    }
+}
+
+impl LimitSettings {
+    fn apply_env(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<()> {
+        parse_into(
+            get,
+            "PHIVAULT_LIMITS_PER_TOKEN_PER_SECOND",
+            &mut self.per_token_per_second,
+        )?;
+        parse_into(
+            get,
+            "PHIVAULT_LIMITS_PER_TOKEN_BURST",
+            &mut self.per_token_burst,
+        )?;
+        parse_into(
+            get,
+            "PHIVAULT_LIMITS_PER_ADDRESS_PER_SECOND",
+            &mut self.per_address_per_second,
+        )?;
+        parse_into(
+            get,
+            "PHIVAULT_LIMITS_PER_ADDRESS_BURST",
+            &mut self.per_address_burst,
+        )?;
+        parse_into(
+            get,
+            "PHIVAULT_LIMITS_LOGIN_PER_ADDRESS_PER_MINUTE",
+            &mut self.login_per_address_per_minute,
+        )?;
+        parse_into(
+            get,
+            "PHIVAULT_LIMITS_LOGIN_PER_ADDRESS_BURST",
+            &mut self.login_per_address_burst,
+        )?;
+        parse_into(
+            get,
+            "PHIVAULT_LIMITS_RATE_LIMIT_AUDIT_SECS",
+            &mut self.rate_limit_audit_secs,
+        )?;
+        parse_into(
+            get,
+            "PHIVAULT_LIMITS_MAX_CONNECTIONS",
+            &mut self.max_connections,
+        )?;
+        parse_into(
+            get,
+            "PHIVAULT_LIMITS_MAX_CONNECTIONS_PER_ADDRESS",
+            &mut self.max_connections_per_address,
+        )?;
+        parse_into(
+            get,
+            "PHIVAULT_LIMITS_MAX_STREAMS_PER_CONNECTION",
+            &mut self.max_streams_per_connection,
+        )?;
+        parse_into(
+            get,
+            "PHIVAULT_LIMITS_MAX_HEADER_BYTES",
+            &mut self.max_header_bytes,
+        )?;
+        parse_into(
+            get,
+            "PHIVAULT_LIMITS_HEADER_READ_TIMEOUT_SECS",
+            &mut self.header_read_timeout_secs,
+        )?;
+        parse_into(
+            get,
+            "PHIVAULT_LIMITS_BODY_READ_TIMEOUT_SECS",
+            &mut self.body_read_timeout_secs,
+        )
+    }
+
+    fn check(&self) -> Result<()> {
+        for (rate, burst, name) in [
+            (
+                self.per_token_per_second,
+                self.per_token_burst,
+                "per_token_burst (PHIVAULT_LIMITS_PER_TOKEN_BURST)",
+            ),
+            (
+                self.per_address_per_second,
+                self.per_address_burst,
+                "per_address_burst (PHIVAULT_LIMITS_PER_ADDRESS_BURST)",
+            ),
+            (
+                self.login_per_address_per_minute,
+                self.login_per_address_burst,
+                "login_per_address_burst (PHIVAULT_LIMITS_LOGIN_PER_ADDRESS_BURST)",
+            ),
+        ] {
+            if rate > 0 && burst == 0 {
+                bail!("limits {name} must be at least 1 while its rate is on");
+            }
+        }
+        if !(1..=86_400).contains(&self.rate_limit_audit_secs) {
+            bail!(
+                "limits rate_limit_audit_secs (PHIVAULT_LIMITS_RATE_LIMIT_AUDIT_SECS) must be between 1 and 86400"
+            );
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            bail!(
+                "limits max_connections (PHIVAULT_LIMITS_MAX_CONNECTIONS) must be between 1 and 1000000"
+            );
+        }
+        if !(1..=10_000).contains(&self.max_streams_per_connection) {
+            bail!(
+                "limits max_streams_per_connection (PHIVAULT_LIMITS_MAX_STREAMS_PER_CONNECTION) must be between 1 and 10000"
+            );
+        }
+        if !(4096..=1024 * 1024).contains(&self.max_header_bytes) {
+            bail!(
+                "limits max_header_bytes (PHIVAULT_LIMITS_MAX_HEADER_BYTES) must be between 4 KiB and 1 MiB"
+            );
+        }
+        for (name, secs) in [
+            (
+                "header_read_timeout_secs (PHIVAULT_LIMITS_HEADER_READ_TIMEOUT_SECS)",
+                self.header_read_timeout_secs,
+            ),
+            (
+                "body_read_timeout_secs (PHIVAULT_LIMITS_BODY_READ_TIMEOUT_SECS)",
+                self.body_read_timeout_secs,
+            ),
+        ] {
+            if !(1..=3600).contains(&secs) {
+                bail!("limits {name} must be between 1 and 3600");
+            }
+        }
+        Ok(())
+    }
+
+    /// The rate limits of the router.
+    pub(crate) fn rate_limits(&self) -> phivault_server::RateLimits {
+        use phivault_server::Rate;
+        phivault_server::RateLimits {
+            per_token: Rate::per_second(self.per_token_per_second, self.per_token_burst),
+            per_address: Rate::per_second(self.per_address_per_second, self.per_address_burst),
+            login_per_address: Rate::per_minute(
+                self.login_per_address_per_minute,
+                self.login_per_address_burst,
+            ),
+            audit_window: Duration::from_secs(self.rate_limit_audit_secs),
+        }
+    }
+
+    /// The connection limits of the accept loop.
+    pub(crate) fn serve_options(&self) -> phivault_server::ServeOptions {
+        phivault_server::ServeOptions {
+            max_connections: self.max_connections,
+            max_connections_per_address: self.max_connections_per_address,
+            max_streams_per_connection: self.max_streams_per_connection,
+            max_header_bytes: self.max_header_bytes,
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs),
+            body_read_timeout: Duration::from_secs(self.body_read_timeout_secs),
+            ..phivault_server::ServeOptions::default()
+        }
+    }
+}
+
+/// `[tls]`: client certificates (mTLS). The server certificate and key are the top-level
+/// `tls_cert` and `tls_key`; `serve` reloads them when their files change.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct TlsSettings {
+    /// `off`, `optional` (verified when sent) or `required`.
+    pub(crate) client_auth: String,
+    /// PEM bundle of the CAs that issue client certificates (relative to the data
+    /// directory); required unless `client_auth` is `off`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) client_ca: Option<String>,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        Self {
+            client_auth: "off".to_owned(),
+            client_ca: None,
+        }
+    }
+}
+
+impl TlsSettings {
+    fn apply_env(&mut self, get: &dyn Fn(&str) -> Option<String>) -> Result<()> {
+        parse_into(get, "PHIVAULT_TLS_CLIENT_AUTH", &mut self.client_auth)?;
+        text_into(get, "PHIVAULT_TLS_CLIENT_CA", &mut self.client_ca);
+        Ok(())
+    }
+
+    fn check(&self) -> Result<()> {
+        match (self.client_auth.as_str(), &self.client_ca) {
+            ("off", _) | ("optional" | "required", Some(_)) => Ok(()),
+            ("optional" | "required", None) => bail!(
+                "tls client_auth (PHIVAULT_TLS_CLIENT_AUTH) = {:?} needs tls client_ca (PHIVAULT_TLS_CLIENT_CA)",
+                self.client_auth
+            ),
+            (other, _) => bail!(
+                "tls client_auth (PHIVAULT_TLS_CLIENT_AUTH) must be off, optional or required, not {other:?}"
+            ),
+        }
+    }
+
+    /// The client-certificate setting of the listener, reading the CA bundle.
+    pub(crate) fn client_auth(&self, data_dir: &Path) -> Result<phivault_server::ClientAuth> {
+        use phivault_server::ClientAuth;
+        let ca = |path: &String| {
+            std::fs::read(data_dir.join(path))
+                .with_context(|| format!("reading tls client_ca {path}"))
+        };
+        Ok(match (self.client_auth.as_str(), &self.client_ca) {
+            ("optional", Some(p)) => ClientAuth::Optional { ca_pem: ca(p)? },
+            ("required", Some(p)) => ClientAuth::Required { ca_pem: ca(p)? },
+            _ => ClientAuth::Off,
+        })
+    }
+}
+
 /// The job sections of the configuration, applied and checked together.
 pub(crate) fn apply_env(c: &mut super::Config, get: &dyn Fn(&str) -> Option<String>) -> Result<()> {
     c.audit.apply_env(get)?;
     c.audit_sink.apply_env(get)?;
     c.backup.apply_env(get)?;
-    c.retention.apply_env(get)
+    c.retention.apply_env(get)?;
+    c.limits.apply_env(get)?;
+    c.tls.apply_env(get)
 }
 
-/// Refuses job settings that cannot work.
+/// Refuses section settings that cannot work.
 pub(crate) fn check(c: &super::Config) -> Result<()> {
-    c.backup.check()
+    c.backup.check()?;
+    c.limits.check()?;
+    c.tls.check()
 }

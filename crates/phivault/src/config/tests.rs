@@ -165,4 +165,42 @@ mod properties {
             }
         }
     }
+
+#[test]
+fn edge_sections_have_safe_defaults_and_bad_values_are_refused_by_name() {
+    let c = Config::default();
+    let limits = c.limits.rate_limits();
+    assert!(limits.per_token.is_some() && limits.per_address.is_some());
+    assert!(limits.login_per_address.is_some());
+    assert_eq!(c.tls.client_auth, "off");
+    let mut c = Config::default();
+    c.apply_env(vars(&[
+        ("PHIVAULT_LIMITS_PER_ADDRESS_PER_SECOND", "0"),
+        ("PHIVAULT_LIMITS_MAX_CONNECTIONS", "10"),
+        ("PHIVAULT_TLS_CLIENT_AUTH", "required"),
+        ("PHIVAULT_TLS_CLIENT_CA", "tls/clients.pem"),
+    ]))
+    .unwrap();
+    c.check().unwrap();
+    assert!(c.limits.rate_limits().per_address.is_none());
+    assert_eq!(c.limits.serve_options().max_connections, 10);
+    for (name, value) in [
+        ("PHIVAULT_TLS_CLIENT_AUTH", "sometimes"),
+        ("PHIVAULT_TLS_CLIENT_AUTH", "required"),
+        ("PHIVAULT_LIMITS_MAX_CONNECTIONS", "0"),
+        ("PHIVAULT_LIMITS_HEADER_READ_TIMEOUT_SECS", "0"),
+        ("PHIVAULT_LIMITS_MAX_HEADER_BYTES", "100"),
+        ("PHIVAULT_LIMITS_PER_TOKEN_BURST", "0"),
+    ] {
+        let mut c = Config::default();
+        c.apply_env(move |k| (k == name).then(|| value.to_owned()))
+            .unwrap();
+        let err = c.check().expect_err(name);
+        assert!(format!("{err:#}").contains(name), "{name}: {err:#}");
+    }
+    let mut c = Config::default();
+    let err = c
+        .apply_env(|k| (k == "PHIVAULT_LIMITS_PER_TOKEN_BURST").then(|| "lots".to_owned()))
+        .unwrap_err();
+    assert!(err.to_string().contains("PHIVAULT_LIMITS_PER_TOKEN_BURST"));
 }

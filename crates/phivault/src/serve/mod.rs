@@ -1,6 +1,7 @@
 //! `phivault serve`: opens the data directory, builds the HTTPS server and runs it until
 //! SIGINT/SIGTERM, with its background jobs (SIEM sinks, tree heads, backups, retention,
-//! keyring watch) started from [`jobs`].
+//! keyring and certificate watches) started from [`jobs`], under the `[limits]` and
+//! `[tls]` settings.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -169,7 +170,9 @@ pub(crate) async fn run(
 
     let cert = std::fs::read(dir.join(&opened.config.tls_cert)).context("reading tls_cert")?;
     let key = Zeroizing::new(datadir::read_private(&dir.join(&opened.config.tls_key))?);
-    let tls = Arc::new(phivault_server::tls_config(&cert, &key)?);
+    let client_auth = opened.config.tls.client_auth(&dir)?;
+    let (tls, certificate) = phivault_server::tls_server(&cert, &key, &client_auth)?;
+    let tls = Arc::new(tls);
     if let Some(url) = &opened.config.alert_webhook_url {
         let ca = match &opened.config.alert_webhook_ca {
             Some(path) => Some(std::fs::read(dir.join(path)).context("reading alert_webhook_ca")?),
@@ -194,6 +197,7 @@ pub(crate) async fn run(
     let metrics = metrics_renderer();
     let state = phivault_server::AppState::new(opened.vault.clone())
         .with_body_limit(opened.config.body_limit_bytes)
+        .with_rate_limits(&opened.config.limits.rate_limits())
         .with_metrics(metrics);
     let ready = state.ready.clone();
     let sinks = jobs::audit::Sinks {
@@ -255,7 +259,14 @@ pub(crate) async fn run(
         pass.clone(),
         opened.vault.clone(),
     );
-    phivault_server::serve(listener, tls, router, shutdown_signal()).await?;
+    jobs::tls::certificate_watch(
+        &supervisor,
+        dir.join(&opened.config.tls_cert),
+        dir.join(&opened.config.tls_key),
+        certificate,
+    );
+    let options = opened.config.limits.serve_options();
+    phivault_server::serve_with(listener, tls, router, options, shutdown_signal()).await?;
     tracing::info!("phivault stopped");
     Ok(ExitCode::SUCCESS)
 }

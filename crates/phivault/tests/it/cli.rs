@@ -173,4 +173,5 @@ mod init;
 mod keys_rotate;
 mod serve_dev;
 mod settings;
+mod tls_reload;
 mod tokens;
