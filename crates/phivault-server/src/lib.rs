@@ -6,6 +6,9 @@
 //! `convert` every mapping between domain and wire types; `call` the steps before each
 //! vault call; `error` the one error-to-problem table; `edge` the middleware.
 #![forbid(unsafe_code)]
+// Numbers here come from requests: arithmetic that can overflow must be checked, so it
+// cannot panic the server (see clippy.toml beside this crate for the time constructors).
+#![deny(clippy::arithmetic_side_effects)]
 
 mod call;
 pub mod convert;

@@ -13,7 +13,7 @@ use phivault_core::audit_log::ExportFormat;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::query;
+use super::{int64_params, page_limit, query};
 use crate::call::Ctx;
 use crate::convert::audit::{
     consistency_to_api, filter_from_api, inclusion_to_api, page_to_api, tree_head_to_api,
@@ -78,8 +78,10 @@ pub(crate) async fn tree_head(
 #[into_params(parameter_in = Query)]
 pub(crate) struct InclusionQuery {
     /// The entry's sequence number.
+    #[param(maximum = 9_223_372_036_854_775_807_u64)]
     seq: u64,
     /// The tree size (default: the latest signed head's).
+    #[param(maximum = 9_223_372_036_854_775_807_u64)]
     tree_size: Option<u64>,
 }
 
@@ -97,6 +99,7 @@ pub(crate) async fn inclusion(
 ) -> Result<Json<api::InclusionProof>, ApiError> {
     let call = ctx.begin(&state, AuditAction::AuditProofInclusion).await?;
     let q: InclusionQuery = query(&call, &uri).await?;
+    int64_params(&call, &[Some(q.seq), q.tree_size]).await?;
     let p = call.done(
         call.vault()
             .inclusion_proof(&call.meta, &call.principal, q.seq, q.tree_size)
@@ -111,8 +114,10 @@ pub(crate) async fn inclusion(
 #[into_params(parameter_in = Query)]
 pub(crate) struct ConsistencyQuery {
     /// The older tree size.
+    #[param(maximum = 9_223_372_036_854_775_807_u64)]
     from: u64,
     /// The newer tree size (default: the latest signed head's).
+    #[param(maximum = 9_223_372_036_854_775_807_u64)]
     to: Option<u64>,
 }
 
@@ -132,6 +137,7 @@ pub(crate) async fn consistency(
         .begin(&state, AuditAction::AuditProofConsistency)
         .await?;
     let q: ConsistencyQuery = query(&call, &uri).await?;
+    int64_params(&call, &[Some(q.from), q.to]).await?;
     let p = call.done(
         call.vault()
             .consistency_proof(&call.meta, &call.principal, q.from, q.to)
@@ -140,9 +146,9 @@ pub(crate) async fn consistency(
     Ok(Json(consistency_to_api(p)))
 }
 
-/// The query of an auditor query or export: the wire filter plus paging and format.
-/// The filter is flattened in, so its parameters are described by
-/// `api::AuditEventFilter` and only the fields below by this type.
+/// The query of an auditor query: the wire filter plus paging. The filter is flattened
+/// in, so its parameters are described by `api::AuditEventFilter` and only the fields
+/// below by this type.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -151,10 +157,24 @@ pub(crate) struct EventsQuery {
     #[param(ignore)]
     filter: api::AuditEventFilter,
     /// The `next_cursor` of the previous page.
+    #[param(maximum = 9_223_372_036_854_775_807_u64)]
     cursor: Option<u64>,
     /// The most events to return (default 100).
+    #[param(minimum = 1, maximum = 100_000)]
     limit: Option<usize>,
-    /// Export only: `csv` or `jsonl` (default).
+}
+
+/// The query of an export: the wire filter plus the format (every match is exported, so
+/// there is no paging).
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ExportQuery {
+    #[serde(flatten)]
+    #[param(ignore)]
+    filter: api::AuditEventFilter,
+    /// `jsonl` (the default) or `csv`.
+    #[param(value_type = Option<api::ExportFormat>)]
     format: Option<String>,
 }
 
@@ -172,6 +192,8 @@ pub(crate) async fn events(
 ) -> Result<Json<api::AuditEventPage>, ApiError> {
     let call = ctx.begin(&state, AuditAction::AuditQuery).await?;
     let q: EventsQuery = query(&call, &uri).await?;
+    int64_params(&call, &[q.cursor]).await?;
+    let limit = page_limit(&call, q.limit, 100).await?;
     let filter = filter_from_api(&q.filter);
     let page = call.done(
         call.vault()
@@ -180,7 +202,7 @@ pub(crate) async fn events(
                 &call.principal,
                 &filter,
                 q.cursor.unwrap_or(0),
-                q.limit.unwrap_or(100),
+                limit,
             )
             .await,
     )?;
@@ -189,9 +211,12 @@ pub(crate) async fn events(
 
 /// Every matching event as CSV or JSONL; the export is itself audited.
 #[utoipa::path(
-    get, path = "/v1/audit/export", tag = "audit", params(api::AuditEventFilter, EventsQuery),
+    get, path = "/v1/audit/export", tag = "audit", params(api::AuditEventFilter, ExportQuery),
     responses(
-        (status = 200, description = "text/csv or application/jsonl", content_type = "text/csv"),
+        (status = 200, description = "JSONL (the default) or, with `format=csv`, CSV", content(
+            (String = "application/jsonl"),
+            (String = "text/csv"),
+        )),
     )
 )]
 pub(crate) async fn export(
@@ -200,7 +225,7 @@ pub(crate) async fn export(
     uri: Uri,
 ) -> Result<Response, ApiError> {
     let call = ctx.begin(&state, AuditAction::AuditExport).await?;
-    let q: EventsQuery = query(&call, &uri).await?;
+    let q: ExportQuery = query(&call, &uri).await?;
     let filter = filter_from_api(&q.filter);
     let (format, mime) = match q.format.as_deref() {
         None | Some("jsonl") => (ExportFormat::Jsonl, "application/jsonl"),
@@ -233,7 +258,7 @@ mod tests {
     fn the_wire_filter_and_paging_parse_from_one_query_string() {
         let q = parse(
             "actor=tok&subject=s1&action=record.&outcome=denied&purpose=TREAT\
-             &since=2026-01-01T00:00:00Z&until=2026-02-01T00:00:00Z&cursor=7&limit=5&format=csv",
+             &since=2026-01-01T00:00:00Z&until=2026-02-01T00:00:00Z&cursor=7&limit=5",
         )
         .unwrap();
         assert_eq!(q.filter.actor.as_deref(), Some("tok"));
@@ -242,12 +267,19 @@ mod tests {
         assert_eq!(q.filter.outcome, Some(api::AuditOutcome::Denied));
         assert_eq!(q.filter.purpose.as_deref(), Some("TREAT"));
         assert!(q.filter.since.is_some() && q.filter.until.is_some());
-        assert_eq!(
-            (q.cursor, q.limit, q.format.as_deref()),
-            (Some(7), Some(5), Some("csv"))
-        );
+        assert_eq!((q.cursor, q.limit), (Some(7), Some(5)));
         let empty = parse("").unwrap();
         assert_eq!(empty.filter, api::AuditEventFilter::default());
+        // paging is for queries, the format for exports: each refuses the other's
+        assert!(parse("format=csv").is_none());
+        let uri: Uri = "/v1/audit/export?subject=s1&format=csv".parse().unwrap();
+        let Query(e) = Query::<ExportQuery>::try_from_uri(&uri).unwrap();
+        assert_eq!(
+            (e.filter.subject.as_deref(), e.format.as_deref()),
+            (Some("s1"), Some("csv"))
+        );
+        let uri: Uri = "/v1/audit/export?limit=0".parse().unwrap();
+        assert!(Query::<ExportQuery>::try_from_uri(&uri).is_err());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use phivault_core::{CollectionName, RecordId, SubjectId};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{created_item, query, subject};
+use super::{created_item, query, subject, uuid_param};
 use crate::call::{Call, Ctx, Params};
 use crate::convert::privacy::item_to_api;
 use crate::error::{ApiError, bad_request};
@@ -22,11 +22,7 @@ use crate::state::AppState;
 
 /// The item id of a `/v1/privacy/items/{id}/…` route (a UUID).
 async fn item_id(call: &Call, params: Params) -> Result<String, ApiError> {
-    let [id] = call.params(params).await?;
-    match uuid::Uuid::try_parse(&id) {
-        Ok(u) => Ok(u.to_string()),
-        Err(_) => call.reject(bad_request(ErrorCode::InvalidItemId)).await,
-    }
+    uuid_param(call, params, ErrorCode::InvalidItemId).await
 }
 
 /// Logs a request for access (164.524); due in 30 days from receipt.
@@ -109,8 +105,10 @@ pub(crate) async fn open_amendment(
 pub(crate) struct ItemsQuery {
     /// The kind: `access_request`, `amendment`, `disclosure`, `restriction`,
     /// `confidential_communication` or `legal_hold`.
+    #[param(value_type = api::PrivacyItemKind)]
     kind: String,
     /// Only this subject's items.
+    #[param(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
     subject: Option<String>,
     /// Only open requests past their due date.
     overdue: Option<bool>,

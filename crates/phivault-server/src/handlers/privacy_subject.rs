@@ -154,7 +154,7 @@ pub(crate) async fn record_disclosure(
 pub(crate) struct AccountingQuery {
     /// Start of the period (RFC 3339; default and earliest: six years back).
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, format = DateTime)]
     since: Option<time::OffsetDateTime>,
 }
 
@@ -194,8 +194,10 @@ pub(crate) async fn accounting(
 #[into_params(parameter_in = Query)]
 pub(crate) struct ExportQuery {
     /// `json` (default) or `html`.
+    #[param(value_type = Option<api::SubjectExportFormat>)]
     format: Option<String>,
     /// An open access request this export answers (it is marked completed).
+    #[param(value_type = Option<uuid::Uuid>)]
     request: Option<String>,
 }
 
@@ -207,7 +209,10 @@ pub(crate) struct ExportQuery {
     get, path = "/v1/subjects/{subject}/export", tag = "privacy",
     params(("subject" = String, Path, description = "The subject id"), ExportQuery),
     responses(
-        (status = 200, description = "The export as JSON, or as a readable document with `format=html` (text/html)", body = api::SubjectExport),
+        (status = 200, description = "The export as JSON, or as a readable document with `format=html`", content(
+            (api::SubjectExport = "application/json"),
+            (String = "text/html"),
+        )),
         (status = 410, description = "The subject was erased", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -30,7 +30,8 @@ use crate::state::AppState;
     params(("collection" = String, Path, description = "The collection name")),
     request_body = api::ResearchExportRequest,
     responses(
-        (status = 200, description = "application/jsonl or text/csv; the k-anonymity report is in the Phivault-K-Anonymity header", content_type = "application/jsonl",
+        (status = 200, description = "JSONL or CSV, as the body's `format` asks; the k-anonymity report is in the Phivault-K-Anonymity header",
+         content((String = "application/jsonl"), (String = "text/csv")),
          headers(("Phivault-K-Anonymity" = String, description = "k=<k>, rows=<n>, classes=<n>, target=<k>, rows_below_target=<n>, classes_below_target=<n>"))),
     )
 )]

@@ -7,10 +7,12 @@
 
 mod auth;
 mod common;
+mod conformance;
 mod edge;
 mod identity;
 mod matrix;
 mod problems;
 mod records;
+mod schema_gen;
 mod tidy;
 mod tls;

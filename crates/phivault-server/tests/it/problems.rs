@@ -394,8 +394,8 @@ async fn problems_never_echo_submitted_values_and_every_refusal_is_audited() {
         &rec,
         bytes(r#"{"data":{"name":"B"}}"#),
         "CANARYETAG",
-        412,
-        "version_mismatch",
+        400,
+        "invalid_if_match",
     );
     c.headers.push(("if-match", "\"CANARYETAG\"".to_owned()));
     cases.push(c);

@@ -760,14 +760,26 @@ async fn a_tampered_or_swapped_privacy_item_fails_closed() {
     }
 }
 
-/// Regression: a retention period too long to subtract from now (the largest `days` the
-/// API accepts) made the retention run panic, which killed the request and the hourly
-/// scheduler. It must expire nothing and keep the other collections' retention working.
+/// Regression: a retention period too long to subtract from now (`u32::MAX` days, once
+/// accepted) made the retention run panic, which killed the request and the hourly
+/// scheduler. Periods past the declared maximum are now refused; the longest accepted one
+/// expires nothing and the other collections' retention keeps working.
 #[tokio::test]
-async fn a_retention_period_beyond_the_calendar_expires_nothing_and_does_not_panic() {
+async fn a_retention_period_beyond_the_maximum_is_refused_and_the_longest_expires_nothing() {
     let (tv, officer) = setup().await;
+    for days in [
+        phivault_core::privacy::MAX_RETENTION_DAYS + 1,
+        2_147_483_648,
+        u32::MAX,
+    ] {
+        assert_eq!(
+            status(officer.set_retention("patients", Some(days)).await).0,
+            400,
+            "{days}"
+        );
+    }
     officer
-        .set_retention("patients", Some(u32::MAX))
+        .set_retention("patients", Some(phivault_core::privacy::MAX_RETENTION_DAYS))
         .await
         .unwrap();
     officer.set_retention("labs", Some(30)).await.unwrap();
