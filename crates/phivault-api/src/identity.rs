@@ -202,7 +202,11 @@ pub struct CareRelationship {
     #[schema(min_length = 3, max_length = 64, pattern = "^[a-z0-9._@-]+$")]
     pub username: String,
     /// The subject id.
-    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+    )]
     pub subject: String,
     /// When the relationship ends by itself, if ever.
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -217,7 +221,11 @@ pub struct CareRelationshipKey {
     #[schema(min_length = 3, max_length = 64, pattern = "^[a-z0-9._@-]+$")]
     pub username: String,
     /// The subject id.
-    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+    )]
     pub subject: String,
 }
 
@@ -226,11 +234,19 @@ pub struct CareRelationshipKey {
 #[serde(deny_unknown_fields)]
 pub struct BreakGlassRequest {
     /// The subject id.
-    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+    )]
     pub subject: String,
     /// Why (20–2000 characters, not counting leading and trailing white space); stored
     /// encrypted and shown to the reviewer.
-    #[schema(min_length = 20, max_length = 2000, pattern = "^\\s*\\S[\\s\\S]{18,}\\S\\s*$")]
+    #[schema(
+        min_length = 20,
+        max_length = 2000,
+        pattern = "^\\s*\\S[\\s\\S]{18,}\\S\\s*$"
+    )]
     pub reason: String,
     /// How long access lasts, in minutes: at least 1, at most the server's maximum (240
     /// unless configured otherwise; the served document states the configured one).

@@ -14,7 +14,11 @@ use uuid::Uuid;
 pub struct CreateRecordRequest {
     /// The opaque id of the individual the record is about: 1–128 of `[A-Za-z0-9._:-]`,
     /// starting with a letter or digit.
-    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+    )]
     pub subject: String,
     /// The fields, checked against the collection schema.
     #[schema(value_type = Object)]

@@ -332,6 +332,12 @@ impl Call {
                     .await;
             }
         };
+        // Every request body is an object; serde would also build a struct from an array.
+        if !value.is_object() {
+            return self
+                .reject(bad_request(ErrorCode::InvalidRequestShape))
+                .await;
+        }
         integral_numbers(&mut value);
         match serde_json::from_value(value) {
             Ok(v) => Ok(v),
@@ -363,7 +369,10 @@ mod tests {
     fn integral_numbers_become_integers() {
         let mut v = serde_json::json!({"a": 400.0, "b": [4e2, 1.5, -0.0], "c": {"d": 1e300}});
         integral_numbers(&mut v);
-        assert_eq!(v, serde_json::json!({"a": 400, "b": [400, 1.5, 0], "c": {"d": 1e300}}));
+        assert_eq!(
+            v,
+            serde_json::json!({"a": 400, "b": [400, 1.5, 0], "c": {"d": 1e300}})
+        );
         #[derive(serde::Deserialize)]
         struct Days {
             days: u32,

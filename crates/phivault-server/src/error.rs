@@ -63,6 +63,7 @@ fn is_business_rule(code: ErrorCode) -> bool {
         code,
         ErrorCode::UnknownRole
             | ErrorCode::UnknownField
+            | ErrorCode::FieldNotSearchable
             | ErrorCode::SumFieldNotNumeric
             | ErrorCode::InvalidAmendmentFields
             | ErrorCode::ReceivedInFuture

@@ -228,21 +228,57 @@ pub(crate) const ROLE_NAME: ParamShape = ParamShape::Text {
 pub(crate) const PATH_PARAMS: &[(&str, &str, ParamShape)] = &[
     ("/v1/collections/{name}", "name", COLLECTION_NAME),
     ("/v1/collections/{name}/records", "name", COLLECTION_NAME),
-    ("/v1/collections/{name}/records/{id}", "name", COLLECTION_NAME),
-    ("/v1/collections/{name}/records/{id}", "id", ParamShape::Uuid),
-    ("/v1/collections/{name}/records/{id}/versions", "name", COLLECTION_NAME),
-    ("/v1/collections/{name}/records/{id}/versions", "id", ParamShape::Uuid),
-    ("/v1/collections/{name}/records/{id}/versions/{version}", "name", COLLECTION_NAME),
-    ("/v1/collections/{name}/records/{id}/versions/{version}", "id", ParamShape::Uuid),
-    ("/v1/collections/{name}/records/{id}/versions/{version}", "version", ParamShape::Positive),
+    (
+        "/v1/collections/{name}/records/{id}",
+        "name",
+        COLLECTION_NAME,
+    ),
+    (
+        "/v1/collections/{name}/records/{id}",
+        "id",
+        ParamShape::Uuid,
+    ),
+    (
+        "/v1/collections/{name}/records/{id}/versions",
+        "name",
+        COLLECTION_NAME,
+    ),
+    (
+        "/v1/collections/{name}/records/{id}/versions",
+        "id",
+        ParamShape::Uuid,
+    ),
+    (
+        "/v1/collections/{name}/records/{id}/versions/{version}",
+        "name",
+        COLLECTION_NAME,
+    ),
+    (
+        "/v1/collections/{name}/records/{id}/versions/{version}",
+        "id",
+        ParamShape::Uuid,
+    ),
+    (
+        "/v1/collections/{name}/records/{id}/versions/{version}",
+        "version",
+        ParamShape::Positive,
+    ),
     ("/v1/collections/{name}/search", "name", COLLECTION_NAME),
     ("/v1/collections/{name}/retention", "name", COLLECTION_NAME),
     ("/v1/subjects/{subject}/records", "subject", SUBJECT_ID),
-    ("/v1/subjects/{subject}/access-requests", "subject", SUBJECT_ID),
+    (
+        "/v1/subjects/{subject}/access-requests",
+        "subject",
+        SUBJECT_ID,
+    ),
     ("/v1/subjects/{subject}/amendments", "subject", SUBJECT_ID),
     ("/v1/subjects/{subject}/disclosures", "subject", SUBJECT_ID),
     ("/v1/subjects/{subject}/restrictions", "subject", SUBJECT_ID),
-    ("/v1/subjects/{subject}/confidential-communications", "subject", SUBJECT_ID),
+    (
+        "/v1/subjects/{subject}/confidential-communications",
+        "subject",
+        SUBJECT_ID,
+    ),
     ("/v1/subjects/{subject}/legal-holds", "subject", SUBJECT_ID),
     ("/v1/subjects/{subject}/export", "subject", SUBJECT_ID),
     ("/v1/subjects/{subject}/erase", "subject", SUBJECT_ID),
@@ -251,7 +287,11 @@ pub(crate) const PATH_PARAMS: &[(&str, &str, ParamShape)] = &[
     ("/v1/privacy/items/{id}/complete", "id", ParamShape::Uuid),
     ("/v1/privacy/items/{id}/accept", "id", ParamShape::Uuid),
     ("/v1/privacy/items/{id}/deny", "id", ParamShape::Uuid),
-    ("/v1/privacy/items/{id}/disagreement", "id", ParamShape::Uuid),
+    (
+        "/v1/privacy/items/{id}/disagreement",
+        "id",
+        ParamShape::Uuid,
+    ),
     ("/v1/privacy/items/{id}/end", "id", ParamShape::Uuid),
     ("/v1/tokens/{id}", "id", ParamShape::Uuid),
     ("/v1/tokens/{id}/rotate", "id", ParamShape::Uuid),
@@ -262,8 +302,16 @@ pub(crate) const PATH_PARAMS: &[(&str, &str, ParamShape)] = &[
     ("/v1/users/{username}/revoke-sessions", "username", USERNAME),
     ("/v1/roles/{name}", "name", ROLE_NAME),
     ("/v1/break-glass/{id}/review", "id", ParamShape::Uuid),
-    ("/v1/research/{collection}/export", "collection", COLLECTION_NAME),
-    ("/v1/research/{collection}/aggregate", "collection", COLLECTION_NAME),
+    (
+        "/v1/research/{collection}/export",
+        "collection",
+        COLLECTION_NAME,
+    ),
+    (
+        "/v1/research/{collection}/aggregate",
+        "collection",
+        COLLECTION_NAME,
+    ),
 ];
 
 /// The declared shape of a route's path parameter, if the table has it.
@@ -380,7 +428,12 @@ const PROPERTY_SHAPES: &[(&str, &str, ParamShape, bool)] = &[
     ("DisclosureBody", "collections", COLLECTION_NAME, false),
     ("DisclosureBody", "fields", COLLECTION_NAME, false),
     ("RestrictionBody", "collections", COLLECTION_OR_ALL, false),
-    ("ResearchExportRequest", "quasi_identifiers", COLLECTION_NAME, false),
+    (
+        "ResearchExportRequest",
+        "quasi_identifiers",
+        COLLECTION_NAME,
+        false,
+    ),
     ("AggregateRequest", "group_by", COLLECTION_NAME, false),
     ("AggregateRequest", "sum", COLLECTION_NAME, true),
 ];
@@ -394,8 +447,7 @@ impl Modify for PropertyShapes {
             return;
         };
         for (component, property, shape, nullable) in PROPERTY_SHAPES {
-            let Some(RefOr::T(Schema::Object(obj))) = components.schemas.get_mut(*component)
-            else {
+            let Some(RefOr::T(Schema::Object(obj))) = components.schemas.get_mut(*component) else {
                 continue;
             };
             let Some(RefOr::T(prop)) = obj.properties.get_mut(*property) else {
@@ -453,7 +505,10 @@ mod tests {
         }
         for (route, name, _) in PATH_PARAMS {
             assert!(routes.contains(route), "{route} is not a route");
-            assert!(route.contains(&format!("{{{name}}}")), "{route} has no {{{name}}}");
+            assert!(
+                route.contains(&format!("{{{name}}}")),
+                "{route} has no {{{name}}}"
+            );
         }
     }
 }

@@ -8,6 +8,7 @@ use axum::http::{Uri, header};
 use axum::response::{IntoResponse, Response};
 use phivault_api as api;
 use phivault_api::ErrorCode;
+use phivault_api::Problem;
 use phivault_core::AuditAction;
 use phivault_core::audit_log::ExportFormat;
 use serde::Deserialize;
@@ -52,6 +53,7 @@ pub(crate) struct TreeHeadQuery {
     get, path = "/v1/audit/tree-head", tag = "audit", params(TreeHeadQuery),
     responses(
         (status = 200, description = "The signed tree head and the audit verifying key", body = api::TreeHead),
+        (status = 404, description = "No tree head has been signed yet", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn tree_head(
@@ -90,6 +92,8 @@ pub(crate) struct InclusionQuery {
     get, path = "/v1/audit/proof/inclusion", tag = "audit", params(InclusionQuery),
     responses(
         (status = 200, description = "The audit path, leaf, root and signed head", body = api::InclusionProof),
+        (status = 422, description = "The entry or tree size is past the log (or pruned)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No tree head has been signed yet", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn inclusion(
@@ -126,6 +130,8 @@ pub(crate) struct ConsistencyQuery {
     get, path = "/v1/audit/proof/consistency", tag = "audit", params(ConsistencyQuery),
     responses(
         (status = 200, description = "The proof, both roots and the signed head", body = api::ConsistencyProof),
+        (status = 422, description = "A tree size is past the log (or pruned), or `from` is after `to`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No tree head has been signed yet", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn consistency(

@@ -25,6 +25,7 @@ use crate::state::AppState;
     request_body = api::BreakGlassRequest,
     responses(
         (status = 201, description = "Opened", body = api::BreakGlassEpisode),
+        (status = 422, description = "The duration is past the configured maximum", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn open_break_glass(

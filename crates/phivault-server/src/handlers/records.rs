@@ -51,7 +51,8 @@ fn record_list(views: Vec<RecordView>, next_cursor: Option<String>) -> Json<api:
 }
 
 /// The version named by `If-Match`, if the header is present. Our ETags are always one
-/// strong tag `"<version>"` (the document declares `^"[0-9]{1,19}"$`); any other value,
+/// strong tag `"<version>"`; the bare version is taken too (the document declares
+/// `^("[0-9]{1,19}"|[0-9]{1,19})$`); any other value,
 /// `*` included (an update must name the version it was based on), is refused as
 /// malformed (400), and a well-formed tag of another version is a 412.
 async fn if_match(call: &Call, headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
@@ -59,9 +60,12 @@ async fn if_match(call: &Call, headers: &HeaderMap) -> Result<Option<u64>, ApiEr
         return Ok(None);
     };
     let text = v.to_str().map(str::trim).unwrap_or("");
-    match text
-        .strip_prefix('"')
-        .and_then(|s| s.strip_suffix('"'))
+    // The entity-tag as sent back (`"3"`), or the bare version some clients send (`3`).
+    let digits = match text.strip_prefix('"') {
+        Some(rest) => rest.strip_suffix('"'),
+        None => Some(text),
+    };
+    match digits
         .filter(|s| (1..=19).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|s| s.parse::<u64>().ok())
     {
@@ -162,13 +166,16 @@ pub(crate) async fn get_record(
     params(
         ("name" = String, Path, description = "The collection name"),
         ("id" = String, Path, description = "The record id"),
-        ("If-Match" = String, Header, pattern = "^\"[0-9]{1,19}\"$", description = "The current ETag, e.g. \"3\""),
+        ("If-Match" = String, Header, pattern = "^(\"[0-9]{1,19}\"|[0-9]{1,19})$", description = "The current ETag, e.g. \"3\""),
     ),
     request_body = api::UpdateRecordRequest,
     responses(
         (status = 200, description = "The new version", body = api::Record),
         (status = 412, description = "The record has changed", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such record", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The record was deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The data does not match the schema", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn update_record(
@@ -205,12 +212,13 @@ pub(crate) async fn update_record(
     params(
         ("name" = String, Path, description = "The collection name"),
         ("id" = String, Path, description = "The record id"),
-        ("If-Match" = Option<String>, Header, nullable = false, pattern = "^\"[0-9]{1,19}\"$", description = "The current ETag, e.g. \"3\""),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = "^(\"[0-9]{1,19}\"|[0-9]{1,19})$", description = "The current ETag, e.g. \"3\""),
     ),
     responses(
         (status = 200, description = "Deleted", body = api::DeletedRecord),
         (status = 410, description = "Already deleted", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The record has changed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such record", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn delete_record(
@@ -243,6 +251,7 @@ pub(crate) async fn delete_record(
     ),
     responses(
         (status = 200, description = "The history", body = api::RecordList),
+        (status = 404, description = "No such record", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn record_history(
@@ -303,6 +312,8 @@ pub(crate) async fn get_record_version(
     request_body = api::SearchRequest,
     responses(
         (status = 200, description = "The matching records", body = api::RecordList),
+        (status = 404, description = "No such collection", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The field is not in the schema or not searchable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn search(
@@ -329,7 +340,9 @@ pub(crate) async fn search(
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     /// The `next_cursor` of the previous page: `collection/record-id`.
-    #[param(pattern = "^[a-z][a-z0-9_]{0,62}/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
+    #[param(
+        pattern = "^[a-z][a-z0-9_]{0,62}/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     cursor: Option<String>,
     /// The most records to return (default 50; more than the server's page size is
     /// served as a full page).
@@ -343,6 +356,7 @@ pub(crate) struct ListQuery {
     params(("subject" = String, Path, description = "The subject id"), ListQuery),
     responses(
         (status = 200, description = "A page of records", body = api::RecordList),
+        (status = 410, description = "The subject was erased", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn list_subject_records(
@@ -389,7 +403,13 @@ mod tests {
         assert_eq!(name.as_str(), "patients");
         assert_eq!(back, id);
         assert_eq!(c, "patients/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b");
-        for bad in ["", "!!!", "cGF0aWVudHM", "Bad/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "patients/x"] {
+        for bad in [
+            "",
+            "!!!",
+            "cGF0aWVudHM",
+            "Bad/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+            "patients/x",
+        ] {
             assert!(decode_cursor(bad).is_err(), "{bad:?}");
         }
     }

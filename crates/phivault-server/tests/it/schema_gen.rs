@@ -137,6 +137,15 @@ impl Doc<'_> {
                     .collect()
             })
             .unwrap_or_default();
+        if props.is_empty()
+            && let Some(values) = s.get("additionalProperties").filter(|v| v.is_object())
+        {
+            // A map (masked fields): names to values of one schema.
+            let value = self.valid_at(values, depth + 1);
+            return proptest::collection::btree_map("[a-z]{1,8}", value, 0..3)
+                .prop_map(|m| Value::Object(m.into_iter().collect()))
+                .boxed();
+        }
         if props.is_empty() {
             // A free-form object (record data, changes): a few string members.
             return proptest::collection::btree_map("[a-z]{1,8}", "[a-z ]{0,8}", 0..3)
@@ -164,16 +173,32 @@ impl Doc<'_> {
             .boxed()
     }
 
+    /// One value of a parameter (path, query or header: written as text) that `schema`
+    /// refuses: text that is no number for an integer, or a string mutation.
+    pub(crate) fn invalid_text(&self, schema: &Value) -> Option<BoxedStrategy<Value>> {
+        let s = self.resolve(schema);
+        let mut alts = self.mutations(s, false);
+        if Self::types(s).iter().any(|t| t == "integer") {
+            alts.push(Just(json!("x")).boxed());
+        }
+        (!alts.is_empty()).then(|| Union::new(alts).boxed())
+    }
+
     /// One value `schema` refuses, if the generator knows a way to break it: a value of
     /// another type, one past a bound, a string outside its pattern, an object without a
     /// required property or with one it does not allow.
     pub(crate) fn invalid(&self, schema: &Value) -> Option<BoxedStrategy<Value>> {
-        let s = self.resolve(schema);
+        let alts = self.mutations(self.resolve(schema), true);
+        (!alts.is_empty()).then(|| Union::new(alts).boxed())
+    }
+
+    /// Ways to break `s`; `with_types` adds values of other JSON types.
+    fn mutations(&self, s: &Value, with_types: bool) -> Vec<BoxedStrategy<Value>> {
+        let mut alts: Vec<BoxedStrategy<Value>> = Vec::new();
         if s.get("oneOf").is_some() || s.get("anyOf").is_some() || s.get("allOf").is_some() {
-            return None;
+            return alts;
         }
         let types = Self::types(s);
-        let mut alts: Vec<BoxedStrategy<Value>> = Vec::new();
         if let Some(values) = s.get("enum").and_then(Value::as_array) {
             let values = values.clone();
             alts.push(
@@ -186,7 +211,7 @@ impl Doc<'_> {
             );
         }
         // A value of a type the schema does not allow.
-        if !types.is_empty() && !types.iter().any(|t| t == "null") {
+        if with_types && !types.is_empty() && !types.iter().any(|t| t == "null") {
             let wrong: Vec<Value> = [json!(true), json!("x"), json!(7), json!([]), json!({})]
                 .into_iter()
                 .filter(|v| !types.iter().any(|t| is_type(v, t)))
@@ -204,7 +229,9 @@ impl Doc<'_> {
                 if s.get("maximum").is_some() && hi < i64::MAX {
                     alts.push(Just(json!(hi + 1)).boxed());
                 }
-                alts.push(Just(json!(1.5)).boxed());
+                if with_types {
+                    alts.push(Just(json!(1.5)).boxed());
+                }
             }
             Some("string") => {
                 if let Some(min) = s.get("minLength").and_then(Value::as_u64)
@@ -215,8 +242,9 @@ impl Doc<'_> {
                 if let Some(max) = s.get("maxLength").and_then(Value::as_u64) {
                     alts.push(Just(json!("a".repeat(max as usize + 1))).boxed());
                 }
-                if let Some(p) = s.get("pattern").and_then(Value::as_str) {
-                    let re = regex::Regex::new(p).ok()?;
+                if let Some(p) = s.get("pattern").and_then(Value::as_str)
+                    && let Ok(re) = regex::Regex::new(p)
+                {
                     alts.push(
                         proptest::sample::select(vec!["!", "A B", "\u{e9}", "_x", "-", "a/b"])
                             .prop_filter("outside the pattern", move |v| !re.is_match(v))
@@ -228,7 +256,7 @@ impl Doc<'_> {
                     alts.push(Just(json!("not-a-uuid")).boxed());
                 }
             }
-            Some("object") => {
+            Some("object") if with_types => {
                 let required: Vec<String> = s
                     .get("required")
                     .and_then(Value::as_array)
@@ -268,7 +296,7 @@ impl Doc<'_> {
             }
             _ => {}
         }
-        (!alts.is_empty()).then(|| Union::new(alts).boxed())
+        alts
     }
 }
 
@@ -301,7 +329,10 @@ fn int_bounds(s: &Value) -> (i64, i64) {
 
 fn valid_string(s: &Value) -> BoxedStrategy<Value> {
     let min = s.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
-    let max = s.get("maxLength").and_then(Value::as_u64).map(|m| m as usize);
+    let max = s
+        .get("maxLength")
+        .and_then(Value::as_u64)
+        .map(|m| m as usize);
     match s.get("format").and_then(Value::as_str) {
         Some("uuid") => {
             return any::<u128>()

@@ -299,14 +299,21 @@ fn the_edge_cannot_do_unchecked_arithmetic_on_request_numbers() {
     let server = Path::new(env!("CARGO_MANIFEST_DIR"));
     let root = server.join("../..");
     let workspace = disallowed_paths(&std::fs::read_to_string(root.join("clippy.toml")).unwrap());
-    assert!(workspace.contains("time::OffsetDateTime::now_utc"), "{workspace:?}");
+    assert!(
+        workspace.contains("time::OffsetDateTime::now_utc"),
+        "{workspace:?}"
+    );
     let mut files = Vec::new();
     for krate in ["phivault-server", "phivault-api"] {
         let dir = root.join("crates").join(krate);
         let toml = std::fs::read_to_string(dir.join("clippy.toml"))
             .unwrap_or_else(|_| panic!("{krate}/clippy.toml is missing"));
         let paths = disallowed_paths(&toml);
-        for p in workspace.iter().map(String::as_str).chain(PANICKING_TIME_CONSTRUCTORS) {
+        for p in workspace
+            .iter()
+            .map(String::as_str)
+            .chain(PANICKING_TIME_CONSTRUCTORS)
+        {
             assert!(paths.contains(p), "{krate}/clippy.toml does not ban {p}");
         }
         let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
@@ -316,5 +323,8 @@ fn the_edge_cannot_do_unchecked_arithmetic_on_request_numbers() {
         );
         files.push(toml);
     }
-    assert_eq!(files[0], files[1], "the edge crates' clippy.toml files differ");
+    assert_eq!(
+        files[0], files[1],
+        "the edge crates' clippy.toml files differ"
+    );
 }
