@@ -10,7 +10,7 @@ use phivault_api as api;
 use phivault_api::ErrorCode;
 use phivault_api::Problem;
 use phivault_core::AuditAction;
-use phivault_core::{CollectionName, RecordId, RecordView, SubjectId, VaultError};
+use phivault_core::{CollectionName, FieldName, RecordId, RecordView, SubjectId, VaultError};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -326,6 +326,7 @@ pub(crate) async fn search(
     let [name] = call.params(params).await?;
     let name = call.check(CollectionName::parse(&name)).await?;
     let body: api::SearchRequest = call.json(req).await?;
+    call.check(FieldName::parse(&body.field)).await?;
     let views = call.done(
         call.vault()
             .search(&call.meta, &call.principal, &name, &body.field, &body.value)

@@ -271,14 +271,15 @@ fn handlers_audit_under_the_cores_action_names() {
     assert!(named >= 50, "only {named} handler calls found");
 }
 
-/// Time constructors that panic on overflow, banned in the edge crates' clippy.toml.
+/// Time constructors that panic on overflow, banned in the edge crates' clippy.toml
+/// (`time::Duration` is an alias of `time::SignedDuration`, the path clippy resolves).
 const PANICKING_TIME_CONSTRUCTORS: [&str; 6] = [
-    "time::Duration::minutes",
-    "time::Duration::hours",
-    "time::Duration::days",
-    "time::Duration::weeks",
-    "time::Duration::seconds_f64",
-    "time::Duration::seconds_f32",
+    "time::SignedDuration::minutes",
+    "time::SignedDuration::hours",
+    "time::SignedDuration::days",
+    "time::SignedDuration::weeks",
+    "time::SignedDuration::seconds_f64",
+    "time::SignedDuration::seconds_f32",
 ];
 
 /// The `path = "…"` entries of a clippy.toml's `disallowed-methods`.

@@ -110,7 +110,7 @@ async fn access_requests_are_due_in_thirty_days_extend_once_and_list_as_overdue(
     let future = officer
         .open_access_request("pat-1", Some(now + Duration::days(1)))
         .await;
-    assert_eq!(status(future), (400, "received_in_future".to_owned()));
+    assert_eq!(status(future), (422, "received_in_future".to_owned()));
     assert_eq!(status(officer.extend_request(&req.id, "  ").await).0, 400);
     assert_eq!(status(officer.privacy_item("not-a-uuid").await).0, 400);
 
@@ -194,7 +194,7 @@ async fn amendments_become_versions_or_denials_with_statements_that_exports_carr
     let bad = officer
         .open_amendment("pat-1", &body(json!({"no_such_field": 1}), id))
         .await;
-    assert_eq!(status(bad), (400, "invalid_amendment_fields".to_owned()));
+    assert_eq!(status(bad), (422, "invalid_amendment_fields".to_owned()));
     let wrong = officer
         .open_amendment("pat-1", &body(json!({"diagnosis": "x"}), other))
         .await;
@@ -333,7 +333,7 @@ async fn the_accounting_lists_exactly_the_disclosures_made_and_none_of_the_exclu
     };
     assert_eq!(
         status(officer.record_disclosure("pat-1", &tpo).await),
-        (400, "purpose_not_accountable".to_owned())
+        (422, "purpose_not_accountable".to_owned())
     );
 
     let acc = officer.accounting("pat-1", None).await.unwrap();
