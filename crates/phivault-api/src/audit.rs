@@ -195,17 +195,17 @@ pub struct AuditEventFilter {
     /// The action (`record.read`), or a prefix ending in `.` (`record.`).
     pub action: Option<String>,
     /// `success`, `denied`, `invalid` or `error`.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<AuditOutcome>)]
     pub outcome: Option<AuditOutcome>,
     /// The declared purpose of use.
     pub purpose: Option<String>,
     /// RFC 3339: events at or after this time.
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub since: Option<OffsetDateTime>,
     /// RFC 3339: events before this time.
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, format = DateTime)]
     pub until: Option<OffsetDateTime>,
 }
 

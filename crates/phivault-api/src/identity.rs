@@ -64,6 +64,7 @@ impl fmt::Debug for LoginResponse {
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     /// The login name: 3–64 of `[a-z0-9._@-]`.
+    #[schema(min_length = 3, max_length = 64, pattern = "^[a-z0-9._@-]+$")]
     pub username: String,
     /// The initial password (checked against the password policy).
     pub password: String,
@@ -91,6 +92,7 @@ impl fmt::Debug for CreateUserRequest {
 #[serde(deny_unknown_fields)]
 pub struct CreateServiceAccountRequest {
     /// The account name: 3–64 of `[a-z0-9._@-]`.
+    #[schema(min_length = 3, max_length = 64, pattern = "^[a-z0-9._@-]+$")]
     pub username: String,
     /// Role names; its tokens carry a subset.
     pub roles: Vec<String>,
@@ -197,8 +199,14 @@ pub struct RevokedSessions {
 #[serde(deny_unknown_fields)]
 pub struct CareRelationship {
     /// The user or service account.
+    #[schema(min_length = 3, max_length = 64, pattern = "^[a-z0-9._@-]+$")]
     pub username: String,
     /// The subject id.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+    )]
     pub subject: String,
     /// When the relationship ends by itself, if ever.
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -210,8 +218,14 @@ pub struct CareRelationship {
 #[serde(deny_unknown_fields)]
 pub struct CareRelationshipKey {
     /// The user or service account.
+    #[schema(min_length = 3, max_length = 64, pattern = "^[a-z0-9._@-]+$")]
     pub username: String,
     /// The subject id.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+    )]
     pub subject: String,
 }
 
@@ -220,10 +234,23 @@ pub struct CareRelationshipKey {
 #[serde(deny_unknown_fields)]
 pub struct BreakGlassRequest {
     /// The subject id.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+    )]
     pub subject: String,
-    /// Why (at least 20 characters); stored encrypted and shown to the reviewer.
+    /// Why (20–2000 characters, not counting leading and trailing white space); stored
+    /// encrypted and shown to the reviewer.
+    #[schema(
+        min_length = 20,
+        max_length = 2000,
+        pattern = "^\\s*\\S[\\s\\S]{18,}\\S\\s*$"
+    )]
     pub reason: String,
-    /// How long access lasts, in minutes (at most the server's maximum).
+    /// How long access lasts, in minutes: at least 1, at most the server's maximum (240
+    /// unless configured otherwise; the served document states the configured one).
+    #[schema(minimum = 1, maximum = 240)]
     pub duration_minutes: i64,
 }
 
@@ -293,7 +320,8 @@ pub struct BreakGlassList {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewRequest {
-    /// The reviewer's conclusion (1–2000 bytes).
+    /// The reviewer's conclusion (1–2000 characters, not blank).
+    #[schema(min_length = 1, max_length = 2000, pattern = "\\S")]
     pub note: String,
 }
 

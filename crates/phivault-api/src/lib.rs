@@ -3,6 +3,9 @@
 //! `utoipa::ToSchema` (the OpenAPI document is generated from them); this crate has no
 //! dependency on the domain crate, and the server converts between the two.
 #![forbid(unsafe_code)]
+// Numbers here come from requests: arithmetic that can overflow must be checked, so it
+// cannot panic the server (see clippy.toml beside this crate for the time constructors).
+#![deny(clippy::arithmetic_side_effects)]
 
 mod audit;
 mod error_code;
@@ -32,7 +35,7 @@ pub use privacy::{
     ConfidentialCommunicationBody, DenyAmendmentBody, DisagreementBody, DisclosureBody,
     DisclosureEntry, Erasure, ExportedRecord, ExportedVersion, PrivacyItem, PrivacyItemKind,
     PrivacyItemList, ReasonBody, RestrictionBody, RetentionBody, RetentionList, RetentionPolicy,
-    RetentionRun, SUBJECT_EXPORT_FORMAT, SubjectExport,
+    RetentionRun, SUBJECT_EXPORT_FORMAT, SubjectExport, SubjectExportFormat,
 };
 pub use problem::{Problem, ProblemViolation};
 pub use records::{

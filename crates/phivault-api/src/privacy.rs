@@ -10,6 +10,17 @@ use utoipa::ToSchema;
 
 use crate::roles::PurposeOfUse;
 
+/// The form of a subject export (`GET /v1/subjects/{subject}/export?format=`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SubjectExportFormat {
+    /// The export as JSON (`application/json`).
+    #[default]
+    Json,
+    /// A readable document (`text/html`).
+    Html,
+}
+
 /// What a privacy item is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -80,14 +91,17 @@ pub struct AccessRequestBody {
 #[serde(deny_unknown_fields)]
 pub struct AmendmentRequestBody {
     /// The record's collection.
+    #[schema(min_length = 1, max_length = 63, pattern = "^[a-z][a-z0-9_]*$")]
     pub collection: String,
     /// The record's id.
+    #[schema(format = Uuid)]
     pub record_id: String,
     /// The changes asked for: field name to new value.
     #[schema(value_type = Object)]
     pub changes: Map<String, Value>,
-    /// The individual's reason.
+    /// The individual's reason (not blank).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 10_000, pattern = "\\S")]
     pub reason: Option<String>,
     /// When the request was received (default now).
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -98,7 +112,8 @@ pub struct AmendmentRequestBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonBody {
-    /// The reason.
+    /// The reason (not blank).
+    #[schema(min_length = 1, max_length = 10_000, pattern = "\\S")]
     pub reason: String,
 }
 
@@ -106,10 +121,12 @@ pub struct ReasonBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DenyAmendmentBody {
-    /// The basis for the denial (164.526(d)(1)(i)).
+    /// The basis for the denial (164.526(d)(1)(i)); not blank.
+    #[schema(min_length = 1, max_length = 10_000, pattern = "\\S")]
     pub reason: String,
     /// The individual's statement of disagreement, if already given.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 10_000, pattern = "\\S")]
     pub disagreement: Option<String>,
 }
 
@@ -117,10 +134,12 @@ pub struct DenyAmendmentBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DisagreementBody {
-    /// The individual's statement of disagreement.
+    /// The individual's statement of disagreement (not blank).
+    #[schema(min_length = 1, max_length = 10_000, pattern = "\\S")]
     pub statement: String,
     /// The covered entity's rebuttal (164.526(d)(3)).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 10_000, pattern = "\\S")]
     pub rebuttal: Option<String>,
 }
 
@@ -131,7 +150,8 @@ pub struct DisclosureBody {
     /// When the disclosure happened.
     #[serde(with = "time::serde::rfc3339")]
     pub disclosed_at: OffsetDateTime,
-    /// Who received it (name and, if known, address).
+    /// Who received it (name and, if known, address); not blank.
+    #[schema(min_length = 1, max_length = 10_000, pattern = "\\S")]
     pub recipient: String,
     /// The purpose (one the accounting covers, e.g. PUBHLTH or HLEGAL).
     pub purpose: PurposeOfUse,
@@ -141,7 +161,8 @@ pub struct DisclosureBody {
     /// Field names released.
     #[serde(default)]
     pub fields: Vec<String>,
-    /// A brief statement of what was disclosed and why.
+    /// A brief statement of what was disclosed and why (not blank).
+    #[schema(min_length = 1, max_length = 10_000, pattern = "\\S")]
     pub description: String,
 }
 
@@ -150,12 +171,15 @@ pub struct DisclosureBody {
 #[serde(deny_unknown_fields)]
 pub struct RestrictionBody {
     /// Collections covered, or `["*"]`.
+    #[schema(min_items = 1)]
     pub collections: Vec<String>,
     /// Purposes of use denied, e.g. `["HPAYMT", "HOPERAT"]` for no disclosure to a
     /// health plan (164.522(a)(1)(vi)).
+    #[schema(min_items = 1)]
     pub purposes: Vec<PurposeOfUse>,
-    /// The individual's reason.
+    /// The individual's reason (not blank).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 10_000, pattern = "\\S")]
     pub reason: Option<String>,
 }
 
@@ -163,7 +187,8 @@ pub struct RestrictionBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfidentialCommunicationBody {
-    /// How and where the individual wants to be reached.
+    /// How and where the individual wants to be reached (not blank).
+    #[schema(min_length = 1, max_length = 10_000, pattern = "\\S")]
     pub instructions: String,
 }
 
@@ -245,7 +270,8 @@ pub struct RetentionPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionBody {
-    /// Days after the last change (`null` to keep for ever).
+    /// Days after the last change, 1 to 36525 (100 years); `null` to keep for ever.
+    #[schema(minimum = 1, maximum = 36_525)]
     pub days: Option<u32>,
 }
 

@@ -12,7 +12,13 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRecordRequest {
-    /// The opaque id of the individual the record is about: 1–128 of `[A-Za-z0-9._:-]`.
+    /// The opaque id of the individual the record is about: 1–128 of `[A-Za-z0-9._:-]`,
+    /// starting with a letter or digit.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+    )]
     pub subject: String,
     /// The fields, checked against the collection schema.
     #[schema(value_type = Object)]
@@ -47,6 +53,7 @@ impl std::fmt::Debug for RecordPatch {
 #[serde(deny_unknown_fields)]
 pub struct SearchRequest {
     /// A field declared `searchable`.
+    #[schema(min_length = 1, max_length = 63, pattern = "^[a-z][a-z0-9_]*$")]
     pub field: String,
     /// The value to match (normalised the same way as stored values).
     #[schema(value_type = Object)]

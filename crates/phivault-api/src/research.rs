@@ -89,7 +89,8 @@ impl KAnonymityReport {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AggregateRequest {
-    /// The fields to group by (their de-identified values).
+    /// The fields to group by (their de-identified values); at least one.
+    #[schema(min_items = 1)]
     pub group_by: Vec<String>,
     /// A numeric field to sum per group.
     #[serde(default)]

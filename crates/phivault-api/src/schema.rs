@@ -12,7 +12,8 @@ pub struct Collection {
     /// The name: `[a-z][a-z0-9_]{0,62}`.
     #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
     pub name: String,
-    /// The fields, in declaration order.
+    /// The fields, in declaration order (1 to 256).
+    #[schema(min_items = 1, max_items = 256)]
     pub fields: Vec<Field>,
 }
 

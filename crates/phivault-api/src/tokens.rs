@@ -16,10 +16,13 @@ pub struct CreateTokenRequest {
     /// The username of the service account the token acts for.
     pub owner: String,
     /// A label: 1–64 of `[A-Za-z0-9-_. ]`.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._ -]+$")]
     pub name: String,
     /// Role names, a non-empty subset of the service account's roles.
     pub roles: Vec<String>,
-    /// The lifetime in seconds (at most the server's maximum).
+    /// The lifetime in seconds: at least 1, at most the server's maximum (90 days unless
+    /// configured otherwise; the served document states the configured one).
+    #[schema(minimum = 1, maximum = 7_776_000)]
     pub ttl_seconds: i64,
 }
 

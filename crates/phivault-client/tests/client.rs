@@ -383,7 +383,7 @@ async fn identity_endpoints_through_the_client() {
     let (status, _) = api_error(alice.list_users().await.unwrap_err());
     assert_eq!(status, 401);
     let (status, code_name) = api_error(admin.logout().await.unwrap_err());
-    assert_eq!((status, code_name.as_str()), (400, "not_a_session"));
+    assert_eq!((status, code_name.as_str()), (422, "not_a_session"));
 
     server.stop().await;
 }

@@ -8,6 +8,14 @@ use uuid::Uuid;
 use crate::error::VaultError;
 use crate::error_code::ErrorCode;
 
+/// A UUID in its hyphenated form (`8-4-4-4-12` hex digits), the form ids are written in.
+pub fn parse_hyphenated(s: &str) -> Option<Uuid> {
+    if s.len() != 36 {
+        return None;
+    }
+    Uuid::try_parse(s).ok()
+}
+
 fn is_name(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
@@ -122,11 +130,12 @@ macro_rules! uuid_id {
         pub struct $t(pub Uuid);
 
         impl $t {
-            /// Parses the canonical hyphenated form.
+            /// Parses the canonical hyphenated form (36 characters) only: the API
+            /// declares `format: uuid`, which the simple, braced and URN forms are not.
             pub fn parse(s: &str) -> Result<Self, VaultError> {
-                Uuid::try_parse(s)
+                parse_hyphenated(s)
                     .map(Self)
-                    .map_err(|_| VaultError::BadRequest($code))
+                    .ok_or(VaultError::BadRequest($code))
             }
         }
 

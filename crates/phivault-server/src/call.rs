@@ -209,6 +209,32 @@ fn has_media_type(headers: &HeaderMap, accepted: &[&str]) -> bool {
         .is_some_and(|t| accepted.iter().any(|a| t.trim().eq_ignore_ascii_case(a)))
 }
 
+/// The largest magnitude up to which every integer is exactly an `f64` (2^53).
+const EXACT_F64_INTEGER: f64 = 9_007_199_254_740_992.0;
+
+/// Rewrites every number written with a fraction of zero (`400.0`, `4e2`) as the integer
+/// it is: JSON Schema counts it as an `integer`, and the document promises that schema,
+/// while serde would refuse it for an integer field. Numbers beyond 2^53 are left alone
+/// (the text may already have lost precision).
+fn integral_numbers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() <= EXACT_F64_INTEGER
+            {
+                // Exact: |f| <= 2^53, integral.
+                #[allow(clippy::cast_possible_truncation)]
+                let i = f as i64;
+                *n = serde_json::Number::from(i);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        serde_json::Value::Object(map) => map.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
+}
+
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(header::CONTENT_LENGTH)
@@ -331,7 +357,7 @@ impl Call {
         let Ok(text) = std::str::from_utf8(&bytes) else {
             return self.reject(bad_request(ErrorCode::InvalidUtf8)).await;
         };
-        let value: serde_json::Value = match serde_json::from_str(text) {
+        let mut value: serde_json::Value = match serde_json::from_str(text) {
             Ok(v) => v,
             Err(e) => {
                 let detail = format!(
@@ -344,6 +370,13 @@ impl Call {
                     .await;
             }
         };
+        // Every request body is an object; serde would also build a struct from an array.
+        if !value.is_object() {
+            return self
+                .reject(bad_request(ErrorCode::InvalidRequestShape))
+                .await;
+        }
+        integral_numbers(&mut value);
         match serde_json::from_value(value) {
             Ok(v) => Ok(v),
             Err(_) => {
@@ -368,6 +401,23 @@ mod tests {
         assert_eq!(bearer(&v), "");
         let v = HeaderValue::from_static("Bearer");
         assert_eq!(bearer(&v), "");
+    }
+
+    #[test]
+    fn integral_numbers_become_integers() {
+        let mut v = serde_json::json!({"a": 400.0, "b": [4e2, 1.5, -0.0], "c": {"d": 1e300}});
+        integral_numbers(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({"a": 400, "b": [400, 1.5, 0], "c": {"d": 1e300}})
+        );
+        #[derive(serde::Deserialize)]
+        struct Days {
+            days: u32,
+        }
+        let mut v = serde_json::json!({"days": 30.0});
+        integral_numbers(&mut v);
+        assert_eq!(serde_json::from_value::<Days>(v).unwrap().days, 30);
     }
 
     #[test]

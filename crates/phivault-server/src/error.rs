@@ -57,6 +57,36 @@ const fn row(status: StatusCode, title: &'static str, detail: &'static str) -> R
     }
 }
 
+/// Refusals of well-formed requests by a rule the OpenAPI schemas cannot state: it depends
+/// on the vault's state (roles, collection schemas, the audit log's size), its clock or
+/// its configuration, or on two values together. They answer 422, so that 400 always
+/// means "not what the document describes" (the conformance tests rely on that).
+fn is_business_rule(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::UnknownRole
+            | ErrorCode::UnknownField
+            | ErrorCode::FieldNotSearchable
+            | ErrorCode::SumFieldNotNumeric
+            | ErrorCode::InvalidAmendmentFields
+            | ErrorCode::ReceivedInFuture
+            | ErrorCode::InvalidDisclosureTime
+            | ErrorCode::PurposeNotAccountable
+            | ErrorCode::ProofOutOfRange
+            | ErrorCode::RoleNameMismatch
+            | ErrorCode::RoleIsBuiltin
+            | ErrorCode::NotASession
+            | ErrorCode::NotAHumanUser
+            | ErrorCode::TokenTtlOutOfRange
+            | ErrorCode::BreakglassDurationOutOfRange
+            | ErrorCode::PasswordTooShort
+            | ErrorCode::PasswordTooLong
+            | ErrorCode::PasswordCommon
+            | ErrorCode::PasswordContainsUsername
+            | ErrorCode::PasswordRepetitive
+    )
+}
+
 /// The error table: status, title and fixed detail for every error the API reports.
 fn classify(err: &VaultError) -> Row {
     match err {
@@ -174,6 +204,11 @@ fn classify(err: &VaultError) -> Row {
                 StatusCode::REQUEST_TIMEOUT,
                 "Request Timeout",
                 "The request body did not arrive in time.",
+            ),
+            Some(code) if is_business_rule(code) => row(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Unprocessable Content",
+                "The request is well formed but a rule of the vault refuses it; see code.",
             ),
             _ => row(
                 StatusCode::BAD_REQUEST,

@@ -8,6 +8,9 @@
 //! rate limits and per-route body limits; `tls` the TLS configuration (certificate reload,
 //! client certificates); `accept` the accept loop and its connection limits.
 #![forbid(unsafe_code)]
+// Numbers here come from requests: arithmetic that can overflow must be checked, so it
+// cannot panic the server (see clippy.toml beside this crate for the time constructors).
+#![deny(clippy::arithmetic_side_effects)]
 
 mod accept;
 mod call;

@@ -49,6 +49,10 @@ pub const AMENDMENT_DUE_DAYS: i64 = 60;
 pub const EXTENSION_DAYS: i64 = 30;
 /// How far back an accounting of disclosures reaches (164.528(a)(1)).
 pub const ACCOUNTING_YEARS: i64 = 6;
+/// The longest retention period a collection takes, in days (100 years): longer than any
+/// records-retention rule, and far enough inside the calendar that `now - period` is
+/// always representable. The wire contract declares the same range (1..=36525).
+pub const MAX_RETENTION_DAYS: u32 = 36_525;
 /// The longest free text (reasons, statements) an item takes.
 pub const MAX_TEXT: usize = 10_000;
 /// Record heads handled per transaction by exports, erasure and retention.

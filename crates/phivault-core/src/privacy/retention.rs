@@ -4,7 +4,7 @@
 use phivault_audit::AuditEvent;
 use time::Duration;
 
-use super::{PAGE, RETENTION_KEY, active_holds};
+use super::{MAX_RETENTION_DAYS, PAGE, RETENTION_KEY, active_holds};
 use crate::action::AuditAction;
 use crate::error::VaultError;
 use crate::error_code::ErrorCode;
@@ -25,8 +25,9 @@ pub struct RetentionReport {
 }
 
 impl Vault {
-    /// Sets a collection's retention period: records unchanged for `days` are disposed of
-    /// by [`Vault::apply_retention`]. `None` removes the period (keep for ever).
+    /// Sets a collection's retention period: records unchanged for `days` (1 to
+    /// [`MAX_RETENTION_DAYS`]) are disposed of by [`Vault::apply_retention`]. `None` removes
+    /// the period (keep for ever).
     pub async fn set_retention(
         &self,
         meta: &RequestMeta,
@@ -40,7 +41,9 @@ impl Vault {
         self.authorize(principal, Action::ManagePrivacy, &ev)
             .await?;
         self.schema_or_reject(collection, &ev).await?;
-        if days == Some(0) {
+        // A period of zero would dispose of every record at the next run, and one past the
+        // maximum is a typo or an attempt to reach the calendar's edge.
+        if days.is_some_and(|d| d == 0 || d > MAX_RETENTION_DAYS) {
             return self
                 .reject(
                     ev,

@@ -8,12 +8,13 @@ use axum::http::{Uri, header};
 use axum::response::{IntoResponse, Response};
 use phivault_api as api;
 use phivault_api::ErrorCode;
+use phivault_api::Problem;
 use phivault_core::AuditAction;
 use phivault_core::audit_log::ExportFormat;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::query;
+use super::{int64_params, page_limit, query};
 use crate::call::Ctx;
 use crate::convert::audit::{
     consistency_to_api, filter_from_api, inclusion_to_api, page_to_api, tree_head_to_api,
@@ -52,6 +53,7 @@ pub(crate) struct TreeHeadQuery {
     get, path = "/v1/audit/tree-head", tag = "audit", params(TreeHeadQuery),
     responses(
         (status = 200, description = "The signed tree head and the audit verifying key", body = api::TreeHead),
+        (status = 404, description = "No tree head has been signed yet", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn tree_head(
@@ -78,8 +80,10 @@ pub(crate) async fn tree_head(
 #[into_params(parameter_in = Query)]
 pub(crate) struct InclusionQuery {
     /// The entry's sequence number.
+    #[param(maximum = 9_223_372_036_854_775_807_u64)]
     seq: u64,
     /// The tree size (default: the latest signed head's).
+    #[param(maximum = 9_223_372_036_854_775_807_u64)]
     tree_size: Option<u64>,
 }
 
@@ -88,6 +92,8 @@ pub(crate) struct InclusionQuery {
     get, path = "/v1/audit/proof/inclusion", tag = "audit", params(InclusionQuery),
     responses(
         (status = 200, description = "The audit path, leaf, root and signed head", body = api::InclusionProof),
+        (status = 422, description = "The entry or tree size is past the log (or pruned)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No tree head has been signed yet", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn inclusion(
@@ -97,6 +103,7 @@ pub(crate) async fn inclusion(
 ) -> Result<Json<api::InclusionProof>, ApiError> {
     let call = ctx.begin(&state, AuditAction::AuditProofInclusion).await?;
     let q: InclusionQuery = query(&call, &uri).await?;
+    int64_params(&call, &[Some(q.seq), q.tree_size]).await?;
     let p = call.done(
         call.vault()
             .inclusion_proof(&call.meta, &call.principal, q.seq, q.tree_size)
@@ -111,8 +118,10 @@ pub(crate) async fn inclusion(
 #[into_params(parameter_in = Query)]
 pub(crate) struct ConsistencyQuery {
     /// The older tree size.
+    #[param(maximum = 9_223_372_036_854_775_807_u64)]
     from: u64,
     /// The newer tree size (default: the latest signed head's).
+    #[param(maximum = 9_223_372_036_854_775_807_u64)]
     to: Option<u64>,
 }
 
@@ -121,6 +130,8 @@ pub(crate) struct ConsistencyQuery {
     get, path = "/v1/audit/proof/consistency", tag = "audit", params(ConsistencyQuery),
     responses(
         (status = 200, description = "The proof, both roots and the signed head", body = api::ConsistencyProof),
+        (status = 422, description = "A tree size is past the log (or pruned), or `from` is after `to`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No tree head has been signed yet", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn consistency(
@@ -132,6 +143,7 @@ pub(crate) async fn consistency(
         .begin(&state, AuditAction::AuditProofConsistency)
         .await?;
     let q: ConsistencyQuery = query(&call, &uri).await?;
+    int64_params(&call, &[Some(q.from), q.to]).await?;
     let p = call.done(
         call.vault()
             .consistency_proof(&call.meta, &call.principal, q.from, q.to)
@@ -140,9 +152,9 @@ pub(crate) async fn consistency(
     Ok(Json(consistency_to_api(p)))
 }
 
-/// The query of an auditor query or export: the wire filter plus paging and format.
-/// The filter is flattened in, so its parameters are described by
-/// `api::AuditEventFilter` and only the fields below by this type.
+/// The query of an auditor query: the wire filter plus paging. The filter is flattened
+/// in, so its parameters are described by `api::AuditEventFilter` and only the fields
+/// below by this type.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -151,10 +163,24 @@ pub(crate) struct EventsQuery {
     #[param(ignore)]
     filter: api::AuditEventFilter,
     /// The `next_cursor` of the previous page.
+    #[param(maximum = 9_223_372_036_854_775_807_u64)]
     cursor: Option<u64>,
     /// The most events to return (default 100).
+    #[param(minimum = 1, maximum = 100_000)]
     limit: Option<usize>,
-    /// Export only: `csv` or `jsonl` (default).
+}
+
+/// The query of an export: the wire filter plus the format (every match is exported, so
+/// there is no paging).
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ExportQuery {
+    #[serde(flatten)]
+    #[param(ignore)]
+    filter: api::AuditEventFilter,
+    /// `jsonl` (the default) or `csv`.
+    #[param(value_type = Option<api::ExportFormat>)]
     format: Option<String>,
 }
 
@@ -172,6 +198,8 @@ pub(crate) async fn events(
 ) -> Result<Json<api::AuditEventPage>, ApiError> {
     let call = ctx.begin(&state, AuditAction::AuditQuery).await?;
     let q: EventsQuery = query(&call, &uri).await?;
+    int64_params(&call, &[q.cursor]).await?;
+    let limit = page_limit(&call, q.limit, 100).await?;
     let filter = filter_from_api(&q.filter);
     let page = call.done(
         call.vault()
@@ -180,7 +208,7 @@ pub(crate) async fn events(
                 &call.principal,
                 &filter,
                 q.cursor.unwrap_or(0),
-                q.limit.unwrap_or(100),
+                limit,
             )
             .await,
     )?;
@@ -189,9 +217,12 @@ pub(crate) async fn events(
 
 /// Every matching event as CSV or JSONL; the export is itself audited.
 #[utoipa::path(
-    get, path = "/v1/audit/export", tag = "audit", params(api::AuditEventFilter, EventsQuery),
+    get, path = "/v1/audit/export", tag = "audit", params(api::AuditEventFilter, ExportQuery),
     responses(
-        (status = 200, description = "text/csv or application/jsonl", content_type = "text/csv"),
+        (status = 200, description = "JSONL (the default) or, with `format=csv`, CSV", content(
+            (String = "application/jsonl"),
+            (String = "text/csv"),
+        )),
     )
 )]
 pub(crate) async fn export(
@@ -200,7 +231,7 @@ pub(crate) async fn export(
     uri: Uri,
 ) -> Result<Response, ApiError> {
     let call = ctx.begin(&state, AuditAction::AuditExport).await?;
-    let q: EventsQuery = query(&call, &uri).await?;
+    let q: ExportQuery = query(&call, &uri).await?;
     let filter = filter_from_api(&q.filter);
     let (format, mime) = match q.format.as_deref() {
         None | Some("jsonl") => (ExportFormat::Jsonl, "application/jsonl"),
@@ -233,7 +264,7 @@ mod tests {
     fn the_wire_filter_and_paging_parse_from_one_query_string() {
         let q = parse(
             "actor=tok&subject=s1&action=record.&outcome=denied&purpose=TREAT\
-             &since=2026-01-01T00:00:00Z&until=2026-02-01T00:00:00Z&cursor=7&limit=5&format=csv",
+             &since=2026-01-01T00:00:00Z&until=2026-02-01T00:00:00Z&cursor=7&limit=5",
         )
         .unwrap();
         assert_eq!(q.filter.actor.as_deref(), Some("tok"));
@@ -242,12 +273,19 @@ mod tests {
         assert_eq!(q.filter.outcome, Some(api::AuditOutcome::Denied));
         assert_eq!(q.filter.purpose.as_deref(), Some("TREAT"));
         assert!(q.filter.since.is_some() && q.filter.until.is_some());
-        assert_eq!(
-            (q.cursor, q.limit, q.format.as_deref()),
-            (Some(7), Some(5), Some("csv"))
-        );
+        assert_eq!((q.cursor, q.limit), (Some(7), Some(5)));
         let empty = parse("").unwrap();
         assert_eq!(empty.filter, api::AuditEventFilter::default());
+        // paging is for queries, the format for exports: each refuses the other's
+        assert!(parse("format=csv").is_none());
+        let uri: Uri = "/v1/audit/export?subject=s1&format=csv".parse().unwrap();
+        let Query(e) = Query::<ExportQuery>::try_from_uri(&uri).unwrap();
+        assert_eq!(
+            (e.filter.subject.as_deref(), e.format.as_deref()),
+            (Some("s1"), Some("csv"))
+        );
+        let uri: Uri = "/v1/audit/export?limit=0".parse().unwrap();
+        assert!(Query::<ExportQuery>::try_from_uri(&uri).is_err());
     }
 
     #[test]

@@ -61,6 +61,7 @@ pub(crate) async fn login(
     responses(
         (status = 204, description = "Logged out"),
         (status = 400, description = "The bearer token is not a session token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The bearer token is an API token, not a session", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn logout(

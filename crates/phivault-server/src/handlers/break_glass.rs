@@ -12,7 +12,7 @@ use phivault_core::SubjectId;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::query;
+use super::{query, uuid_param};
 use crate::call::{Ctx, Params};
 use crate::convert::identity::break_glass_to_api;
 use crate::error::{ApiError, bad_request};
@@ -25,6 +25,7 @@ use crate::state::AppState;
     request_body = api::BreakGlassRequest,
     responses(
         (status = 201, description = "Opened", body = api::BreakGlassEpisode),
+        (status = 422, description = "The duration is past the configured maximum", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn open_break_glass(
@@ -110,7 +111,7 @@ pub(crate) async fn review_break_glass(
     req: Request,
 ) -> Result<Json<api::BreakGlassEpisode>, ApiError> {
     let call = ctx.begin(&state, AuditAction::BreakglassReview).await?;
-    let [id] = call.params(params).await?;
+    let id = uuid_param(&call, params, ErrorCode::InvalidPath).await?;
     let body: api::ReviewRequest = call.json(req).await?;
     let episode = call.done(
         call.vault()

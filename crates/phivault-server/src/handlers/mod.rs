@@ -38,10 +38,53 @@ pub(crate) async fn query<T: DeserializeOwned>(call: &Call, uri: &Uri) -> Result
     }
 }
 
+/// The largest `limit` a listing takes; the vault clamps it further to its own page size.
+/// The OpenAPI document declares the same range on every `limit` parameter.
+pub(crate) const MAX_LIMIT: usize = 100_000;
+
+/// A listing's `limit` (default `default`), refused outside `1..=MAX_LIMIT`.
+pub(crate) async fn page_limit(
+    call: &Call,
+    limit: Option<usize>,
+    default: usize,
+) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(_) => call.reject(bad_request(ErrorCode::InvalidQuery)).await,
+    }
+}
+
+/// The largest value of an `int64` query parameter: the document declares every count and
+/// sequence number as `int64` with this maximum, and the server refuses anything above.
+const MAX_INT64: u64 = i64::MAX.unsigned_abs();
+
+/// Refuses (audited, `invalid_query`) a query number above the declared `int64` range.
+pub(crate) async fn int64_params(call: &Call, values: &[Option<u64>]) -> Result<(), ApiError> {
+    if values.iter().flatten().any(|v| *v > MAX_INT64) {
+        return call.reject(bad_request(ErrorCode::InvalidQuery)).await;
+    }
+    Ok(())
+}
+
 /// The subject of a `/v1/subjects/{subject}/…` route.
 pub(crate) async fn subject(call: &Call, params: Params) -> Result<SubjectId, ApiError> {
     let [s] = call.params(params).await?;
     call.check(SubjectId::parse(&s)).await
+}
+
+/// The one path parameter of a route whose id is a UUID, in canonical form; anything else
+/// is refused with `code`.
+pub(crate) async fn uuid_param(
+    call: &Call,
+    params: Params,
+    code: ErrorCode,
+) -> Result<String, ApiError> {
+    let [id] = call.params(params).await?;
+    match phivault_core::ids::parse_hyphenated(&id) {
+        Some(u) => Ok(u.to_string()),
+        None => call.reject(bad_request(code)).await,
+    }
 }
 
 /// A newly created privacy item: 201 with the item.

@@ -8,13 +8,14 @@ use axum::http::Uri;
 use axum::response::Response;
 use phivault_api as api;
 use phivault_api::ErrorCode;
+use phivault_api::Problem;
 use phivault_core::AuditAction;
 use phivault_core::privacy::{ItemKind, NewRequest};
 use phivault_core::{CollectionName, RecordId, SubjectId};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{created_item, query, subject};
+use super::{created_item, query, subject, uuid_param};
 use crate::call::{Call, Ctx, Params};
 use crate::convert::privacy::item_to_api;
 use crate::error::{ApiError, bad_request};
@@ -22,11 +23,7 @@ use crate::state::AppState;
 
 /// The item id of a `/v1/privacy/items/{id}/…` route (a UUID).
 async fn item_id(call: &Call, params: Params) -> Result<String, ApiError> {
-    let [id] = call.params(params).await?;
-    match uuid::Uuid::try_parse(&id) {
-        Ok(u) => Ok(u.to_string()),
-        Err(_) => call.reject(bad_request(ErrorCode::InvalidItemId)).await,
-    }
+    uuid_param(call, params, ErrorCode::InvalidItemId).await
 }
 
 /// Logs a request for access (164.524); due in 30 days from receipt.
@@ -36,6 +33,8 @@ async fn item_id(call: &Call, params: Params) -> Result<String, ApiError> {
     request_body = api::AccessRequestBody,
     responses(
         (status = 201, description = "The request, with its due date", body = api::PrivacyItem),
+        (status = 410, description = "The subject was erased", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`received_at` is in the future", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn open_access_request(
@@ -70,6 +69,9 @@ pub(crate) async fn open_access_request(
     request_body = api::AmendmentRequestBody,
     responses(
         (status = 201, description = "The request, with its due date", body = api::PrivacyItem),
+        (status = 404, description = "No such record of this subject", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The record was deleted, or the subject erased", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A changed field is not in the schema, or `received_at` is in the future", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn open_amendment(
@@ -109,8 +111,14 @@ pub(crate) async fn open_amendment(
 pub(crate) struct ItemsQuery {
     /// The kind: `access_request`, `amendment`, `disclosure`, `restriction`,
     /// `confidential_communication` or `legal_hold`.
+    #[param(value_type = api::PrivacyItemKind)]
     kind: String,
     /// Only this subject's items.
+    #[param(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+    )]
     subject: Option<String>,
     /// Only open requests past their due date.
     overdue: Option<bool>,
@@ -159,6 +167,7 @@ pub(crate) async fn list_items(
     params(("id" = String, Path, description = "The item id")),
     responses(
         (status = 200, description = "The item", body = api::PrivacyItem),
+        (status = 404, description = "No such item", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn get_item(
@@ -184,6 +193,8 @@ pub(crate) async fn get_item(
     request_body = api::ReasonBody,
     responses(
         (status = 200, description = "The request, with its new due date", body = api::PrivacyItem),
+        (status = 404, description = "No such item", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already extended, overdue, or not an open request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn extend(
@@ -209,6 +220,8 @@ pub(crate) async fn extend(
     params(("id" = String, Path, description = "The item id")),
     responses(
         (status = 200, description = "The completed request", body = api::PrivacyItem),
+        (status = 404, description = "No such item", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not an open access request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn complete(
@@ -234,6 +247,9 @@ pub(crate) async fn complete(
     params(("id" = String, Path, description = "The item id")),
     responses(
         (status = 200, description = "The accepted amendment; `meta.applied_version` names the new version", body = api::PrivacyItem),
+        (status = 404, description = "No such item", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not an open amendment", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The record was deleted, or the subject erased", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn accept(
@@ -260,6 +276,8 @@ pub(crate) async fn accept(
     request_body = api::DenyAmendmentBody,
     responses(
         (status = 200, description = "The denied amendment", body = api::PrivacyItem),
+        (status = 404, description = "No such item", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not an open amendment", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn deny(
@@ -292,6 +310,8 @@ pub(crate) async fn deny(
     request_body = api::DisagreementBody,
     responses(
         (status = 200, description = "The amendment with the statement", body = api::PrivacyItem),
+        (status = 404, description = "No such item", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not a denied amendment", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn disagreement(
@@ -325,6 +345,8 @@ pub(crate) async fn disagreement(
     params(("id" = String, Path, description = "The item id")),
     responses(
         (status = 200, description = "The ended item", body = api::PrivacyItem),
+        (status = 404, description = "No such item", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not an item in force", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn end(

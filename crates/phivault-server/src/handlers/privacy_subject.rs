@@ -28,6 +28,7 @@ use crate::state::AppState;
     request_body = api::RestrictionBody,
     responses(
         (status = 201, description = "The restriction, in force", body = api::PrivacyItem),
+        (status = 410, description = "The subject was erased", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn add_restriction(
@@ -61,6 +62,7 @@ pub(crate) async fn add_restriction(
     request_body = api::ConfidentialCommunicationBody,
     responses(
         (status = 201, description = "The request, in force", body = api::PrivacyItem),
+        (status = 410, description = "The subject was erased", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn add_confidential_communication(
@@ -94,6 +96,7 @@ pub(crate) async fn add_confidential_communication(
     request_body = api::ReasonBody,
     responses(
         (status = 201, description = "The hold, in force", body = api::PrivacyItem),
+        (status = 410, description = "The subject was erased", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn add_legal_hold(
@@ -120,6 +123,8 @@ pub(crate) async fn add_legal_hold(
     request_body = api::DisclosureBody,
     responses(
         (status = 201, description = "The recorded disclosure", body = api::PrivacyItem),
+        (status = 410, description = "The subject was erased", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The purpose is excluded from the accounting (164.528(a)(1)), or the time is in the future or past the six years", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn record_disclosure(
@@ -154,7 +159,7 @@ pub(crate) async fn record_disclosure(
 pub(crate) struct AccountingQuery {
     /// Start of the period (RFC 3339; default and earliest: six years back).
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, format = DateTime)]
     since: Option<time::OffsetDateTime>,
 }
 
@@ -194,8 +199,10 @@ pub(crate) async fn accounting(
 #[into_params(parameter_in = Query)]
 pub(crate) struct ExportQuery {
     /// `json` (default) or `html`.
+    #[param(value_type = Option<api::SubjectExportFormat>)]
     format: Option<String>,
     /// An open access request this export answers (it is marked completed).
+    #[param(value_type = Option<uuid::Uuid>)]
     request: Option<String>,
 }
 
@@ -207,8 +214,13 @@ pub(crate) struct ExportQuery {
     get, path = "/v1/subjects/{subject}/export", tag = "privacy",
     params(("subject" = String, Path, description = "The subject id"), ExportQuery),
     responses(
-        (status = 200, description = "The export as JSON, or as a readable document with `format=html` (text/html)", body = api::SubjectExport),
+        (status = 200, description = "The export as JSON, or as a readable document with `format=html`", content(
+            (api::SubjectExport = "application/json"),
+            (String = "text/html"),
+        )),
         (status = 410, description = "The subject was erased", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The access request named is not an open request of this subject", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such access request", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn export(
@@ -260,6 +272,7 @@ pub(crate) async fn export(
         (status = 200, description = "The erasure", body = api::Erasure),
         (status = 409, description = "A legal hold stands", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "Already erased", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No data of this subject", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn erase(

@@ -6,16 +6,15 @@ use axum::Json;
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use phivault_api as api;
 use phivault_api::ErrorCode;
 use phivault_api::Problem;
 use phivault_core::AuditAction;
-use phivault_core::{CollectionName, RecordId, RecordView, SubjectId, VaultError};
+use phivault_core::{CollectionName, FieldName, RecordId, RecordView, SubjectId, VaultError};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::page_limit;
 use crate::call::{Call, Ctx, MERGE_PATCH, Params};
 use crate::convert::records::record_to_api;
 use crate::error::{ApiError, bad_request};
@@ -52,23 +51,26 @@ fn record_list(views: Vec<RecordView>, next_cursor: Option<String>) -> Json<api:
 }
 
 /// The version named by `If-Match`, if the header is present. Our ETags are always one
-/// strong tag `"<version>"`; anything else can never match a version of ours (412), and
-/// `*` is refused because updates must name the version they were based on.
+/// strong tag `"<version>"`; the bare version is taken too (the document declares
+/// `^("[0-9]{1,19}"|[0-9]{1,19})$`); any other value,
+/// `*` included (an update must name the version it was based on), is refused as
+/// malformed (400), and a well-formed tag of another version is a 412.
 async fn if_match(call: &Call, headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     let Some(v) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
     let text = v.to_str().map(str::trim).unwrap_or("");
-    if text == "*" {
-        return call.reject(bad_request(ErrorCode::InvalidIfMatch)).await;
-    }
-    match text
-        .strip_prefix('"')
-        .and_then(|s| s.strip_suffix('"'))
+    // The entity-tag as sent back (`"3"`), or the bare version some clients send (`3`).
+    let digits = match text.strip_prefix('"') {
+        Some(rest) => rest.strip_suffix('"'),
+        None => Some(text),
+    };
+    match digits
+        .filter(|s| (1..=19).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|s| s.parse::<u64>().ok())
     {
         Some(n) => Ok(Some(n)),
-        None => call.reject(VaultError::PreconditionFailed).await,
+        None => call.reject(bad_request(ErrorCode::InvalidIfMatch)).await,
     }
 }
 
@@ -83,16 +85,15 @@ async fn collection_and_id(
     Ok((name, id))
 }
 
-/// An opaque listing cursor: base64url of `collection/id` of the last record returned.
+/// A listing cursor: `collection/id` of the last record returned. It is a position in
+/// the listing's order, not a token: any value of that shape (the pattern the OpenAPI
+/// document declares) continues after that position, whether or not the record exists.
 fn encode_cursor(collection: &str, id: &RecordId) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{collection}/{id}"))
+    format!("{collection}/{id}")
 }
 
 fn decode_cursor(cursor: &str) -> Result<(CollectionName, RecordId), VaultError> {
-    let bad = bad_request(ErrorCode::InvalidCursor);
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad)?;
-    let text = String::from_utf8(bytes).map_err(|_| bad_request(ErrorCode::InvalidCursor))?;
-    let (c, id) = text
+    let (c, id) = cursor
         .split_once('/')
         .ok_or(bad_request(ErrorCode::InvalidCursor))?;
     match (CollectionName::parse(c), RecordId::parse(id)) {
@@ -166,13 +167,16 @@ pub(crate) async fn get_record(
     params(
         ("name" = String, Path, description = "The collection name"),
         ("id" = String, Path, description = "The record id"),
-        ("If-Match" = String, Header, description = "The current ETag, e.g. \"3\""),
+        ("If-Match" = String, Header, pattern = "^(\"[0-9]{1,19}\"|[0-9]{1,19})$", description = "The current ETag, e.g. \"3\""),
     ),
     request_body = api::UpdateRecordRequest,
     responses(
         (status = 200, description = "The new version", body = api::Record),
         (status = 412, description = "The record has changed", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match is missing", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such record", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The record was deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The data does not match the schema", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn update_record(
@@ -183,11 +187,21 @@ pub(crate) async fn update_record(
 ) -> Result<Response, ApiError> {
     let call = ctx.begin(&state, AuditAction::RecordUpdate).await?;
     let (name, id) = collection_and_id(&call, params).await?;
-    let expected = if_match(&call, req.headers()).await?;
+    // A missing If-Match is refused before anything is looked up (RFC 6585 428).
+    let Some(expected) = if_match(&call, req.headers()).await? else {
+        return call.reject(VaultError::PreconditionRequired).await;
+    };
     let body: api::UpdateRecordRequest = call.json(req).await?;
     let view = call.done(
         call.vault()
-            .update_record(&call.meta, &call.principal, &name, id, expected, body.data)
+            .update_record(
+                &call.meta,
+                &call.principal,
+                &name,
+                id,
+                Some(expected),
+                body.data,
+            )
             .await,
     )?;
     Ok(record_response(StatusCode::OK, view, false))
@@ -201,7 +215,7 @@ pub(crate) async fn update_record(
     params(
         ("name" = String, Path, description = "The collection name"),
         ("id" = String, Path, description = "The record id"),
-        ("If-Match" = String, Header, description = "The current ETag, e.g. \"3\""),
+        ("If-Match" = String, Header, pattern = "^(\"[0-9]{1,19}\"|[0-9]{1,19})$", description = "The current ETag, e.g. \"3\""),
     ),
     request_body(
         description = "A JSON Merge Patch of the record's data",
@@ -227,13 +241,22 @@ pub(crate) async fn patch_record(
 ) -> Result<Response, ApiError> {
     let call = ctx.begin(&state, AuditAction::RecordUpdate).await?;
     let (name, id) = collection_and_id(&call, params).await?;
-    let expected = if_match(&call, req.headers()).await?;
+    let Some(expected) = if_match(&call, req.headers()).await? else {
+        return call.reject(VaultError::PreconditionRequired).await;
+    };
     let patch: api::RecordPatch = call
         .json_as(req, &[MERGE_PATCH, "application/json"])
         .await?;
     let view = call.done(
         call.vault()
-            .patch_record(&call.meta, &call.principal, &name, id, expected, patch.0)
+            .patch_record(
+                &call.meta,
+                &call.principal,
+                &name,
+                id,
+                Some(expected),
+                patch.0,
+            )
             .await,
     )?;
     Ok(record_response(StatusCode::OK, view, false))
@@ -245,12 +268,13 @@ pub(crate) async fn patch_record(
     params(
         ("name" = String, Path, description = "The collection name"),
         ("id" = String, Path, description = "The record id"),
-        ("If-Match" = Option<String>, Header, description = "The current ETag, e.g. \"3\""),
+        ("If-Match" = Option<String>, Header, nullable = false, pattern = "^(\"[0-9]{1,19}\"|[0-9]{1,19})$", description = "The current ETag, e.g. \"3\""),
     ),
     responses(
         (status = 200, description = "Deleted", body = api::DeletedRecord),
         (status = 410, description = "Already deleted", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The record has changed", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such record", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn delete_record(
@@ -283,6 +307,7 @@ pub(crate) async fn delete_record(
     ),
     responses(
         (status = 200, description = "The history", body = api::RecordList),
+        (status = 404, description = "No such record", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn record_history(
@@ -322,8 +347,8 @@ pub(crate) async fn get_record_version(
     let [name, id, version] = call.params(params).await?;
     let name = call.check(CollectionName::parse(&name)).await?;
     let id = call.check(RecordId::parse(&id)).await?;
-    let version = match version.parse::<u64>() {
-        Ok(v) if v > 0 => v,
+    let version = match version.parse::<i64>() {
+        Ok(v) if v > 0 => v.unsigned_abs(),
         _ => {
             return call.reject(bad_request(ErrorCode::InvalidVersion)).await;
         }
@@ -343,6 +368,8 @@ pub(crate) async fn get_record_version(
     request_body = api::SearchRequest,
     responses(
         (status = 200, description = "The matching records", body = api::RecordList),
+        (status = 404, description = "No such collection", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The field is not in the schema or not searchable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn search(
@@ -355,6 +382,7 @@ pub(crate) async fn search(
     let [name] = call.params(params).await?;
     let name = call.check(CollectionName::parse(&name)).await?;
     let body: api::SearchRequest = call.json(req).await?;
+    call.check(FieldName::parse(&body.field)).await?;
     let views = call.done(
         call.vault()
             .search(&call.meta, &call.principal, &name, &body.field, &body.value)
@@ -368,9 +396,14 @@ pub(crate) async fn search(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page: `collection/record-id`.
+    #[param(
+        pattern = "^[a-z][a-z0-9_]{0,62}/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     cursor: Option<String>,
-    /// The most records to return (default 50, at most the server's page limit).
+    /// The most records to return (default 50; more than the server's page size is
+    /// served as a full page).
+    #[param(minimum = 1, maximum = 100_000)]
     limit: Option<usize>,
 }
 
@@ -380,6 +413,7 @@ pub(crate) struct ListQuery {
     params(("subject" = String, Path, description = "The subject id"), ListQuery),
     responses(
         (status = 200, description = "A page of records", body = api::RecordList),
+        (status = 410, description = "The subject was erased", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn list_subject_records(
@@ -395,13 +429,12 @@ pub(crate) async fn list_subject_records(
         return call.reject(bad_request(ErrorCode::InvalidQuery)).await;
     };
     let after = match query.cursor.as_deref() {
-        None | Some("") => None,
+        None => None,
         Some(c) => Some(call.check(decode_cursor(c)).await?),
     };
-    let limit = query
-        .limit
-        .unwrap_or(DEFAULT_PAGE)
-        .clamp(1, call.vault().config().max_results.max(1));
+    let limit = page_limit(&call, query.limit, DEFAULT_PAGE)
+        .await?
+        .min(call.vault().config().max_results.max(1));
     let views = call.done(
         call.vault()
             .list_subject_records(&call.meta, &call.principal, &subject, after, limit)
@@ -426,7 +459,14 @@ mod tests {
         let (name, back) = decode_cursor(&c).unwrap();
         assert_eq!(name.as_str(), "patients");
         assert_eq!(back, id);
-        for bad in ["", "!!!", "cGF0aWVudHM", &URL_SAFE_NO_PAD.encode("Bad/x")] {
+        assert_eq!(c, "patients/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b");
+        for bad in [
+            "",
+            "!!!",
+            "cGF0aWVudHM",
+            "Bad/0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+            "patients/x",
+        ] {
             assert!(decode_cursor(bad).is_err(), "{bad:?}");
         }
     }

@@ -13,6 +13,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use phivault_api as api;
+use phivault_api::Problem;
 use phivault_core::AuditAction;
 use phivault_core::CollectionName;
 use phivault_core::research::{MIN_CELL, rows_to_csv, rows_to_jsonl};
@@ -30,8 +31,11 @@ use crate::state::AppState;
     params(("collection" = String, Path, description = "The collection name")),
     request_body = api::ResearchExportRequest,
     responses(
-        (status = 200, description = "application/jsonl or text/csv; the k-anonymity report is in the Phivault-K-Anonymity header", content_type = "application/jsonl",
+        (status = 200, description = "JSONL or CSV, as the body's `format` asks; the k-anonymity report is in the Phivault-K-Anonymity header",
+         content((String = "application/jsonl"), (String = "text/csv")),
          headers(("Phivault-K-Anonymity" = String, description = "k=<k>, rows=<n>, classes=<n>, target=<k>, rows_below_target=<n>, classes_below_target=<n>"))),
+        (status = 404, description = "No such collection", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is not in the schema", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn export(
@@ -69,6 +73,8 @@ pub(crate) async fn export(
     request_body = api::AggregateRequest,
     responses(
         (status = 200, description = "The cells, suppressed ones without counts", body = api::AggregateResponse),
+        (status = 404, description = "No such collection", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is not in the schema, or the summed field is not numeric", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn aggregate(

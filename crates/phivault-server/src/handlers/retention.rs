@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use phivault_api as api;
+use phivault_api::Problem;
 use phivault_core::AuditAction;
 use phivault_core::CollectionName;
 
@@ -20,6 +21,7 @@ use crate::state::AppState;
     request_body = api::RetentionBody,
     responses(
         (status = 204, description = "Set"),
+        (status = 404, description = "No such collection", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn set_retention(

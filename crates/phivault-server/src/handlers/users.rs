@@ -49,6 +49,7 @@ pub(crate) async fn list_users(
     responses(
         (status = 201, description = "Created", body = api::CreatedUser),
         (status = 409, description = "The username is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The password fails the password policy, or a role does not exist", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn create_user(
@@ -166,6 +167,7 @@ pub(crate) async fn enable_user(
     responses(
         (status = 200, description = "Reset", body = api::User),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The password fails the password policy", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn reset_password(
@@ -195,6 +197,7 @@ pub(crate) async fn reset_password(
     responses(
         (status = 200, description = "The user with the new roles", body = api::User),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A role does not exist", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn set_user_roles(

@@ -202,6 +202,6 @@ async fn every_login_failure_is_the_same_401_and_audited() {
     let r = h
         .call_as(&h.admin, Method::POST, "/v1/auth/logout", None)
         .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.problem().code, "not_a_session");
 }

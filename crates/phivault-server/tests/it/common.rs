@@ -54,7 +54,7 @@ impl Reply {
 pub(crate) async fn harness() -> Harness {
     let tv = TestVault::start_fast(BODY_LIMIT).await;
     let admin = tv
-        .token(&["admin", "auditor"], time::Duration::days(1))
+        .token(&["admin", "auditor"], time::Duration::seconds(86_400))
         .await;
     Harness {
         router: phivault_server::router(tv.state.clone()),

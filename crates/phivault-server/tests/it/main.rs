@@ -9,6 +9,7 @@
 mod abuse;
 mod auth;
 mod common;
+mod conformance;
 mod edge;
 mod identity;
 mod limits;
@@ -17,5 +18,6 @@ mod parsers;
 mod net;
 mod problems;
 mod records;
+mod schema_gen;
 mod tidy;
 mod tls;

@@ -74,7 +74,7 @@ async fn fixture() -> (Harness, Vec<Option<String>>, String) {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let rid = r.json()["id"].as_str().unwrap().to_owned();
-    let day = Duration::days(1);
+    let day = Duration::seconds(86_400);
     let (_, session) = h.tv.logged_in("matrix.admin", &["admin"]).await;
     let tokens = vec![
         None,

@@ -268,7 +268,7 @@ async fn problems_never_echo_submitted_values_and_every_refusal_is_audited() {
             "/v1/collections/patients/search",
             bytes(r#"{"field":"age","value":"CANARYSEARCH"}"#),
             "CANARYSEARCH",
-            400,
+            422,
             "field_not_searchable",
         ),
         case(
@@ -278,7 +278,7 @@ async fn problems_never_echo_submitted_values_and_every_refusal_is_audited() {
             bytes(r#"{"field":"CANARYFIELD","value":1}"#),
             "CANARYFIELD",
             400,
-            "field_not_searchable",
+            "invalid_field_name",
         ),
         case(
             "token with scopes instead of roles",
@@ -320,7 +320,7 @@ async fn problems_never_echo_submitted_values_and_every_refusal_is_audited() {
             "/v1/service-accounts",
             bytes(r#"{"username":"svc-new","roles":["canaryrole"]}"#),
             "canaryrole",
-            400,
+            422,
             "unknown_role",
         )
         .admin(),
@@ -341,7 +341,7 @@ async fn problems_never_echo_submitted_values_and_every_refusal_is_audited() {
                 r#"{"subject":"subj-1","reason":"CANARYREASON but long enough to pass","duration_minutes":9223372036854775807}"#,
             ),
             "CANARYREASON",
-            400,
+            422,
             "breakglass_duration_out_of_range",
         ),
         case(
@@ -350,7 +350,7 @@ async fn problems_never_echo_submitted_values_and_every_refusal_is_audited() {
             "/v1/roles/canary-path",
             bytes(r#"{"name":"canary-body","scopes":[],"grants":[]}"#),
             "canary",
-            400,
+            422,
             "role_name_mismatch",
         )
         .admin(),
@@ -394,8 +394,8 @@ async fn problems_never_echo_submitted_values_and_every_refusal_is_audited() {
         &rec,
         bytes(r#"{"data":{"name":"B"}}"#),
         "CANARYETAG",
-        412,
-        "version_mismatch",
+        400,
+        "invalid_if_match",
     );
     c.headers.push(("if-match", "\"CANARYETAG\"".to_owned()));
     cases.push(c);

@@ -270,3 +270,62 @@ fn handlers_audit_under_the_cores_action_names() {
     }
     assert!(named >= 50, "only {named} handler calls found");
 }
+
+/// Time constructors that panic on overflow, banned in the edge crates' clippy.toml
+/// (`time::Duration` is an alias of `time::SignedDuration`, the path clippy resolves).
+const PANICKING_TIME_CONSTRUCTORS: [&str; 6] = [
+    "time::SignedDuration::minutes",
+    "time::SignedDuration::hours",
+    "time::SignedDuration::days",
+    "time::SignedDuration::weeks",
+    "time::SignedDuration::seconds_f64",
+    "time::SignedDuration::seconds_f32",
+];
+
+/// The `path = "…"` entries of a clippy.toml's `disallowed-methods`.
+fn disallowed_paths(toml: &str) -> BTreeSet<String> {
+    toml.lines()
+        .filter_map(|l| l.split("path = \"").nth(1))
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Numbers from requests never panic the server: the edge crates (which parse every
+/// request) deny `clippy::arithmetic_side_effects` in their roots and ban the panicking
+/// `time` constructors in their own clippy.toml, which must also keep every workspace rule
+/// (clippy reads only the nearest clippy.toml, so a crate file replaces the workspace's).
+#[test]
+fn the_edge_cannot_do_unchecked_arithmetic_on_request_numbers() {
+    let server = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = server.join("../..");
+    let workspace = disallowed_paths(&std::fs::read_to_string(root.join("clippy.toml")).unwrap());
+    assert!(
+        workspace.contains("time::OffsetDateTime::now_utc"),
+        "{workspace:?}"
+    );
+    let mut files = Vec::new();
+    for krate in ["phivault-server", "phivault-api"] {
+        let dir = root.join("crates").join(krate);
+        let toml = std::fs::read_to_string(dir.join("clippy.toml"))
+            .unwrap_or_else(|_| panic!("{krate}/clippy.toml is missing"));
+        let paths = disallowed_paths(&toml);
+        for p in workspace
+            .iter()
+            .map(String::as_str)
+            .chain(PANICKING_TIME_CONSTRUCTORS)
+        {
+            assert!(paths.contains(p), "{krate}/clippy.toml does not ban {p}");
+        }
+        let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
+        assert!(
+            lib.contains("#![deny(clippy::arithmetic_side_effects)]"),
+            "{krate}/src/lib.rs must deny clippy::arithmetic_side_effects"
+        );
+        files.push(toml);
+    }
+    assert_eq!(
+        files[0], files[1],
+        "the edge crates' clippy.toml files differ"
+    );
+}

@@ -152,7 +152,7 @@ async fn blind_index_search_is_normalised_and_follows_updates_and_deletes() {
         .search("patients", "diagnosis", json!("x"))
         .await
         .unwrap_err();
-    assert_eq!(status_code(err), (400, "field_not_searchable".into()));
+    assert_eq!(status_code(err), (422, "field_not_searchable".into()));
     let err = c
         .search("patients", "full_name", json!(12))
         .await

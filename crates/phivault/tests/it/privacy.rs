@@ -110,7 +110,7 @@ async fn access_requests_are_due_in_thirty_days_extend_once_and_list_as_overdue(
     let future = officer
         .open_access_request("pat-1", Some(now + Duration::days(1)))
         .await;
-    assert_eq!(status(future), (400, "received_in_future".to_owned()));
+    assert_eq!(status(future), (422, "received_in_future".to_owned()));
     assert_eq!(status(officer.extend_request(&req.id, "  ").await).0, 400);
     assert_eq!(status(officer.privacy_item("not-a-uuid").await).0, 400);
 
@@ -194,7 +194,7 @@ async fn amendments_become_versions_or_denials_with_statements_that_exports_carr
     let bad = officer
         .open_amendment("pat-1", &body(json!({"no_such_field": 1}), id))
         .await;
-    assert_eq!(status(bad), (400, "invalid_amendment_fields".to_owned()));
+    assert_eq!(status(bad), (422, "invalid_amendment_fields".to_owned()));
     let wrong = officer
         .open_amendment("pat-1", &body(json!({"diagnosis": "x"}), other))
         .await;
@@ -333,7 +333,7 @@ async fn the_accounting_lists_exactly_the_disclosures_made_and_none_of_the_exclu
     };
     assert_eq!(
         status(officer.record_disclosure("pat-1", &tpo).await),
-        (400, "purpose_not_accountable".to_owned())
+        (422, "purpose_not_accountable".to_owned())
     );
 
     let acc = officer.accounting("pat-1", None).await.unwrap();
@@ -761,14 +761,26 @@ async fn a_tampered_or_swapped_privacy_item_fails_closed() {
     }
 }
 
-/// Regression: a retention period too long to subtract from now (the largest `days` the
-/// API accepts) made the retention run panic, which killed the request and the hourly
-/// scheduler. It must expire nothing and keep the other collections' retention working.
+/// Regression: a retention period too long to subtract from now (`u32::MAX` days, once
+/// accepted) made the retention run panic, which killed the request and the hourly
+/// scheduler. Periods past the declared maximum are now refused; the longest accepted one
+/// expires nothing and the other collections' retention keeps working.
 #[tokio::test]
-async fn a_retention_period_beyond_the_calendar_expires_nothing_and_does_not_panic() {
+async fn a_retention_period_beyond_the_maximum_is_refused_and_the_longest_expires_nothing() {
     let (tv, officer) = setup().await;
+    for days in [
+        phivault_core::privacy::MAX_RETENTION_DAYS + 1,
+        2_147_483_648,
+        u32::MAX,
+    ] {
+        assert_eq!(
+            status(officer.set_retention("patients", Some(days)).await).0,
+            400,
+            "{days}"
+        );
+    }
     officer
-        .set_retention("patients", Some(u32::MAX))
+        .set_retention("patients", Some(phivault_core::privacy::MAX_RETENTION_DAYS))
         .await
         .unwrap();
     officer.set_retention("labs", Some(30)).await.unwrap();

@@ -117,11 +117,11 @@ async fn tree_heads_and_proofs_verify_against_the_signed_roots() {
             assert_eq!(from_root, head.root_hash, "the earlier signed root");
         }
     }
-    // Out of range.
+    // Out of range: well formed, refused by the log's size (a business rule, 422).
     let (status, _) = get(&tv, &auditor, "/v1/audit/proof/inclusion?seq=100000").await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 422);
     let (status, _) = get(&tv, &auditor, "/v1/audit/proof/consistency?from=2&to=1").await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 422);
 }
 
 #[tokio::test]
