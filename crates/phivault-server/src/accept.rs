@@ -99,7 +99,7 @@ impl PerAddress {
         if max > 0 && *n >= max {
             return None;
         }
-        *n += 1;
+        *n = n.saturating_add(1);
         Some(AddressSlot(self.clone(), ip))
     }
 }

@@ -249,7 +249,9 @@ pub(crate) async fn rate_limit(
     }
     let mut res = ApiError::new(refusal, &meta.request_id).into_response();
     // Whole seconds, rounded up: a client that waits this long finds a request's worth.
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let secs = wait
+        .as_secs()
+        .saturating_add(u64::from(wait.subsec_nanos() > 0));
     res.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
     res

@@ -160,10 +160,10 @@ pub(crate) fn certificate_subject(cert: &CertificateDer<'_>) -> Option<String> {
     let parsed = x509_cert::Certificate::from_der(cert.as_ref()).ok()?;
     let mut subject = parsed.tbs_certificate.subject.to_string();
     if subject.len() > MAX_SUBJECT_LEN {
-        let mut end = MAX_SUBJECT_LEN;
-        while !subject.is_char_boundary(end) {
-            end -= 1;
-        }
+        let end = (0..=MAX_SUBJECT_LEN)
+            .rev()
+            .find(|&i| subject.is_char_boundary(i))
+            .unwrap_or(0);
         subject.truncate(end);
     }
     Some(subject)

@@ -155,7 +155,7 @@ async fn html_answers_carry_a_content_security_policy_that_allows_only_their_own
     use sha2::Digest as _;
     let h = harness().await;
     let officer =
-        h.tv.token(&["privacy_officer"], time::Duration::days(1))
+        h.tv.token(&["privacy_officer"], time::Duration::DAY)
             .await;
     let r = h
         .raw(

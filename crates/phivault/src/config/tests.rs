@@ -165,6 +165,7 @@ mod properties {
             }
         }
     }
+}
 
 #[test]
 fn edge_sections_have_safe_defaults_and_bad_values_are_refused_by_name() {
