@@ -128,7 +128,13 @@ impl TestVault {
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(async move {
-            let _ = phivault_server::serve(listener, tls, router, async {
+            // Many clients of one test share one address: no per-address connection cap
+            // (the caps have tests of their own).
+            let options = phivault_server::ServeOptions {
+                max_connections_per_address: 0,
+                ..phivault_server::ServeOptions::default()
+            };
+            let _ = phivault_server::serve_with(listener, tls, router, options, async {
                 let _ = rx.await;
             })
             .await;
