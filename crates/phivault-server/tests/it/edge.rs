@@ -154,9 +154,7 @@ async fn html_answers_carry_a_content_security_policy_that_allows_only_their_own
     use base64::Engine as _;
     use sha2::Digest as _;
     let h = harness().await;
-    let officer =
-        h.tv.token(&["privacy_officer"], time::Duration::DAY)
-            .await;
+    let officer = h.tv.token(&["privacy_officer"], time::Duration::DAY).await;
     let r = h
         .raw(
             h.request_as(
