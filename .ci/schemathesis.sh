@@ -31,6 +31,13 @@ trap cleanup EXIT
 # `--json` makes the development banner one JSON line on stdout (token, certificate path),
 # so nothing scrapes the human banner. Log lines go to the same stream; only the first
 # line is the banner.
+# The fuzzer sends thousands of requests from one address with one token as fast as it
+# can: the rate limits would answer most of them 429, which says nothing about the
+# contract. They are turned off here; each limit has tests of its own
+# (crates/phivault-server/tests/it/limits.rs).
+PHIVAULT_LIMITS_PER_TOKEN_PER_SECOND=0 \
+PHIVAULT_LIMITS_PER_ADDRESS_PER_SECOND=0 \
+PHIVAULT_LIMITS_LOGIN_PER_ADDRESS_PER_MINUTE=0 \
 "$BIN" --json --data-dir "$DATA/vault" serve --dev --listen "127.0.0.1:$PORT" \
   >"$DATA/stdout" 2>"$DATA/stderr" &
 SERVER_PID=$!
