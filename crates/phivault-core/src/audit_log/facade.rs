@@ -169,8 +169,11 @@ impl Vault {
     /// rebuilt from the kept interior nodes, and the next entry links to its chain hash).
     /// Audited as `audit.prune` by the system. Returns the pruned-through seq, if any.
     pub async fn prune_audit(&self, retention: time::Duration) -> Result<Option<u64>, VaultError> {
-        let cutoff = self.clock().now() - retention;
         let now = self.clock().now();
+        // A period reaching past the earliest representable time keeps everything.
+        let Some(cutoff) = now.checked_sub(retention) else {
+            return Ok(None);
+        };
         let mut ev = AuditEvent::new(
             now,
             format!("system-prune-{}", now.unix_timestamp()),

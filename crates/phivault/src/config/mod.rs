@@ -205,6 +205,11 @@ impl Config {
         if !matches!(self.sqlite_synchronous.as_str(), "full" | "normal") {
             bail!("sqlite_synchronous must be full or normal");
         }
+        if !(1..=36_525).contains(&self.audit.retention_days) {
+            bail!(
+                "PHIVAULT_AUDIT_RETENTION_DAYS (audit.retention_days) must be between 1 and 36525"
+            );
+        }
         if !(1..=24 * 60).contains(&self.session_idle_minutes) {
             bail!("session_idle_minutes must be between 1 and 1440");
         }

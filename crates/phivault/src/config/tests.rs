@@ -205,3 +205,25 @@ fn edge_sections_have_safe_defaults_and_bad_values_are_refused_by_name() {
         .unwrap_err();
     assert!(err.to_string().contains("PHIVAULT_LIMITS_PER_TOKEN_BURST"));
 }
+
+#[test]
+fn an_audit_retention_beyond_a_century_is_refused_by_name() {
+    for (value, ok) in [
+        ("2192", true),
+        ("36525", true),
+        ("0", false),
+        ("36526", false),
+        ("18446744073709551615", false),
+    ] {
+        let mut c = Config::default();
+        c.apply_env(move |k| (k == "PHIVAULT_AUDIT_RETENTION_DAYS").then(|| value.to_owned()))
+            .unwrap();
+        match c.check() {
+            Ok(()) => assert!(ok, "{value} accepted"),
+            Err(e) => {
+                assert!(!ok, "{value} refused");
+                assert!(format!("{e:#}").contains("PHIVAULT_AUDIT_RETENTION_DAYS"));
+            }
+        }
+    }
+}

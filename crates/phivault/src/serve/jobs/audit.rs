@@ -33,7 +33,12 @@ fn publish_to_file(path: &Path, head: &SignedTreeHead, key: &[u8; 32]) -> Result
 /// at start and then hourly (HIPAA keeps documentation six years, 45 CFR 164.316(b)(2)).
 /// A failed prune fails the run, so the supervisor reports it and retries after back-off.
 pub(crate) fn retention(jobs: &Supervisor, vault: Arc<Vault>, days: u64) {
-    let retention = time::Duration::days(i64::try_from(days).unwrap_or(i64::MAX));
+    // Whole seconds never overflow a `Duration`; the config check keeps `days` to a century.
+    let retention = time::Duration::seconds(
+        i64::try_from(days)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(86_400),
+    );
     jobs.spawn("audit-retention", move || {
         let vault = vault.clone();
         async move {
