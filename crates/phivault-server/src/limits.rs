@@ -120,6 +120,13 @@ impl std::fmt::Debug for Limiters {
     }
 }
 
+fn forget_idle<K: Hash + Eq + Clone>(limiter: &Option<DefaultKeyedRateLimiter<K>>) {
+    if let Some(l) = limiter {
+        l.retain_recent();
+        l.shrink_to_fit();
+    }
+}
+
 fn keyed<K: Hash + Eq + Clone>(rate: Option<Rate>) -> Option<DefaultKeyedRateLimiter<K>> {
     rate.and_then(Rate::quota).map(governor::RateLimiter::keyed)
 }
@@ -183,18 +190,10 @@ impl Limiters {
 
     /// Forgets keys whose buckets are full again, so idle clients cost no memory.
     fn sweep(&self) {
-        if let Some(l) = &self.per_token {
-            l.retain_recent();
-            l.shrink_to_fit();
-        }
-        for l in [&self.per_address, &self.login].into_iter().flatten() {
-            l.retain_recent();
-            l.shrink_to_fit();
-        }
-        if let Some(l) = &self.audited {
-            l.retain_recent();
-            l.shrink_to_fit();
-        }
+        forget_idle(&self.per_token);
+        forget_idle(&self.per_address);
+        forget_idle(&self.login);
+        forget_idle(&self.audited);
     }
 }
 

@@ -23,10 +23,9 @@ proptest! {
 
     #[test]
     fn token_shaped_text_with_a_bad_checksum_is_refused(body in "[0-9A-Za-z]{49}") {
+        // A random 49-character body passes the 6-character checksum about once in 62^6
+        // (5.7e10), so over these cases a pass means the checksum is not checked.
         let text = format!("pvt_{body}");
-        let good = parse_token(&text, "pvt").is_ok();
-        // A random 49-character body passes the 6-character checksum about once in 62^6.
-        prop_assume!(!good);
         prop_assert!(parse_token(&text, "pvt").is_err());
     }
 
