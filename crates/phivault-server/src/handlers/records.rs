@@ -74,6 +74,15 @@ async fn if_match(call: &Call, headers: &HeaderMap) -> Result<Option<u64>, ApiEr
     }
 }
 
+/// The version `If-Match` names, for an update: a missing header is refused before
+/// anything is looked up (RFC 6585 428).
+async fn required_if_match(call: &Call, headers: &HeaderMap) -> Result<u64, ApiError> {
+    match if_match(call, headers).await? {
+        Some(v) => Ok(v),
+        None => call.reject(VaultError::PreconditionRequired).await,
+    }
+}
+
 /// Parses `name` and `id` path parameters.
 async fn collection_and_id(
     call: &Call,
@@ -187,10 +196,7 @@ pub(crate) async fn update_record(
 ) -> Result<Response, ApiError> {
     let call = ctx.begin(&state, AuditAction::RecordUpdate).await?;
     let (name, id) = collection_and_id(&call, params).await?;
-    // A missing If-Match is refused before anything is looked up (RFC 6585 428).
-    let Some(expected) = if_match(&call, req.headers()).await? else {
-        return call.reject(VaultError::PreconditionRequired).await;
-    };
+    let expected = required_if_match(&call, req.headers()).await?;
     let body: api::UpdateRecordRequest = call.json(req).await?;
     let view = call.done(
         call.vault()
@@ -241,9 +247,7 @@ pub(crate) async fn patch_record(
 ) -> Result<Response, ApiError> {
     let call = ctx.begin(&state, AuditAction::RecordUpdate).await?;
     let (name, id) = collection_and_id(&call, params).await?;
-    let Some(expected) = if_match(&call, req.headers()).await? else {
-        return call.reject(VaultError::PreconditionRequired).await;
-    };
+    let expected = required_if_match(&call, req.headers()).await?;
     let patch: api::RecordPatch = call
         .json_as(req, &[MERGE_PATCH, "application/json"])
         .await?;
